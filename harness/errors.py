@@ -1,0 +1,36 @@
+"""Errors the user can act on.
+
+A `HarnessError` is printed by the CLI as one line (``error: <message>``) with a
+non-zero exit status and no traceback. Its message names the file, field or line
+and the cause. Anything else escaping to the CLI is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class HarnessError(Exception):
+    """A problem with the user's input or environment, explained in one line."""
+
+    exit_code = 2
+
+
+class ProfileError(HarnessError):
+    """A device profile is missing, malformed or invalid."""
+
+
+class ModelError(HarnessError):
+    """A model file is missing, truncated, not a model, or of an unsupported format."""
+
+
+class TransportError(HarnessError):
+    """A target could not be reached, or the connection to it was lost."""
+
+    exit_code = 3
+
+
+class CommandTimeout(TransportError):
+    """A command on the target exceeded its timeout and was killed."""
+
+
+class RunAborted(Exception):
+    """The run was stopped by the user (SIGINT/SIGTERM); what was measured is kept."""

@@ -1,0 +1,196 @@
+"""The run record: one model × one device × one configuration.
+
+A record is a manifest (identity, status, configuration, cold phases, summary) plus
+tables of raw data. Every figure in a summary or a report is derived from these
+tables, so it can be traced back to raw samples.
+
+Tables (column: type, unit):
+
+- ``samples``: iteration (int64), phase (``warmup`` | ``steady``), start_ns (int64,
+  device monotonic clock), latency_ns (int64, mean per inference over the sample),
+  inferences (int64, inferences the sample covers: 1 for per-iteration timings, N for
+  a window of N inferences timed together, as on MCUs).
+- ``telemetry``: t_ns (int64, device monotonic clock), channel (e.g. ``thermal/cpu``,
+  ``freq/cpu4``, ``power/VDD_IN``), value (float64), unit (SI: ``C``, ``Hz``, ``W``,
+  ``V``, ``A``, ``J``, ``bytes``, ``s``, ``1``).
+- ``ops``: index, type, name, macs, flops, bytes_read, bytes_written, time_s (mean
+  measured time per invocation, NaN when not measured), count (invocations timed).
+
+The manifest is versioned (`SCHEMA_VERSION`); readers refuse newer major versions.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any, Literal
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+Status = Literal["ok", "failed", "aborted"]
+
+SAMPLES_SCHEMA = pa.schema(
+    [
+        ("iteration", pa.int64()),
+        ("phase", pa.string()),
+        ("start_ns", pa.int64()),
+        ("latency_ns", pa.int64()),
+        ("inferences", pa.int64()),
+    ]
+)
+TELEMETRY_SCHEMA = pa.schema(
+    [("t_ns", pa.int64()), ("channel", pa.string()), ("value", pa.float64()), ("unit", pa.string())]
+)
+OPS_SCHEMA = pa.schema(
+    [
+        ("index", pa.int64()),
+        ("type", pa.string()),
+        ("name", pa.string()),
+        ("macs", pa.float64()),
+        ("flops", pa.float64()),
+        ("bytes_read", pa.float64()),
+        ("bytes_written", pa.float64()),
+        ("time_s", pa.float64()),
+        ("count", pa.int64()),
+    ]
+)
+TABLE_SCHEMAS: dict[str, pa.Schema] = {
+    "samples": SAMPLES_SCHEMA,
+    "telemetry": TELEMETRY_SCHEMA,
+    "ops": OPS_SCHEMA,
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelRef(_Model):
+    name: str
+    path: str
+    sha256: str
+    format: Literal["tflite", "onnx"]
+    precision: str = "unknown"
+    size_bytes: int
+    zoo_id: str | None = None
+
+
+class RuntimeInfo(_Model):
+    name: str = Field(description="tflite | onnx | benchmark_model | tinyml")
+    version: str | None = None
+    library: str | None = Field(None, description="e.g. ai_edge_litert, tflite_runtime, onnxruntime")
+    delegate: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class StopRule(_Model):
+    """When the steady state has been measured enough. See `harness.stats`."""
+
+    mode: Literal["adaptive", "fixed", "mlperf", "tinyml"] = "adaptive"
+    ci_target: float = Field(0.01, description="adaptive: CI half-width relative to the median")
+    min_iters: int = 10
+    min_time_s: float = 1.0
+    max_time_s: float = 60.0
+    count: int | None = Field(None, description="fixed: iterations")
+    time_s: float | None = Field(None, description="fixed: seconds")
+    warmup_min: int = Field(3, description="warmup iterations before the steady-state check")
+    warmup_max_s: float = Field(10.0, description="cap on warmup time")
+
+
+class RunConfig(_Model):
+    runtime: str
+    threads: int | None = None
+    cluster: str | None = None
+    affinity_mask: str | None = None
+    delegate: str | None = None
+    inputs: str | None = Field(None, description=".npy/.npz inputs; default: seeded random data")
+    seed: int = 0
+    stop: StopRule = Field(default_factory=StopRule)
+    telemetry: bool = True
+    thermal_gate: bool = True
+    options: dict[str, Any] = Field(default_factory=dict, description="runner-specific options")
+
+
+class Phases(_Model):
+    """Cold start, never averaged with the steady state."""
+
+    load_s: float | None = None
+    init_s: float | None = None
+    first_s: float | None = None
+
+
+class ErrorInfo(_Model):
+    message: str
+    stage: str = Field(description="where it happened: connect, push, start, run, parse, store…")
+    raw_output: str | None = Field(None, description="file under raw/ holding the device's output")
+
+
+class LatencySummary(_Model):
+    n: int
+    inferences: int
+    median_s: float
+    p90_s: float
+    p99_s: float
+    mean_s: float
+    std_s: float
+    mad_s: float
+    cv: float
+    min_s: float
+    max_s: float
+    ci95_s: tuple[float, float]
+    ci_method: str
+    outliers: int
+
+
+class Summary(_Model):
+    latency: LatencySummary | None = None
+    stop_reason: str | None = None
+    warnings: list[str] = Field(default_factory=list)
+    throughput_per_s: float | None = None
+    memory: dict[str, float] = Field(default_factory=dict, description="peak RSS etc., bytes")
+    aggregates: dict[str, Any] | None = Field(
+        None, description="statistics reported by the runtime when it gives no per-iteration samples"
+    )
+    # telemetry-derived (see harness.analysis.energy)
+    energy_j_per_inference: float | None = None
+    energy_j_per_inference_net: float | None = None
+    power_w_mean: float | None = None
+    temp_c_max: float | None = None
+    throttled: bool | None = None
+    energy: dict[str, Any] | None = Field(None, description="how energy was computed: rate, coverage…")
+    # roofline (see harness.analysis.roofline)
+    roofline: dict[str, Any] | None = None
+
+
+class DeviceRef(_Model):
+    id: str
+    name: str
+    transport: str
+
+
+class RunManifest(_Model):
+    schema_version: int = SCHEMA_VERSION
+    run_id: str
+    status: Status
+    error: ErrorInfo | None = None
+    started_at: _dt.datetime
+    finished_at: _dt.datetime | None = None
+    device: DeviceRef
+    profile: dict[str, Any] = Field(description="snapshot of the device profile used")
+    model: ModelRef
+    runtime: RuntimeInfo
+    config: RunConfig
+    harness_version: str
+    host: dict[str, str]
+    phases: Phases = Field(default_factory=Phases)
+    summary: Summary = Field(default_factory=Summary)
+    conditions: dict[str, Any] = Field(
+        default_factory=dict, description="temperature, clocks, governor before/after the run"
+    )
+    timeline: dict[str, int] = Field(
+        default_factory=dict, description="device-clock marks (ns): steady_start_ns, steady_end_ns, …"
+    )
+    notes: list[str] = Field(default_factory=list)
+    tables: dict[str, int] = Field(default_factory=dict, description="row count per table written")

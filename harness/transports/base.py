@@ -1,0 +1,285 @@
+"""The one interface the rest of the package uses to reach a target.
+
+Two shapes share one lifecycle (`open` / `close`, usable as a context manager):
+
+- `CommandTransport` (local, ssh, adb): run a command with a timeout, start a
+  long-running command and stream its stdout lines, push/pull files (a push is
+  skipped when the target already holds a file with the same sha256), read a file,
+  kill what it started.
+- `LineTransport` (serial): line-oriented request/response with a timeout on every
+  read.
+
+Commands are argument lists, never shell strings. A transport that has to go
+through a remote shell builds the line with `shell_line`, which quotes every
+argument, so no user string (a model path, say) is ever interpreted by a shell.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from harness.errors import TransportError
+
+if TYPE_CHECKING:
+    from harness.profiles import DeviceProfile
+
+
+def shell_line(argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: str | None = None) -> str:
+    """A POSIX shell command line for `argv`, every argument quoted."""
+    parts: list[str] = []
+    if cwd:
+        parts.append(f"cd {shlex.quote(cwd)} &&")
+    if env:
+        parts.append("env")
+        parts.extend(shlex.quote(f"{k}={v}") for k, v in env.items())
+    parts.append(shlex.join(argv))
+    return " ".join(parts)
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def md5_of(path: Path) -> str:
+    h = hashlib.md5()  # noqa: S324 - content comparison only, for targets without sha256sum
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class CommandResult:
+    argv: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+    duration_s: float
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def check(self, what: str | None = None) -> CommandResult:
+        """Raise a `TransportError` naming the command and its stderr unless it succeeded."""
+        if self.returncode != 0:
+            tail = (self.stderr or self.stdout).strip().splitlines()[-3:]
+            detail = " | ".join(tail) if tail else "no output"
+            raise TransportError(
+                f"{what or shlex.join(self.argv)} failed with exit status {self.returncode}: {detail}"
+            )
+        return self
+
+
+@dataclass
+class TargetInfo:
+    """What `harness devices check` reports about a reachable target."""
+
+    reachable: bool
+    reason: str | None = None
+    os: str | None = None
+    arch: str | None = None
+    python: str | None = None
+    runtimes: dict[str, str] = field(default_factory=dict)
+    workdir: str | None = None
+    free_bytes: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class Process(ABC):
+    """A command started on the target whose stdout is read line by line."""
+
+    argv: list[str]
+
+    @abstractmethod
+    def lines(self) -> Iterator[str]:
+        """Stdout lines without their line ending, as they arrive, until the process exits."""
+
+    @abstractmethod
+    def terminate(self, grace_s: float = 5.0) -> None:
+        """SIGTERM the process group, SIGKILL it after `grace_s` if it is still alive."""
+
+    @abstractmethod
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for exit; return the exit status (negative: killed by that signal)."""
+
+    @property
+    @abstractmethod
+    def stderr(self) -> str:
+        """Everything the process wrote to stderr so far."""
+
+
+class Transport(ABC):
+    """Lifecycle shared by every transport."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, profile: DeviceProfile):
+        self.profile = profile
+
+    def open(self) -> Transport:  # noqa: B027 - optional hook
+        return self
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+    def __enter__(self):
+        return self.open()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def describe(self) -> str:
+        return f"{self.kind}:{self.profile.id}"
+
+
+class CommandTransport(Transport):
+    """A target that runs commands (local host, ssh, adb)."""
+
+    #: where pushed files live on the target
+    workdir: str
+
+    @abstractmethod
+    def run(
+        self,
+        argv: Sequence[str],
+        timeout: float,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> CommandResult:
+        """Run to completion; kill it (and its children) at `timeout` and raise `CommandTimeout`."""
+
+    @abstractmethod
+    def start(
+        self,
+        argv: Sequence[str],
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> Process:
+        """Start a long-running command and stream its stdout lines."""
+
+    @abstractmethod
+    def upload(self, local: Path, remote: str) -> None:
+        """Copy a file to the target, creating parent folders."""
+
+    @abstractmethod
+    def pull(self, remote: str, local: Path) -> None:
+        """Copy a file from the target."""
+
+    @abstractmethod
+    def read_file(self, remote: str) -> bytes:
+        """The contents of a file on the target."""
+
+    @abstractmethod
+    def kill_all(self) -> None:
+        """Kill every process this transport started that is still running."""
+
+    # -- shared behaviour ------------------------------------------------------------
+
+    def path(self, *parts: str) -> str:
+        """A path under the target's work folder."""
+        return "/".join([self.workdir.rstrip("/"), *parts])
+
+    def remote_digest(self, remote: str) -> tuple[str, str] | None:
+        """(algorithm, hex digest) of a remote file, or None if it does not exist.
+
+        Uses `sha256sum`, or `md5sum` on targets without it (old toybox builds).
+        """
+        for algo, tool in (("sha256", "sha256sum"), ("md5", "md5sum")):
+            res = self.run([tool, remote], timeout=60)
+            if res.ok and res.stdout.strip():
+                return algo, res.stdout.split()[0].lower()
+            if "No such file" in res.stderr or "No such file" in res.stdout:
+                return None
+        return None
+
+    def push(self, local: Path, remote: str) -> bool:
+        """Upload `local` unless the target already has identical content at `remote`.
+
+        Returns True when bytes were transferred, False when the push was skipped.
+        """
+        local = Path(local)
+        have = self.remote_digest(remote)
+        if have is not None:
+            algo, digest = have
+            mine = sha256_of(local) if algo == "sha256" else md5_of(local)
+            if mine == digest:
+                return False
+        self.upload(local, remote)
+        return True
+
+    def which(self, program: str) -> bool:
+        res = self.run(["sh", "-c", 'command -v "$1"', "sh", program], timeout=30)
+        return res.ok and bool(res.stdout.strip())
+
+    def info(self) -> TargetInfo:
+        """OS, architecture, Python, runtimes and free space, for `devices check`."""
+        t0 = time.monotonic()
+        uname = self.run(["uname", "-s", "-m"], timeout=30)
+        info = TargetInfo(reachable=True, workdir=self.workdir)
+        if uname.ok:
+            parts = uname.stdout.split()
+            info.os, info.arch = (parts + [None, None])[:2]
+        py = self.run(["python3", "-c", _PROBE_RUNTIMES], timeout=60)
+        if py.ok:
+            import json
+
+            try:
+                found = json.loads(py.stdout.strip().splitlines()[-1])
+                info.python = found.pop("python")
+                info.runtimes = found
+            except (ValueError, IndexError, KeyError):
+                info.notes.append(f"could not read python3 probe output: {py.stdout[-200:]!r}")
+        else:
+            info.notes.append("python3 not found on the target (the agent runner needs it)")
+        self.run(["mkdir", "-p", self.workdir], timeout=30)
+        df = self.run(["df", "-Pk", self.workdir], timeout=30)
+        if df.ok:
+            try:
+                info.free_bytes = int(df.stdout.strip().splitlines()[-1].split()[3]) * 1024
+            except (IndexError, ValueError):
+                info.notes.append(f"could not read free space from df: {df.stdout[-200:]!r}")
+        info.notes.append(f"probe took {time.monotonic() - t0:.2f} s")
+        return info
+
+
+# Run on the target by `info()`: which runtimes import, and their versions.
+_PROBE_RUNTIMES = r"""
+import json, platform
+found = {"python": platform.python_version()}
+for mod, name in (("ai_edge_litert", "ai_edge_litert"), ("tflite_runtime", "tflite_runtime"),
+                  ("onnxruntime", "onnxruntime"), ("numpy", "numpy")):
+    try:
+        m = __import__(mod)
+        found[name] = getattr(m, "__version__", "unknown")
+    except Exception:
+        pass
+print(json.dumps(found))
+"""
+
+
+class LineTransport(Transport):
+    """A line-oriented request/response target (serial)."""
+
+    @abstractmethod
+    def write(self, data: bytes) -> None:
+        """Send raw bytes."""
+
+    @abstractmethod
+    def read_line(self, timeout: float) -> str | None:
+        """One line without its ending; None if no complete line arrived in time."""
+
+    @abstractmethod
+    def reset_input(self) -> None:
+        """Drop anything buffered but not yet read."""
