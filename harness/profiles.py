@@ -195,6 +195,7 @@ class Defaults(_Strict):
     threads: int | None = None
     cluster: str | None = Field(None, description="Run pinned to this CPU cluster (taskset mask).")
     runtime: str | None = None
+    python: str | None = Field(None, description="Python on the target for the agent; default python3.")
 
 
 RUNTIMES = ("tflite", "onnx", "benchmark_model", "tinyml")

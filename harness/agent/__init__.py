@@ -1,0 +1,9 @@
+"""The on-device agent: one self-contained file pushed to Linux-class targets.
+
+`AGENT_PATH` is the file to push. The host imports its statistics (`median_ci`,
+`should_stop`) from it so host and device apply one rule.
+"""
+
+from pathlib import Path
+
+AGENT_PATH = Path(__file__).with_name("agent.py")

@@ -1,3 +1,106 @@
-"""CLI commands: measure (placeholder until its issue lands)."""
+"""`harness run`: measure models on devices (the cross product), one record per run."""
 
-from harness.cli import app  # noqa: F401
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from harness import session
+from harness.cli import app
+from harness.cli._output import err_console, print_json
+from harness.cli.progress import RunProgress, print_result_table
+from harness.store.record import StopRule
+from harness.store.store import RunStore
+
+
+@app.command("run")
+def run(
+    device: Annotated[list[str], typer.Option("--device", "-d", help="Profile id or YAML path; repeatable.")],
+    model: Annotated[list[str], typer.Option("--model", "-m", help="Zoo id or model file; repeatable.")],
+    runtime: Annotated[Optional[str], typer.Option(help="tflite | onnx | benchmark_model | tinyml")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="Inference threads.")] = None,
+    cluster: Annotated[Optional[str], typer.Option(help="Pin to this CPU cluster of the profile (taskset).")] = None,
+    stop: Annotated[str, typer.Option(help="adaptive | fixed | mlperf")] = "adaptive",
+    ci_target: Annotated[float, typer.Option(help="adaptive: CI half-width relative to the median.")] = 0.01,
+    min_iters: Annotated[int, typer.Option(help="adaptive: minimum steady-state iterations.")] = 10,
+    min_time: Annotated[float, typer.Option(help="adaptive: minimum steady-state seconds.")] = 1.0,
+    max_time: Annotated[float, typer.Option(help="Cap on steady-state seconds.")] = 60.0,
+    count: Annotated[Optional[int], typer.Option(help="fixed: iterations.")] = None,
+    time_s: Annotated[Optional[float], typer.Option("--time", help="fixed: seconds.")] = None,
+    warmup_min: Annotated[int, typer.Option(help="Minimum warmup iterations.")] = 3,
+    inputs: Annotated[Optional[Path], typer.Option(help=".npy/.npz inputs (default: seeded random).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the random inputs.")] = 0,
+    delegate: Annotated[Optional[str], typer.Option(help="benchmark_model: gpu | nnapi | xnnpack.")] = None,
+    benchmark_binary: Annotated[Optional[Path], typer.Option(help="benchmark_model binary for Android.")] = None,
+    op_profile: Annotated[int, typer.Option(help="Per-op profiling iterations after the run (0: off).")] = 0,
+    relaxed_windows: Annotated[bool, typer.Option(help="tinyml: allow windows under 10 s (quick runs).")] = False,
+    telemetry: Annotated[bool, typer.Option(help="Sample the device's sensors during the run.")] = True,
+    thermal_gate: Annotated[bool, typer.Option(help="Wait for the cooldown temperature first.")] = True,
+    results: Annotated[Optional[Path], typer.Option(help="Results folder (default ./results or $HARNESS_RESULTS).")] = None,
+    profiles: Annotated[Optional[list[Path]], typer.Option("--profiles", help="Extra profile folder.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per run (an array).")] = False,
+) -> None:
+    """Measure every --model on every --device and record each run."""
+    if stop not in ("adaptive", "fixed", "mlperf"):
+        raise typer.BadParameter("must be adaptive, fixed or mlperf", param_hint="--stop")
+    if stop == "fixed" and count is None and time_s is None:
+        raise typer.BadParameter("--stop fixed needs --count and/or --time", param_hint="--stop")
+    options: dict = {}
+    if benchmark_binary:
+        options["benchmark_binary"] = str(benchmark_binary)
+    if op_profile:
+        options["op_profile"] = op_profile
+    if relaxed_windows:
+        options["relaxed_windows"] = True
+    opts = session.RunOptions(
+        runtime=runtime,
+        threads=threads,
+        cluster=cluster,
+        delegate=delegate,
+        inputs=str(inputs) if inputs else None,
+        seed=seed,
+        stop=StopRule(
+            mode=stop,
+            ci_target=ci_target,
+            min_iters=min_iters,
+            min_time_s=min_time,
+            max_time_s=max_time,
+            count=count,
+            time_s=time_s,
+            warmup_min=warmup_min,
+        ),
+        telemetry=telemetry,
+        thermal_gate=thermal_gate,
+        options=options,
+    )
+    jobs = session.plan_runs(device, model, opts, profiles)
+    store = RunStore(results)
+
+    # SIGTERM/SIGINT: stop the current run cleanly (its record says aborted), start no more.
+    cancel = threading.Event()
+
+    def on_signal(signum, frame):
+        if cancel.is_set():  # a second Ctrl-C means now
+            raise KeyboardInterrupt
+        cancel.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    show_progress = not as_json and err_console.is_terminal
+    with RunProgress(len(jobs), enabled=show_progress) as progress:
+        manifests = session.execute(jobs, store, cancel, progress_for=progress.for_job, on_result=progress.done)
+
+    if as_json:
+        print_json([m.brief() for m in manifests])
+    else:
+        print_result_table(manifests, store.root)
+    if cancel.is_set():
+        sys.exit(130)
+    if any(m.status != "ok" for m in manifests):
+        sys.exit(1)

@@ -1,3 +1,68 @@
-"""CLI commands: results (placeholder until its issue lands)."""
+"""`harness results list|show`: read run records back."""
 
-from harness.cli import app  # noqa: F401
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from harness.cli import app
+from harness.cli._output import console, print_json
+from harness.store.store import RunStore
+
+results_app = typer.Typer(help="Run records: list and show.", no_args_is_help=True)
+app.add_typer(results_app, name="results")
+
+ResultsOpt = Annotated[Optional[Path], typer.Option("--results", help="Results folder (default ./results).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+@results_app.command("list")
+def list_runs(
+    results: ResultsOpt = None,
+    device: Annotated[Optional[str], typer.Option(help="Only this device id.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Only this model name.")] = None,
+    status: Annotated[Optional[str], typer.Option(help="ok | failed | aborted")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every run in the results folder, oldest first."""
+    runs = [
+        m
+        for m in RunStore(results).manifests()
+        if (device is None or m.device.id == device)
+        and (model is None or m.model.name == model)
+        and (status is None or m.status == status)
+    ]
+    if as_json:
+        print_json([m.brief() for m in runs])
+        return
+    table = Table("run", "started", "device", "model", "runtime", "status", "n", "median ms", "stop")
+    for m in runs:
+        lat = m.summary.latency
+        table.add_row(
+            m.run_id,
+            m.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+            m.device.id,
+            m.model.name,
+            m.runtime.name,
+            m.status,
+            str(lat.n) if lat else "-",
+            f"{lat.median_s * 1e3:.3f}" if lat else "-",
+            m.summary.stop_reason or "-",
+        )
+    console.print(table)
+
+
+@results_app.command("show")
+def show(run_id: str, results: ResultsOpt = None, as_json: JsonOpt = False) -> None:
+    """One run's full manifest (identity, config, phases, summary, error)."""
+    run = RunStore(results).load(run_id)
+    if as_json:
+        data = run.manifest.model_dump(mode="json")
+        data["path"] = str(run.path)
+        print_json(data)
+    else:
+        console.print_json(run.manifest.model_dump_json())
+        console.print(f"record: {run.path}")

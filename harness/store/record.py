@@ -194,3 +194,46 @@ class RunManifest(_Model):
     )
     notes: list[str] = Field(default_factory=list)
     tables: dict[str, int] = Field(default_factory=dict, description="row count per table written")
+
+    def brief(self) -> dict[str, Any]:
+        """The per-run object printed by `harness run --json` (and `ingest`, `results show`)."""
+        lat = self.summary.latency
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "error": self.error.model_dump() if self.error else None,
+            "device": self.device.id,
+            "transport": self.device.transport,
+            "model": self.model.name,
+            "model_sha256": self.model.sha256,
+            "runtime": self.runtime.name,
+            "runtime_version": self.runtime.version,
+            "threads": self.config.threads,
+            "cold": {"load_s": self.phases.load_s, "init_s": self.phases.init_s, "first_s": self.phases.first_s},
+            "latency": None
+            if lat is None
+            else {
+                "n": lat.n,
+                "inferences": lat.inferences,
+                "median_s": lat.median_s,
+                "p90_s": lat.p90_s,
+                "p99_s": lat.p99_s,
+                "mean_s": lat.mean_s,
+                "std_s": lat.std_s,
+                "mad_s": lat.mad_s,
+                "cv": lat.cv,
+                "min_s": lat.min_s,
+                "max_s": lat.max_s,
+                "ci95_s": list(lat.ci95_s),
+                "outliers": lat.outliers,
+            },
+            "throughput_per_s": self.summary.throughput_per_s,
+            "stop_reason": self.summary.stop_reason,
+            "warnings": self.summary.warnings,
+            "memory": self.summary.memory,
+            "aggregates": self.summary.aggregates,
+            "energy_j_per_inference": self.summary.energy_j_per_inference,
+            "power_w_mean": self.summary.power_w_mean,
+            "temp_c_max": self.summary.temp_c_max,
+            "throttled": self.summary.throttled,
+        }

@@ -1,0 +1,33 @@
+"""Transports: one interface over the local host, ssh, adb and serial targets.
+
+`open_transport(profile)` returns an unopened transport for the profile's kind; use it
+as a context manager. To add a transport: implement `CommandTransport` or
+`LineTransport` (harness/transports/base.py) and add its kind here.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from harness.profiles import DeviceProfile
+from harness.transports.base import CommandTransport, LineTransport, Transport
+
+# kind -> "module:Class", imported on first use so paramiko/adb-shell/pyserial load only when needed
+TRANSPORTS: dict[str, str] = {
+    "local": "harness.transports.local:LocalTransport",
+    "ssh": "harness.transports.ssh:SshTransport",
+    "adb": "harness.transports.adb:AdbTransport",
+    "serial": "harness.transports.serial:SerialTransport",
+}
+
+
+def transport_class(kind: str) -> type[Transport]:
+    module, _, cls = TRANSPORTS[kind].partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def open_transport(profile: DeviceProfile) -> Transport:
+    return transport_class(profile.transport.kind)(profile)
+
+
+__all__ = ["CommandTransport", "LineTransport", "Transport", "TRANSPORTS", "open_transport", "transport_class"]

@@ -1,0 +1,80 @@
+"""What the user names with --model: a zoo id or a model file, checked and identified.
+
+`resolve_model` returns the record's `ModelRef` (name, sha256, format, precision,
+size) and the host path. A missing file, an unknown zoo id, an unsupported format
+or a file that is not the model it claims to be is a `ModelError` naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from harness.errors import ModelError
+from harness.store.record import ModelRef
+from harness.transports.base import sha256_of
+
+FORMATS = {".tflite": "tflite", ".onnx": "onnx"}
+
+
+def model_format(path: Path) -> str:
+    """The format from the file name, confirmed by the file's first bytes."""
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ModelError(
+            f"{path}: unsupported model format {path.suffix or '(no extension)'!r} "
+            f"(supported: {', '.join(FORMATS)})"
+        )
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if fmt == "tflite" and head[4:8] != b"TFL3":
+        raise ModelError(f"{path}: not a TFLite model (no TFL3 flatbuffer identifier)")
+    # An ONNX ModelProto starts with a protobuf key byte (field 1..8, varint or length-delimited).
+    if fmt == "onnx" and (len(head) < 2 or head[0] not in (0x08, 0x12, 0x1A, 0x22, 0x2A, 0x32, 0x3A, 0x42)):
+        raise ModelError(f"{path}: not an ONNX model (not a protobuf ModelProto)")
+    return fmt
+
+
+def _looks_like_path(spec: str) -> bool:
+    return os.sep in spec or Path(spec).suffix.lower() in FORMATS or Path(spec).exists()
+
+
+def resolve_model(spec: str) -> tuple[ModelRef, Path]:
+    entry = None
+    if _looks_like_path(spec):
+        path = Path(spec).expanduser()
+        if not path.is_file():
+            raise ModelError(f"{path}: no such model file")
+    else:
+        from harness import zoo
+
+        entry = zoo.resolve(spec)
+        if entry is None:
+            raise ModelError(f"unknown model {spec!r}: not a file, and not a zoo id (see `harness zoo list`)")
+        path = zoo.model_file(spec)
+    fmt = model_format(path)
+    precision = entry.precision if entry is not None else _precision(path, fmt)
+    ref = ModelRef(
+        name=entry.id if entry is not None else path.stem,
+        path=str(path.resolve()),
+        sha256=sha256_of(path),
+        format=fmt,
+        precision=precision,
+        size_bytes=path.stat().st_size,
+        zoo_id=entry.id if entry is not None else None,
+    )
+    return ref, path
+
+
+def _precision(path: Path, fmt: str) -> str:
+    """fp32 / int8 / … from the static analysis; 'unknown' if it cannot tell."""
+    try:
+        from harness.analysis.static import model_precision
+    except ImportError:
+        return "unknown"
+    try:
+        return model_precision(path)
+    except ModelError:
+        raise
+    except Exception:  # a model the analysis cannot read still runs
+        return "unknown"

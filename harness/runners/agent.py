@@ -1,0 +1,198 @@
+"""Run the on-device agent (harness/agent/agent.py) over any command transport.
+
+Push the agent and the model (skipped when the target already has them), start the
+agent under the profile's affinity mask, and turn its JSON lines into raw events in
+the recorder as they arrive. SIGTERM to the harness terminates the agent, which
+flushes what it measured; the record keeps it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+
+from harness.agent import AGENT_PATH
+from harness.errors import CommandTimeout, HarnessError, TransportError
+from harness.runners.base import RunContext, Runner
+from harness.transports.base import CommandTransport
+
+# Allowance for load, init, first inference and warmup beyond the steady-state cap.
+_START_ALLOWANCE_S = 180.0
+
+
+class AgentError(HarnessError):
+    """The agent reported an error, or exited without finishing."""
+
+
+def agent_argv(ctx: RunContext, python: str, agent: str, model: str, inputs: str | None) -> list[str]:
+    cfg, stop = ctx.config, ctx.config.stop
+    argv = [python, agent, "--model", model, "--runtime", cfg.runtime, "--seed", str(cfg.seed)]
+    argv += ["--stop", stop.mode if stop.mode != "tinyml" else "adaptive"]
+    argv += ["--ci-target", repr(stop.ci_target), "--min-iters", str(stop.min_iters)]
+    argv += ["--min-time", repr(stop.min_time_s), "--max-time", repr(stop.max_time_s)]
+    argv += ["--warmup-min", str(stop.warmup_min), "--warmup-max-time", repr(stop.warmup_max_s)]
+    if stop.count is not None:
+        argv += ["--count", str(stop.count)]
+    if stop.time_s is not None:
+        argv += ["--time", repr(stop.time_s)]
+    if cfg.threads:
+        argv += ["--threads", str(cfg.threads)]
+    if inputs:
+        argv += ["--inputs", inputs]
+    if cfg.options.get("op_profile"):
+        argv += ["--op-profile", str(int(cfg.options["op_profile"]))]
+    if cfg.affinity_mask:
+        argv = ["taskset", cfg.affinity_mask, *argv]
+    return argv
+
+
+def deadline_s(ctx: RunContext) -> float:
+    """Longest the agent may take before it is killed as hung."""
+    stop = ctx.config.stop
+    cap = 600.0 if stop.mode == "mlperf" else stop.max_time_s
+    return cap + stop.warmup_max_s + _START_ALLOWANCE_S
+
+
+class AgentRunner(Runner):
+    name = "agent"
+    runtimes = ("tflite", "onnx")
+    transports = ("local", "ssh", "adb")
+
+    def run(self, ctx: RunContext) -> None:
+        t = ctx.transport
+        assert isinstance(t, CommandTransport)
+        rec = ctx.recorder
+
+        rec.stage = "push"
+        agent_remote = t.path("agent", "agent.py")
+        model_remote = t.path("models", ctx.model.sha256[:16], ctx.model_path.name)
+        t.push(AGENT_PATH, agent_remote)
+        t.push(ctx.model_path, model_remote)
+        inputs_remote = None
+        if ctx.config.inputs:
+            from pathlib import Path
+
+            src = Path(ctx.config.inputs)
+            inputs_remote = t.path("inputs", src.name)
+            t.push(src, inputs_remote)
+
+        rec.stage = "start"
+        python = ctx.profile.defaults.python or (sys.executable if t.kind == "local" else "python3")
+        argv = agent_argv(ctx, python, agent_remote, model_remote, inputs_remote)
+        rec.notes.append("agent command: " + " ".join(argv))
+        proc = t.start(argv)
+
+        # Terminate the agent when the user aborts, or when it overruns its deadline.
+        done = threading.Event()
+        timed_out = threading.Event()
+
+        def watchdog() -> None:
+            limit = time.monotonic() + deadline_s(ctx)
+            while not done.is_set():
+                if ctx.cancel.wait(0.1):
+                    proc.terminate(grace_s=10.0)
+                    return
+                if time.monotonic() > limit:
+                    timed_out.set()
+                    proc.terminate(grace_s=5.0)
+                    return
+
+        guard = threading.Thread(target=watchdog, name="agent-watchdog", daemon=True)
+        guard.start()
+        rec.stage = "run"
+        events = _EventSink(ctx)
+        try:
+            for line in proc.lines():
+                events.feed(line)
+            rc = proc.wait(timeout=30)
+        finally:
+            done.set()
+            guard.join(timeout=15)
+            rec.add_raw("agent_stderr", proc.stderr.splitlines())
+        if timed_out.is_set():
+            raise CommandTimeout(f"agent exceeded its {deadline_s(ctx):.0f} s deadline and was killed")
+        if events.error:
+            rec.stage = events.error.get("stage", "run")
+            raise AgentError(f"agent failed during {rec.stage}: {events.error.get('type')}: {events.error.get('message')}")
+        if events.status is None:
+            if ctx.cancel.is_set():
+                return
+            raise TransportError(
+                f"agent exited with status {rc} before finishing"
+                + (f": {proc.stderr.strip().splitlines()[-1]}" if proc.stderr.strip() else "")
+            )
+
+
+class _EventSink:
+    """Turns agent JSON lines into recorder events."""
+
+    def __init__(self, ctx: RunContext):
+        self.ctx = ctx
+        self.rec = ctx.recorder
+        self.iteration = 0
+        self.steady = 0
+        self.error: dict | None = None
+        self.status: str | None = None
+
+    def feed(self, line: str) -> None:
+        try:
+            ev = json.loads(line)
+            kind = ev["event"]
+        except (ValueError, KeyError, TypeError):
+            self.rec.add_raw("agent_stdout", line)  # not ours: keep it verbatim
+            return
+        handler = getattr(self, f"_on_{kind}", None)
+        if handler is None:
+            self.rec.add_raw("agent_stdout", line)
+            return
+        if kind not in ("samples",):
+            self.rec.add_raw("agent_events", line)
+        handler(ev)
+
+    def _on_hello(self, ev: dict) -> None:
+        self.rec.conditions["agent"] = {k: ev.get(k) for k in ("pid", "python", "clock", "affinity", "cpu_count")}
+        self.rec.timeline["agent_start_ns"] = int(ev["t_ns"])
+
+    def _on_runtime(self, ev: dict) -> None:
+        rt = self.rec.runtime
+        rt.library, rt.version = ev.get("library"), ev.get("version")
+        rt.details["threads"] = ev.get("threads")
+
+    def _on_phase(self, ev: dict) -> None:
+        setattr(self.rec.phases, f"{ev['name']}_s", ev["dur_ns"] / 1e9)
+        self.rec.timeline[f"{ev['name']}_start_ns"] = int(ev["start_ns"])
+        self.ctx.progress(ev["name"], {"seconds": ev["dur_ns"] / 1e9})
+
+    def _on_memory(self, ev: dict) -> None:
+        if ev.get("peak_rss_bytes") is not None:
+            self.rec.memory[f"peak_rss_{ev['when']}_bytes"] = float(ev["peak_rss_bytes"])
+
+    def _on_samples(self, ev: dict) -> None:
+        phase = ev["phase"]
+        for start, lat in zip(ev["start_ns"], ev["latency_ns"]):
+            self.rec.add_sample(self.iteration, phase, int(start), int(lat))
+            self.iteration += 1
+        if phase == "steady":
+            self.steady += len(ev["latency_ns"])
+        self.ctx.progress(phase, {"n": self.steady})
+
+    def _on_mark(self, ev: dict) -> None:
+        self.rec.timeline[f"{ev['name']}_ns"] = int(ev["t_ns"])
+
+    def _on_warning(self, ev: dict) -> None:
+        self.rec.warnings.append(ev["message"])
+
+    def _on_ops(self, ev: dict) -> None:
+        for i, op in enumerate(ev["ops"]):
+            self.rec.add_op(index=i, type=op["type"], name=op["name"], time_s=op["time_s"], count=op["count"])
+
+    def _on_stop(self, ev: dict) -> None:
+        self.rec.stop_reason = ev["reason"]
+
+    def _on_error(self, ev: dict) -> None:
+        self.error = ev
+
+    def _on_done(self, ev: dict) -> None:
+        self.status = ev["status"]

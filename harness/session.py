@@ -1,0 +1,211 @@
+"""One benchmark session: devices × models → run records.
+
+`plan_runs` resolves and checks every device and model before anything runs, so a
+typo fails in one line before any device time is spent. `execute` then runs each
+planned job: open the transport, gate on temperature, start telemetry, run the
+runner, summarise and write the record. A run that fails or is aborted is recorded
+with what it measured, its error and the device's raw output; the session goes on
+with the next run (or stops, when aborted).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import socket
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import harness
+from harness.analysis.summary import summarize_run
+from harness.errors import HarnessError, ModelError, RunAborted
+from harness.models import resolve_model
+from harness.profiles import DeviceProfile, load_profile
+from harness.runners import runner_for
+from harness.runners.base import Progress, RunContext
+from harness.store.record import DeviceRef, ErrorInfo, ModelRef, RunConfig, RunManifest, RuntimeInfo, StopRule
+from harness.store.recorder import Recorder
+from harness.store.store import RunStore
+from harness.transports import open_transport
+
+
+@dataclass
+class RunOptions:
+    """What the user asked for; turned into a `RunConfig` per device."""
+
+    runtime: str | None = None
+    threads: int | None = None
+    cluster: str | None = None
+    delegate: str | None = None
+    inputs: str | None = None
+    seed: int = 0
+    stop: StopRule = field(default_factory=StopRule)
+    telemetry: bool = True
+    thermal_gate: bool = True
+    options: dict = field(default_factory=dict)
+
+
+@dataclass
+class PlannedRun:
+    profile: DeviceProfile
+    model: ModelRef
+    model_path: Path
+    config: RunConfig
+
+
+def default_runtime(profile: DeviceProfile, fmt: str) -> str:
+    """The runtime for a model format on a device, honouring the profile's default."""
+    compatible = {"tflite": ("tflite", "benchmark_model", "tinyml"), "onnx": ("onnx",)}[fmt]
+    if profile.defaults.runtime in compatible and profile.defaults.runtime in profile.runtimes:
+        return profile.defaults.runtime
+    for rt in compatible:
+        if rt in profile.runtimes:
+            return rt
+    raise HarnessError(
+        f"device {profile.id!r} has no runtime for {fmt} models (its runtimes: {', '.join(profile.runtimes)})"
+    )
+
+
+_FORMAT_OF_RUNTIME = {"tflite": "tflite", "benchmark_model": "tflite", "tinyml": "tflite", "onnx": "onnx"}
+
+
+def make_config(profile: DeviceProfile, model: ModelRef, opts: RunOptions) -> RunConfig:
+    runtime = opts.runtime or default_runtime(profile, model.format)
+    if _FORMAT_OF_RUNTIME.get(runtime) != model.format:
+        raise ModelError(f"{model.path}: a {model.format} model cannot run with runtime {runtime!r}")
+    if runtime not in profile.runtimes:
+        raise HarnessError(
+            f"device {profile.id!r} does not have runtime {runtime!r} (its runtimes: {', '.join(profile.runtimes)})"
+        )
+    cluster = opts.cluster or profile.defaults.cluster
+    mask = profile.hardware.cluster(cluster).affinity_mask if cluster else None
+    return RunConfig(
+        runtime=runtime,
+        threads=opts.threads or profile.defaults.threads,
+        cluster=cluster,
+        affinity_mask=mask,
+        delegate=opts.delegate,
+        inputs=opts.inputs,
+        seed=opts.seed,
+        stop=opts.stop,
+        telemetry=opts.telemetry,
+        thermal_gate=opts.thermal_gate,
+        options=dict(opts.options),
+    )
+
+
+def plan_runs(
+    devices: list[str], models: list[str], opts: RunOptions, profile_dirs: list[Path] | None = None
+) -> list[PlannedRun]:
+    """The cross product of devices and models, every one checked before any runs."""
+    if not devices or not models:
+        raise HarnessError("give at least one --device and one --model")
+    if opts.inputs and not Path(opts.inputs).is_file():
+        raise HarnessError(f"{opts.inputs}: no such inputs file")
+    profiles = [load_profile(d, profile_dirs) for d in devices]
+    resolved = [resolve_model(m) for m in models]
+    return [
+        PlannedRun(profile, ref, path, make_config(profile, ref, opts))
+        for profile in profiles
+        for ref, path in resolved
+    ]
+
+
+def _host_info() -> dict[str, str]:
+    return {
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "pid": str(os.getpid()),
+    }
+
+
+def run_planned(
+    job: PlannedRun,
+    store: RunStore,
+    cancel: threading.Event | None = None,
+    progress: Progress | None = None,
+) -> RunManifest:
+    """Run one job and write its record, whatever happens. Returns the manifest."""
+    cancel = cancel or threading.Event()
+    started = dt.datetime.now(dt.timezone.utc)
+    rec = Recorder(runtime=RuntimeInfo(name=job.config.runtime, delegate=job.config.delegate))
+    status, error = "ok", None
+    ctx = None
+    try:
+        rec.stage = "connect"
+        runner = runner_for(job.config.runtime, job.profile.transport.kind)
+        rec.runtime.details["runner"] = runner.name
+        with open_transport(job.profile) as transport:
+            rec.notes.extend(getattr(transport, "notes", []))
+            ctx = RunContext(
+                profile=job.profile,
+                transport=transport,
+                model=job.model,
+                model_path=job.model_path,
+                config=job.config,
+                recorder=rec,
+                cancel=cancel,
+                progress=progress or (lambda *_: None),
+            )
+            runner.run(ctx)
+        if cancel.is_set():
+            status = "aborted"
+            error = ErrorInfo(message="aborted by the user (SIGTERM/SIGINT)", stage=rec.stage)
+    except (RunAborted, KeyboardInterrupt):
+        status, error = "aborted", ErrorInfo(message="aborted by the user", stage=rec.stage)
+    except HarnessError as e:
+        status = "aborted" if cancel.is_set() else "failed"
+        error = ErrorInfo(message=str(e), stage=rec.stage)
+    except Exception as e:  # a bug or an unexpected device reply: record it, keep going
+        status = "failed"
+        error = ErrorInfo(message=f"{type(e).__name__}: {e}", stage=rec.stage)
+        rec.add_raw("harness_traceback", traceback.format_exc().splitlines())
+    if error is not None and rec.raw:
+        error.raw_output = "raw/"
+    finished = dt.datetime.now(dt.timezone.utc)
+    manifest = RunManifest(
+        run_id=store.new_run_id(started, job.profile.id, job.model.name),
+        status=status,
+        error=error,
+        started_at=started,
+        finished_at=finished,
+        device=DeviceRef(id=job.profile.id, name=job.profile.name, transport=job.profile.transport.kind),
+        profile=job.profile.model_dump(mode="json"),
+        model=job.model,
+        runtime=rec.runtime,
+        config=job.config,
+        harness_version=harness.__version__,
+        host=_host_info(),
+        phases=rec.phases,
+        conditions=rec.conditions,
+        timeline=rec.timeline,
+        notes=rec.notes,
+    )
+    manifest.summary = summarize_run(manifest, rec)
+    store.write(manifest, rec)
+    return manifest
+
+
+def execute(
+    jobs: list[PlannedRun],
+    store: RunStore,
+    cancel: threading.Event | None = None,
+    progress_for: Callable[[PlannedRun], Progress] | None = None,
+    on_result: Callable[[RunManifest], None] | None = None,
+) -> list[RunManifest]:
+    """Run every job in order; stop starting new ones once aborted."""
+    cancel = cancel or threading.Event()
+    results = []
+    for job in jobs:
+        if cancel.is_set():
+            break
+        manifest = run_planned(job, store, cancel, progress_for(job) if progress_for else None)
+        results.append(manifest)
+        if on_result:
+            on_result(manifest)
+    return results

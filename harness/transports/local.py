@@ -1,0 +1,168 @@
+"""The host itself as a target: subprocesses, no shell, files copied on disk."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+from harness.errors import CommandTimeout, TransportError
+from harness.transports.base import CommandResult, CommandTransport, Process
+
+
+def default_workdir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "harness", "local")
+
+
+def _kill_group(proc: subprocess.Popen, grace_s: float) -> None:
+    """SIGTERM the process group, then SIGKILL whatever is left after `grace_s`."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        pass
+    try:  # children may outlive the leader: kill the whole group regardless
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+class LocalProcess(Process):
+    def __init__(self, proc: subprocess.Popen, argv: list[str]):
+        self.argv = argv
+        self._proc = proc
+        self._stderr: list[str] = []
+        # Drain stderr in the background so a chatty process cannot block on a full pipe.
+        self._stderr_thread = threading.Thread(target=self._drain_stderr, daemon=True)
+        self._stderr_thread.start()
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def _drain_stderr(self) -> None:
+        assert self._proc.stderr is not None
+        for line in self._proc.stderr:
+            self._stderr.append(line)
+
+    def lines(self) -> Iterator[str]:
+        assert self._proc.stdout is not None
+        for line in self._proc.stdout:
+            yield line.rstrip("\r\n")
+
+    def terminate(self, grace_s: float = 5.0) -> None:
+        _kill_group(self._proc, grace_s)
+
+    def signal(self, signum: int) -> None:
+        if self._proc.poll() is None:
+            os.killpg(self._proc.pid, signum)
+
+    def wait(self, timeout: float | None = None) -> int:
+        try:
+            rc = self._proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise CommandTimeout(f"{self.argv[0]} did not exit within {timeout} s") from None
+        self._stderr_thread.join(timeout=5)
+        return rc
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self._stderr)
+
+
+class LocalTransport(CommandTransport):
+    kind = "local"
+
+    def __init__(self, profile):
+        super().__init__(profile)
+        self.workdir = getattr(profile.transport, "workdir", None) or default_workdir()
+        self._started: list[LocalProcess] = []
+
+    def open(self) -> LocalTransport:
+        os.makedirs(self.workdir, exist_ok=True)
+        return self
+
+    def close(self) -> None:
+        self.kill_all()
+
+    def _env(self, env: Mapping[str, str] | None) -> dict[str, str]:
+        merged = dict(os.environ)
+        if env:
+            merged.update(env)
+        return merged
+
+    def run(self, argv: Sequence[str], timeout: float, env=None, cwd=None) -> CommandResult:
+        argv = [str(a) for a in argv]
+        t0 = time.monotonic()
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=self._env(env),
+                cwd=cwd,
+                start_new_session=True,
+            )
+        except FileNotFoundError:
+            return CommandResult(argv, 127, "", f"{argv[0]}: command not found", 0.0)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc, grace_s=2.0)
+            raise CommandTimeout(
+                f"{argv[0]} exceeded its {timeout:g} s timeout and was killed (with its children)"
+            ) from None
+        return CommandResult(argv, proc.returncode, out, err, time.monotonic() - t0)
+
+    def start(self, argv: Sequence[str], env=None, cwd=None) -> LocalProcess:
+        argv = [str(a) for a in argv]
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                bufsize=1,
+                env=self._env(env),
+                cwd=cwd,
+                start_new_session=True,
+            )
+        except FileNotFoundError:
+            raise TransportError(f"{argv[0]}: command not found on the local host") from None
+        p = LocalProcess(proc, argv)
+        self._started.append(p)
+        return p
+
+    def upload(self, local: Path, remote: str) -> None:
+        os.makedirs(os.path.dirname(remote) or ".", exist_ok=True)
+        tmp = f"{remote}.part"
+        shutil.copyfile(local, tmp)
+        os.replace(tmp, remote)
+
+    def pull(self, remote: str, local: Path) -> None:
+        shutil.copyfile(remote, local)
+
+    def read_file(self, remote: str) -> bytes:
+        try:
+            return Path(remote).read_bytes()
+        except OSError as e:
+            raise TransportError(f"cannot read {remote} on the local host: {e.strerror}") from None
+
+    def kill_all(self) -> None:
+        for p in self._started:
+            p.terminate(grace_s=2.0)
+        self._started.clear()
