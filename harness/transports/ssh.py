@@ -1,0 +1,611 @@
+"""Linux boards (Jetson, Raspberry Pi, any SBC) over ssh, with paramiko.
+
+- Auth: the profile's key file, then the ssh agent, then ~/.ssh keys (when no key is given).
+- Host keys are checked against known_hosts (the profile's file, else ~/.ssh/known_hosts).
+  An unknown key is refused with a message saying how to trust it, unless the profile
+  opts into ``host_key_policy: trust-on-first-use``: the key is then appended to the
+  known_hosts file and a line in `notes` says so (the session copies it to the record).
+- An optional jump host (``jump: [user@]host[:port]``) is reached first; the target is
+  then reached through a ``direct-tcpip`` channel, with the same auth and host-key rules.
+- Keepalives at the ssh level and TCP_USER_TIMEOUT/TCP keepalive at the socket level,
+  so a dead link surfaces as a `TransportError` within a few keepalive periods.
+- Every command runs as ``echo <marker><pid>; exec ARGV`` in the login shell: sshd
+  makes that shell a session (and process-group) leader, so the pid it prints is the
+  process group of the command and of everything it spawns. A timeout or an abort
+  sends SIGTERM to that group, then SIGKILL after a grace period, over a new channel.
+- Files move over SFTP; an upload lands in ``<remote>.part`` and is renamed into place.
+  `push` compares sha256 on the target (base class), and first tries a cheaper check
+  that needs no remote shell: after a push, ``<remote>.sha256`` (sha256sum format)
+  records the digest; a later push skips when that sidecar holds the local digest, the
+  file has the local size and was not modified after the sidecar was written. A login
+  shell with heavy startup files costs ~0.1 s per command; this check costs three
+  SFTP round trips.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import queue
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+import paramiko
+
+from harness.errors import CommandTimeout, TransportError
+from harness.profiles import DeviceProfile, SshTransportSpec
+from harness.transports.base import CommandResult, CommandTransport, Process, sha256_of, shell_line
+
+#: printed by the remote shell before it execs the command; followed by its pid (= pgid)
+PGID_MARKER = "harness-pgid:"
+
+# Sends SIGTERM to a process group, waits up to $2 tenths of a second, then SIGKILLs it.
+# `kill -SIG -PGID` (no `--`) is understood by dash, bash and busybox alike.
+_KILL_GROUP = (
+    'kill -TERM -"$1" 2>/dev/null || exit 0; i=0; '
+    'while [ "$i" -lt "$2" ]; do kill -0 -"$1" 2>/dev/null || exit 0; sleep 0.1; i=$((i+1)); done; '
+    'kill -KILL -"$1" 2>/dev/null; exit 0'
+)
+
+
+def parse_jump(jump: str, default_user: str | None) -> tuple[str | None, str, int]:
+    """``[user@]host[:port]`` (IPv6 as ``[addr]:port``) -> (user, host, port)."""
+    user, _, hostport = jump.rpartition("@")
+    user = user or default_user
+    if hostport.startswith("["):
+        host, _, rest = hostport[1:].partition("]")
+        port_s = rest.lstrip(":")
+    elif hostport.count(":") == 1:
+        host, _, port_s = hostport.partition(":")
+    else:
+        host, port_s = hostport, ""
+    if not host:
+        raise TransportError(f"jump host {jump!r}: expected [user@]host[:port]")
+    try:
+        port = int(port_s) if port_s else 22
+    except ValueError:
+        raise TransportError(f"jump host {jump!r}: port {port_s!r} is not a number") from None
+    return user, host, port
+
+
+def known_hosts_name(host: str, port: int) -> str:
+    """How OpenSSH (and paramiko) name a host in known_hosts."""
+    return host if port == 22 else f"[{host}]:{port}"
+
+
+class _UnknownHostKey(Exception):
+    def __init__(self, name: str, key: paramiko.PKey):
+        super().__init__(name)
+        self.name, self.key = name, key
+
+
+class _RefuseUnknown(paramiko.MissingHostKeyPolicy):
+    def missing_host_key(self, client, hostname, key):
+        raise _UnknownHostKey(hostname, key)
+
+
+class _TrustOnFirstUse(paramiko.MissingHostKeyPolicy):
+    """Append the key to the known_hosts file and leave a note for the run record."""
+
+    def __init__(self, known_hosts: Path, notes: list[str]):
+        self.known_hosts, self.notes = known_hosts, notes
+
+    def missing_host_key(self, client, hostname, key):
+        self.known_hosts.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(self.known_hosts, "a") as f:  # append: never rewrite the user's file
+            f.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+        client.get_host_keys().add(hostname, key.get_name(), key)
+        self.notes.append(
+            f"host key of {hostname} ({key.get_name()} {key.fingerprint}) was not known; "
+            f"trusted on first use and added to {self.known_hosts}"
+        )
+
+
+def _tune_socket(sock: socket.socket, keepalive_s: float) -> None:
+    """Make a dead peer show up within a few keepalive periods instead of TCP's ~15 min."""
+    idle = max(1, int(keepalive_s))
+    # ssh sends many small packets; Nagle + delayed ACK would add 40 ms to each command.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for opt, value in (("TCP_KEEPIDLE", idle), ("TCP_KEEPINTVL", idle), ("TCP_KEEPCNT", 3)):
+        if hasattr(socket, opt):
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, opt), value)
+    if hasattr(socket, "TCP_USER_TIMEOUT"):  # Linux: unacknowledged data fails the socket
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(idle * 4 * 1000))
+
+
+class SshProcess(Process):
+    """A command on the target; stdout is split into lines as it arrives."""
+
+    def __init__(self, transport: SshTransport, channel: paramiko.Channel, argv: list[str], keep_stdout: bool):
+        self.argv = argv
+        self._transport = transport
+        self._chan = channel
+        self._keep_stdout = keep_stdout
+        self._stdout_text: list[str] = []
+        self._stderr: list[str] = []
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self.pgid: int | None = None
+        self._pgid_known = threading.Event()
+        self._finished = threading.Event()
+        self._sent_signal: int | None = None
+        self.connection_lost = False
+        self._out_thread = threading.Thread(target=self._read_stdout, daemon=True)
+        self._err_thread = threading.Thread(target=self._read_stderr, daemon=True)
+        self._out_thread.start()
+        self._err_thread.start()
+        threading.Thread(target=self._watch_exit, daemon=True).start()
+
+    # -- readers -------------------------------------------------------------------
+
+    def _read_stdout(self) -> None:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        pending = ""
+        try:
+            while True:
+                try:
+                    chunk = self._chan.recv(65536)
+                except (OSError, EOFError, paramiko.SSHException):
+                    chunk = b""
+                text = decoder.decode(chunk, final=not chunk)
+                pending += text
+                *complete, pending = pending.split("\n")
+                for line in complete:
+                    self._stdout_line(line, ended=True)
+                if not chunk:
+                    if pending:
+                        self._stdout_line(pending, ended=False)
+                    return
+        finally:
+            self._pgid_known.set()  # never leave start() waiting on a dead channel
+            self._lines.put(None)
+
+    def _stdout_line(self, line: str, ended: bool) -> None:
+        if self.pgid is None:
+            # Anything a login script prints before our marker is not the command's output.
+            if line.startswith(PGID_MARKER):
+                try:
+                    self.pgid = int(line[len(PGID_MARKER):])
+                except ValueError:
+                    pass
+                self._pgid_known.set()
+            return
+        if self._keep_stdout:
+            self._stdout_text.append(line + "\n" if ended else line)
+        else:
+            self._lines.put(line.rstrip("\r"))
+
+    def _read_stderr(self) -> None:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        while True:
+            try:
+                chunk = self._chan.recv_stderr(65536)
+            except (OSError, EOFError, paramiko.SSHException):
+                chunk = b""
+            self._stderr.append(decoder.decode(chunk, final=not chunk))
+            if not chunk:
+                return
+
+    def _watch_exit(self) -> None:
+        self._out_thread.join()
+        self._err_thread.join()
+        self._chan.status_event.wait()
+        if self._chan.exit_status == -1 and self._sent_signal is None:
+            # No exit-status: killed by a signal (paramiko ignores exit-signal) or the
+            # link died. A round trip tells which: it fails only on a dead connection.
+            self.connection_lost = not self._transport.alive()
+        self._chan.close()
+        self._transport._forget(self)
+        self._finished.set()
+
+    # -- Process interface ------------------------------------------------------------
+
+    def wait_started(self, timeout: float) -> None:
+        if not self._pgid_known.wait(timeout) or self.pgid is None:
+            self._chan.close()
+            if self._finished.wait(1.0) and self.connection_lost:
+                raise self._lost_error()
+            raise TransportError(
+                f"{self._transport.describe()}: {self.argv[0]} did not start within {timeout:g} s "
+                f"(the login shell printed no {PGID_MARKER!r} line; is it a POSIX shell?) "
+                f"stderr: {self.stderr.strip()[-300:]!r}"
+            )
+
+    def lines(self) -> Iterator[str]:
+        while True:
+            line = self._lines.get()
+            if line is None:
+                break
+            yield line
+        self._finished.wait()
+        if self.connection_lost:
+            raise self._lost_error()
+
+    def _lost_error(self) -> TransportError:
+        return TransportError(
+            f"{self._transport.describe()}: connection lost while running {self.argv[0]}"
+            f" ({self._transport.lost_reason()})"
+        )
+
+    def terminate(self, grace_s: float = 5.0) -> None:
+        if self._finished.is_set() or self.pgid is None:
+            return
+        steps = max(1, int(grace_s * 10))
+        try:
+            self._transport.run_bare(["sh", "-c", _KILL_GROUP, "sh", str(self.pgid), str(steps)], grace_s + 10)
+            self._sent_signal = signal.SIGTERM
+        except TransportError:
+            pass  # link is gone; the remote side gets SIGPIPE/SIGHUP when it next writes
+        if not self._finished.wait(2.0):
+            self._chan.close()
+
+    def wait(self, timeout: float | None = None) -> int:
+        if not self._finished.wait(timeout):
+            raise CommandTimeout(f"{self.argv[0]} did not exit within {timeout} s")
+        if self.connection_lost:
+            raise self._lost_error()
+        status = self._chan.exit_status
+        if status == -1:  # killed by a signal: ours if we sent one, else unknown (ssh does not say)
+            return -int(self._sent_signal) if self._sent_signal else -1
+        return status
+
+    @property
+    def returncode(self) -> int | None:
+        return self.wait(0) if self._finished.is_set() else None
+
+    @property
+    def stdout_text(self) -> str:
+        return "".join(self._stdout_text)
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self._stderr)
+
+
+class SshTransport(CommandTransport):
+    kind = "ssh"
+
+    def __init__(self, profile: DeviceProfile):
+        super().__init__(profile)
+        spec = profile.transport
+        if not isinstance(spec, SshTransportSpec):
+            raise TransportError(f"profile {profile.id}: transport kind is {spec.kind!r}, not 'ssh'")
+        self.spec = spec
+        self.workdir = spec.workdir
+        #: things the run record should mention (e.g. a host key trusted on first use)
+        self.notes: list[str] = []
+        self._client: paramiko.SSHClient | None = None
+        self._jump: paramiko.SSHClient | None = None
+        self._sftp: paramiko.SFTPClient | None = None
+        self._sftp_lock = threading.Lock()
+        self._open_lock = threading.Lock()
+        self._running: set[SshProcess] = set()
+        self._running_lock = threading.Lock()
+        # SFTP calls wait at most this long for any reply
+        self.io_timeout_s = max(30.0, 3 * spec.connect_timeout_s)
+
+    def describe(self) -> str:
+        user = f"{self.spec.user}@" if self.spec.user else ""
+        return f"ssh:{self.profile.id} ({user}{self.spec.host}:{self.spec.port})"
+
+    # -- connection ------------------------------------------------------------------
+
+    def _known_hosts_path(self) -> Path:
+        return Path(os.path.expanduser(self.spec.known_hosts or "~/.ssh/known_hosts"))
+
+    def _new_client(self) -> paramiko.SSHClient:
+        client = paramiko.SSHClient()
+        kh = self._known_hosts_path()
+        if kh.is_file():
+            try:
+                client.load_host_keys(str(kh))
+            except (OSError, paramiko.SSHException) as e:
+                raise TransportError(f"{self.describe()}: cannot read known_hosts {kh}: {e}") from None
+        if self.spec.host_key_policy == "trust-on-first-use":
+            client.set_missing_host_key_policy(_TrustOnFirstUse(kh, self.notes))
+        else:
+            client.set_missing_host_key_policy(_RefuseUnknown())
+        return client
+
+    def _connect(self, client: paramiko.SSHClient, host: str, port: int, user: str | None, sock=None) -> None:
+        spec = self.spec
+        key = os.path.expanduser(spec.key) if spec.key else None
+        if sock is None:
+            try:
+                sock = socket.create_connection((host, port), timeout=spec.connect_timeout_s)
+            except ConnectionRefusedError:
+                raise TransportError(f"{host}:{port}: connection refused (is sshd running on that port?)") from None
+            except socket.gaierror as e:
+                raise TransportError(f"{host}:{port}: cannot resolve host name ({e.strerror})") from None
+            except TimeoutError:
+                raise TransportError(
+                    f"{host}:{port}: connection timed out after {spec.connect_timeout_s:g} s"
+                ) from None
+            except OSError as e:
+                raise TransportError(f"{host}:{port}: cannot connect ({e.strerror or e})") from None
+            _tune_socket(sock, spec.keepalive_s)
+        where = f"{user + '@' if user else ''}{host}:{port}"
+        try:
+            client.connect(
+                host,
+                port=port,
+                username=user,
+                key_filename=key,
+                look_for_keys=key is None,
+                allow_agent=True,
+                timeout=spec.connect_timeout_s,
+                banner_timeout=spec.connect_timeout_s,
+                auth_timeout=spec.connect_timeout_s,
+                channel_timeout=spec.connect_timeout_s,
+                sock=sock,
+            )
+        except _UnknownHostKey as e:
+            sock.close()
+            kh = self._known_hosts_path()
+            scan = f"ssh-keyscan -p {port} {host}" if port != 22 else f"ssh-keyscan {host}"
+            raise TransportError(
+                f"{where}: host key unknown ({e.key.get_name()} {e.key.fingerprint}, not in {kh}); "
+                f"refusing to connect. If that fingerprint is the board's, trust it with "
+                f"`{scan} >> {kh}` or set transport.host_key_policy: trust-on-first-use "
+                f"in profile {self.profile.source or self.profile.id}"
+            ) from None
+        except paramiko.BadHostKeyException as e:
+            sock.close()
+            raise TransportError(
+                f"{where}: host key CHANGED ({e.key.get_name()} {e.key.fingerprint}, known_hosts has "
+                f"{e.expected_key.fingerprint}); refusing to connect. If the board was reinstalled, "
+                f"remove the old key with `ssh-keygen -R '{known_hosts_name(host, port)}' "
+                f"-f {self._known_hosts_path()}`"
+            ) from None
+        except paramiko.AuthenticationException as e:
+            sock.close()
+            tried = f"key {key}, ssh agent" if key else "ssh agent, ~/.ssh keys"
+            raise TransportError(f"{where}: authentication failed (tried {tried}): {e}") from None
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            sock.close()
+            raise TransportError(f"{where}: ssh handshake failed: {e or type(e).__name__}") from None
+        transport = client.get_transport()
+        assert transport is not None
+        transport.set_keepalive(max(1, int(spec.keepalive_s)))
+
+    def open(self) -> SshTransport:
+        with self._open_lock:
+            if self._client is not None and self.alive(probe=False):
+                return self
+            self._close_clients()
+            spec = self.spec
+            sock = None
+            if spec.jump:
+                j_user, j_host, j_port = parse_jump(spec.jump, spec.user)
+                self._jump = self._new_client()
+                self._connect(self._jump, j_host, j_port, j_user)
+                try:
+                    jt = self._jump.get_transport()
+                    assert jt is not None
+                    sock = jt.open_channel(
+                        "direct-tcpip", (spec.host, spec.port), ("127.0.0.1", 0), timeout=spec.connect_timeout_s
+                    )
+                except (paramiko.SSHException, OSError, EOFError) as e:
+                    self._close_clients()
+                    raise TransportError(
+                        f"jump host {spec.jump}: cannot reach {spec.host}:{spec.port} through it: {e}"
+                    ) from None
+            self._client = self._new_client()
+            try:
+                self._connect(self._client, spec.host, spec.port, spec.user, sock=sock)
+            except TransportError:
+                self._close_clients()
+                raise
+        return self
+
+    def _close_clients(self) -> None:
+        for c in (self._sftp, self._client, self._jump):
+            if c is not None:
+                try:
+                    c.close()
+                except Exception:  # noqa: BLE001 - closing a broken link must not raise
+                    pass
+        self._sftp = self._client = self._jump = None
+
+    def close(self) -> None:
+        self.kill_all()
+        self._close_clients()
+
+    def alive(self, probe: bool = True) -> bool:
+        """True while the connection works; with `probe`, check it with a round trip."""
+        t = self._client.get_transport() if self._client else None
+        if t is None or not t.is_active():
+            return False
+        if probe:
+            try:
+                # Any reply (even "unsupported request") proves the link; a dead one returns None
+                # only after marking the transport inactive.
+                t.global_request("keepalive@openssh.com", wait=True)
+            except (OSError, EOFError, paramiko.SSHException):
+                return False
+        return t.is_active()
+
+    def lost_reason(self) -> str:
+        t = self._client.get_transport() if self._client else None
+        exc = getattr(t, "saved_exception", None)
+        return f"{type(exc).__name__}: {exc}" if exc else "the server closed the connection"
+
+    def _transport_or_raise(self) -> paramiko.Transport:
+        if self._client is None:
+            self.open()
+        t = self._client.get_transport() if self._client else None
+        if t is None or not t.is_active():
+            raise TransportError(f"{self.describe()}: connection lost ({self.lost_reason()})")
+        return t
+
+    # -- commands ---------------------------------------------------------------------
+
+    def _start(self, argv: Sequence[str], env, cwd, keep_stdout: bool, start_timeout: float) -> SshProcess:
+        argv = [str(a) for a in argv]
+        line = f"echo {PGID_MARKER}$$; "
+        if cwd:
+            line += f"{shell_line(['cd', cwd])} && "
+        line += "exec " + shell_line(argv, env=env)
+        t = self._transport_or_raise()
+        try:
+            chan = t.open_session(timeout=self.spec.connect_timeout_s)
+            chan.exec_command(line)
+        except (paramiko.SSHException, OSError, EOFError) as e:
+            if not self.alive(probe=False):
+                raise TransportError(f"{self.describe()}: connection lost ({self.lost_reason()})") from None
+            raise TransportError(f"{self.describe()}: cannot start {argv[0]}: {e}") from None
+        chan.shutdown_write()  # commands read no stdin: give them EOF, never a hang
+        proc = SshProcess(self, chan, argv, keep_stdout)
+        with self._running_lock:
+            self._running.add(proc)
+        proc.wait_started(start_timeout)
+        return proc
+
+    def _forget(self, proc: SshProcess) -> None:
+        with self._running_lock:
+            self._running.discard(proc)
+
+    def run(
+        self,
+        argv: Sequence[str],
+        timeout: float,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> CommandResult:
+        t0 = time.monotonic()
+        proc = self._start(argv, env, cwd, keep_stdout=True, start_timeout=max(timeout, self.spec.connect_timeout_s))
+        left = timeout - (time.monotonic() - t0)
+        try:
+            rc = proc.wait(max(0.0, left))
+        except CommandTimeout:
+            proc.terminate(grace_s=2.0)
+            err = CommandTimeout(
+                f"{self.describe()}: {proc.argv[0]} exceeded its {timeout:g} s timeout and was killed "
+                f"(process group {proc.pgid})"
+            )
+            err.stdout, err.stderr = proc.stdout_text, proc.stderr  # type: ignore[attr-defined]
+            raise err from None
+        return CommandResult(proc.argv, rc, proc.stdout_text, proc.stderr, time.monotonic() - t0)
+
+    def run_bare(self, argv: Sequence[str], timeout: float) -> None:
+        """Run a short helper (the kill script) without tracking it; raise if the link is gone."""
+        t = self._transport_or_raise()
+        try:
+            chan = t.open_session(timeout=self.spec.connect_timeout_s)
+            chan.settimeout(timeout)
+            chan.exec_command(shell_line(argv))
+            done = chan.status_event.wait(timeout)
+            chan.close()
+            if not done:
+                raise TransportError(f"{self.describe()}: {argv[0]} gave no exit status within {timeout:g} s")
+        except (paramiko.SSHException, OSError, EOFError) as e:
+            raise TransportError(f"{self.describe()}: {argv[0]} failed: {e}") from None
+
+    def start(
+        self,
+        argv: Sequence[str],
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> SshProcess:
+        return self._start(argv, env, cwd, keep_stdout=False, start_timeout=max(30.0, self.spec.connect_timeout_s))
+
+    def kill_all(self) -> None:
+        with self._running_lock:
+            procs = list(self._running)
+        for p in procs:
+            p.terminate(grace_s=2.0)
+
+    # -- files ------------------------------------------------------------------------
+
+    def _sftp_client(self) -> paramiko.SFTPClient:
+        if self._sftp is None:
+            self._transport_or_raise()
+            assert self._client is not None
+            try:
+                self._sftp = self._client.open_sftp()
+            except (paramiko.SSHException, OSError, EOFError) as e:
+                raise TransportError(f"{self.describe()}: cannot open SFTP (is the sftp subsystem on?): {e}") from None
+            self._sftp.get_channel().settimeout(self.io_timeout_s)
+        return self._sftp
+
+    def _sftp_error(self, what: str, e: BaseException) -> TransportError:
+        if isinstance(e, TimeoutError):
+            return TransportError(f"{self.describe()}: {what}: no reply within {self.io_timeout_s:g} s")
+        if isinstance(e, FileNotFoundError) or getattr(e, "errno", None) == 2:
+            return TransportError(f"{self.describe()}: {what}: no such file on the target")
+        if isinstance(e, PermissionError) or getattr(e, "errno", None) == 13:
+            return TransportError(f"{self.describe()}: {what}: permission denied on the target")
+        return TransportError(f"{self.describe()}: {what}: {e or type(e).__name__}")
+
+    def upload(self, local: Path, remote: str) -> None:
+        local = Path(local)
+        parent = remote.rsplit("/", 1)[0] if "/" in remote.strip("/") else ""
+        if parent:
+            self.run(["mkdir", "-p", parent], timeout=self.io_timeout_s).check(f"mkdir -p {parent} on the target")
+        tmp = f"{remote}.part"
+        with self._sftp_lock:
+            sftp = self._sftp_client()
+            try:
+                sftp.put(str(local), tmp, confirm=True)
+                sftp.chmod(tmp, local.stat().st_mode & 0o777)
+                sftp.posix_rename(tmp, remote)
+            except (OSError, EOFError, paramiko.SSHException) as e:
+                raise self._sftp_error(f"upload {local} -> {remote}", e) from None
+
+    def pull(self, remote: str, local: Path) -> None:
+        local = Path(local)
+        tmp = local.with_name(local.name + ".part")
+        with self._sftp_lock:
+            sftp = self._sftp_client()
+            try:
+                sftp.get(remote, str(tmp))
+            except (OSError, EOFError, paramiko.SSHException) as e:
+                tmp.unlink(missing_ok=True)
+                raise self._sftp_error(f"pull {remote}", e) from None
+        os.replace(tmp, local)
+
+    def read_file(self, remote: str) -> bytes:
+        with self._sftp_lock:
+            sftp = self._sftp_client()
+            try:
+                with sftp.open(remote, "rb") as f:
+                    f.prefetch()
+                    return f.read()
+            except (OSError, EOFError, paramiko.SSHException) as e:
+                raise self._sftp_error(f"read {remote}", e) from None
+
+    def push(self, local: Path, remote: str) -> bool:
+        local = Path(local)
+        digest = sha256_of(local)
+        if self._sidecar_matches(local, remote, digest):
+            return False
+        sent = super().push(local, remote)
+        self._write_sidecar(remote, digest)
+        return sent
+
+    def _sidecar_matches(self, local: Path, remote: str, digest: str) -> bool:
+        with self._sftp_lock:
+            sftp = self._sftp_client()
+            try:
+                st, side = sftp.stat(remote), sftp.stat(remote + ".sha256")
+                if st.st_size != local.stat().st_size or (st.st_mtime or 0) > (side.st_mtime or 0):
+                    return False
+                with sftp.open(remote + ".sha256", "rb") as f:
+                    recorded = f.read(200).decode("ascii", "replace").split()
+            except (OSError, EOFError, paramiko.SSHException):
+                return False  # no sidecar, or unreadable: fall back to hashing on the target
+        return bool(recorded) and recorded[0] == digest
+
+    def _write_sidecar(self, remote: str, digest: str) -> None:
+        name = remote.rsplit("/", 1)[-1]
+        with self._sftp_lock:
+            sftp = self._sftp_client()
+            try:
+                with sftp.open(remote + ".sha256", "wb") as f:
+                    f.write(f"{digest}  {name}\n".encode())
+            except (OSError, EOFError, paramiko.SSHException):
+                pass  # only an optimisation: the next push hashes on the target instead
