@@ -367,6 +367,11 @@ class SshTransport(CommandTransport):
             raise TransportError(f"{where}: authentication failed (tried {tried}): {e}") from None
         except (paramiko.SSHException, EOFError, OSError) as e:
             sock.close()
+            if "No authentication methods available" in str(e):
+                raise TransportError(
+                    f"{where}: authentication failed: no key to offer (the profile sets no 'key', "
+                    f"no ssh agent answers on SSH_AUTH_SOCK, and ~/.ssh has no id_* key)"
+                ) from None
             raise TransportError(f"{where}: ssh handshake failed: {e or type(e).__name__}") from None
         transport = client.get_transport()
         assert transport is not None

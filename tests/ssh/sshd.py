@@ -45,7 +45,7 @@ UsePAM no
 AllowTcpForwarding yes
 MaxStartups 64:30:128
 Subsystem sftp internal-sftp
-LogLevel VERBOSE
+LogLevel {log_level}
 """
 
 
@@ -192,8 +192,11 @@ def _wait_for_banner(port: int, proc: subprocess.Popen, log: Path, timeout: floa
     raise RuntimeError(f"sshd on port {port} gave no banner within {timeout} s: {log.read_text(errors='replace')}")
 
 
-def start_sshd(tmp_path: Path, name: str = "sshd") -> SshdServer:
-    """Start a real sshd on 127.0.0.1 with its own config, host key and client key."""
+def start_sshd(tmp_path: Path, name: str = "sshd", log_level: str = "VERBOSE") -> SshdServer:
+    """Start a real sshd on 127.0.0.1 with its own config, host key and client key.
+
+    `log_level` is sshd's LogLevel (DEBUG1 also logs forwarded channels); the log is `server.log`.
+    """
     d = Path(tmp_path) / name
     d.mkdir(parents=True, exist_ok=True)
     (d / "work").mkdir(exist_ok=True)
@@ -209,7 +212,7 @@ def start_sshd(tmp_path: Path, name: str = "sshd") -> SshdServer:
     for _ in range(5):  # the free port can be taken between probing and binding
         port = _free_port()
         config = d / "sshd_config"
-        config.write_text(_CONFIG.format(port=port, host_key=host_key, dir=d, user=user))
+        config.write_text(_CONFIG.format(port=port, host_key=host_key, dir=d, user=user, log_level=log_level))
         log = d / "sshd.log"
         with open(log, "wb") as log_f:
             proc = subprocess.Popen(
