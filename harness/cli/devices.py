@@ -94,3 +94,6 @@ def validate(
 def schema() -> None:
     """The JSON schema of a profile file, for editors."""
     print_json(profiles.json_schema())
+
+# `check` lives in its own module (it needs the transports); importing it registers it.
+from harness.cli import devices_check  # noqa: E402,F401

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import importlib
 
+from harness.errors import HarnessError
 from harness.profiles import DeviceProfile
-from harness.transports.base import CommandTransport, LineTransport, Transport
+from harness.transports.base import CommandTransport, LineTransport, TargetInfo, Transport
 
 # kind -> "module:Class", imported on first use so paramiko/adb-shell/pyserial load only when needed
 TRANSPORTS: dict[str, str] = {
@@ -30,4 +31,34 @@ def open_transport(profile: DeviceProfile) -> Transport:
     return transport_class(profile.transport.kind)(profile)
 
 
-__all__ = ["CommandTransport", "LineTransport", "Transport", "TRANSPORTS", "open_transport", "transport_class"]
+def check_device(profile: DeviceProfile) -> TargetInfo:
+    """Can the target be reached (and if not, why), and what is on it (`devices check`)."""
+    transport = open_transport(profile)
+    try:
+        transport.open()
+    except HarnessError as e:
+        transport.close()
+        return TargetInfo(reachable=False, reason=str(e))
+    try:
+        if isinstance(transport, CommandTransport):
+            info = transport.info()
+        else:  # serial: opening it is the check; the firmware's hello is the runner's business
+            info = TargetInfo(reachable=True, notes=[f"{transport.describe()} opened"])
+    except HarnessError as e:
+        return TargetInfo(reachable=False, reason=f"connected, then: {e}")
+    finally:
+        transport.close()
+    info.notes[:0] = getattr(transport, "notes", [])
+    return info
+
+
+__all__ = [
+    "CommandTransport",
+    "LineTransport",
+    "TargetInfo",
+    "Transport",
+    "TRANSPORTS",
+    "check_device",
+    "open_transport",
+    "transport_class",
+]

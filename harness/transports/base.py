@@ -95,6 +95,10 @@ class TargetInfo:
     workdir: str | None = None
     free_bytes: int | None = None
     notes: list[str] = field(default_factory=list)
+    #: board or phone model (device tree, getprop)
+    board: str | None = None
+    #: helper programs found on the target: name -> path (taskset, sha256sum, tegrastats…)
+    tools: dict[str, str] = field(default_factory=dict)
 
 
 class Process(ABC):
@@ -223,36 +227,86 @@ class CommandTransport(Transport):
         res = self.run(["sh", "-c", 'command -v "$1"', "sh", program], timeout=30)
         return res.ok and bool(res.stdout.strip())
 
-    def info(self) -> TargetInfo:
-        """OS, architecture, Python, runtimes and free space, for `devices check`."""
-        t0 = time.monotonic()
-        uname = self.run(["uname", "-s", "-m"], timeout=30)
-        info = TargetInfo(reachable=True, workdir=self.workdir)
-        if uname.ok:
-            parts = uname.stdout.split()
-            info.os, info.arch = (parts + [None, None])[:2]
-        py = self.run(["python3", "-c", _PROBE_RUNTIMES], timeout=60)
-        if py.ok:
-            import json
+    def agent_python(self) -> str:
+        """The Python interpreter the agent runs under on this target."""
+        if self.profile.defaults.python:
+            return self.profile.defaults.python
+        if self.kind == "local":
+            import sys
 
+            return sys.executable
+        return "python3"
+
+    def info(self) -> TargetInfo:
+        """OS, architecture, board, Python, runtimes, tools and free space, for `devices check`.
+
+        Two commands: one POSIX-sh probe (works on Linux boards and Android's toybox
+        shell alike) and one Python probe with the interpreter the agent would use.
+        """
+        import json
+
+        t0 = time.monotonic()
+        info = TargetInfo(reachable=True, workdir=self.workdir)
+        probe = self.run(["sh", "-c", _PROBE_SYSTEM, "sh", self.workdir], timeout=60)
+        facts: dict[str, str] = {}
+        for line in probe.stdout.splitlines():
+            key, sep, value = line.partition("=")
+            if sep and value.strip():
+                facts[key] = value.strip()
+        if not facts:
+            info.notes.append(f"system probe gave nothing (status {probe.returncode}): {probe.stderr[-200:]!r}")
+        distro = f"Android {facts['android']}" if facts.get("android") else facts.get("distro")
+        info.os = ", ".join(v for v in (distro, facts.get("kernel")) if v) or None
+        info.arch = facts.get("arch")
+        info.board = facts.get("model")
+        if facts.get("l4t"):
+            info.notes.append(f"L4T: {facts['l4t']}")
+        info.tools = {k[5:]: v for k, v in facts.items() if k.startswith("tool.")}
+        if "taskset" not in info.tools:
+            info.notes.append("taskset not found: runs cannot be pinned to a CPU cluster")
+        if "df" in facts:
+            try:
+                info.free_bytes = int(facts["df"].split()[3]) * 1024
+            except (IndexError, ValueError):
+                info.notes.append(f"could not read free space from df: {facts['df']!r}")
+        if facts.get("workdir_ok") != "1":
+            info.notes.append(f"cannot create the work folder {self.workdir} on the target")
+        python = self.agent_python()
+        py = self.run([python, "-c", _PROBE_RUNTIMES], timeout=60)
+        if py.ok:
             try:
                 found = json.loads(py.stdout.strip().splitlines()[-1])
                 info.python = found.pop("python")
                 info.runtimes = found
             except (ValueError, IndexError, KeyError):
-                info.notes.append(f"could not read python3 probe output: {py.stdout[-200:]!r}")
+                info.notes.append(f"could not read the {python} probe output: {py.stdout[-200:]!r}")
         else:
-            info.notes.append("python3 not found on the target (the agent runner needs it)")
-        self.run(["mkdir", "-p", self.workdir], timeout=30)
-        df = self.run(["df", "-Pk", self.workdir], timeout=30)
-        if df.ok:
-            try:
-                info.free_bytes = int(df.stdout.strip().splitlines()[-1].split()[3]) * 1024
-            except (IndexError, ValueError):
-                info.notes.append(f"could not read free space from df: {df.stdout[-200:]!r}")
+            info.notes.append(
+                f"{python} does not run on the target (status {py.returncode}); the agent runner needs it"
+                " (set defaults.python in the profile)"
+            )
         info.notes.append(f"probe took {time.monotonic() - t0:.2f} s")
         return info
 
+
+# Run on the target by `info()` as `sh -c _PROBE_SYSTEM sh WORKDIR`: key=value lines.
+_PROBE_SYSTEM = r"""
+w="$1"
+echo "kernel=$(uname -s 2>/dev/null) $(uname -r 2>/dev/null)"
+echo "arch=$(uname -m 2>/dev/null)"
+[ -r /etc/os-release ] && echo "distro=$(sed -n 's/^PRETTY_NAME=//p' /etc/os-release | tr -d '"')"
+[ -r /proc/device-tree/model ] && echo "model=$(tr -d '\000' < /proc/device-tree/model)"
+[ -r /etc/nv_tegra_release ] && echo "l4t=$(head -n 1 /etc/nv_tegra_release)"
+if command -v getprop >/dev/null 2>&1; then
+  echo "android=$(getprop ro.build.version.release)"
+  echo "model=$(getprop ro.product.manufacturer) $(getprop ro.product.model)"
+fi
+for t in taskset sha256sum md5sum tegrastats vcgencmd nvpmodel jetson_clocks benchmark_model; do
+  p=$(command -v "$t" 2>/dev/null) && echo "tool.$t=$p"
+done
+mkdir -p "$w" 2>/dev/null && echo "workdir_ok=1"
+echo "df=$(df -Pk "$w" 2>/dev/null | tail -n 1)"
+"""
 
 # Run on the target by `info()`: which runtimes import, and their versions.
 _PROBE_RUNTIMES = r"""

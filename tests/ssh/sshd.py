@@ -121,8 +121,8 @@ class SshdServer:
         pub = Path(f"{self.host_key_path}.pub").read_text().split()
         return f"[{self.host}]:{self.port} {pub[0]} {pub[1]}\n"
 
-    def profile_dict(self, device_id: str | None = None, **transport: Any) -> dict:
-        """A device-profile mapping for this server; `transport` overrides fields."""
+    def profile_dict(self, device_id: str | None = None, defaults: dict | None = None, **transport: Any) -> dict:
+        """A device-profile mapping for this server; `transport` overrides transport fields."""
         spec: dict[str, Any] = {
             "kind": "ssh",
             "host": self.host,
@@ -135,21 +135,26 @@ class SshdServer:
             "keepalive_s": 2.0,
         }
         spec.update(transport)
-        return {
+        data = {
             "id": device_id or f"sshd-{self.port}",
             "name": f"loopback sshd on port {self.port}",
             "transport": spec,
         }
+        if defaults:
+            data["defaults"] = defaults
+        return data
 
-    def profile(self, device_id: str | None = None, **transport: Any):
+    def profile(self, device_id: str | None = None, defaults: dict | None = None, **transport: Any):
         from harness.profiles import parse_profile
 
-        return parse_profile(self.profile_dict(device_id, **transport), self.dir / "profile.yaml")
+        return parse_profile(self.profile_dict(device_id, defaults, **transport), self.dir / "profile.yaml")
 
-    def write_profile(self, path: Path, device_id: str | None = None, **transport: Any) -> Path:
+    def write_profile(
+        self, path: Path, device_id: str | None = None, defaults: dict | None = None, **transport: Any
+    ) -> Path:
         import yaml
 
-        path.write_text(yaml.safe_dump(self.profile_dict(device_id, **transport), sort_keys=False))
+        path.write_text(yaml.safe_dump(self.profile_dict(device_id, defaults, **transport), sort_keys=False))
         return path
 
     def connection_pids(self) -> list[int]:
