@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as _sps
 
 from harness.agent.agent import median_ci, should_stop  # noqa: F401 - re-exported
 from harness.store.record import LatencySummary, StopRule
@@ -37,8 +36,8 @@ def outlier_mask(values: np.ndarray) -> np.ndarray:
     """True where a value's modified z-score exceeds the hyperfine threshold."""
     med = np.median(values)
     mad = np.median(np.abs(values - med))
-    if mad == 0:
-        return np.zeros(len(values), dtype=bool)
+    if mad == 0:  # most values identical: anything else is infinitely far out
+        return values != med
     return np.abs(values - med) / mad > OUTLIER_THRESHOLD
 
 
@@ -60,7 +59,7 @@ def summarize(latencies_s: Sequence[float], inferences: Sequence[int] | None = N
         p99_s=float(np.percentile(x, 99)),
         mean_s=mean,
         std_s=std,
-        mad_s=float(_sps.median_abs_deviation(x, scale=1.0)),
+        mad_s=float(np.median(np.abs(x - med))),
         cv=std / mean if mean > 0 else float("nan"),
         min_s=float(ordered[0]),
         max_s=float(ordered[-1]),
@@ -112,9 +111,11 @@ class Comparison:
 
 
 def compare(base_s: Sequence[float], new_s: Sequence[float], factor: float = 1.1, alpha: float = 0.002) -> Comparison:
+    from scipy.stats import mannwhitneyu  # slow to import; only comparisons need it
+
     base, new = np.asarray(base_s, float), np.asarray(new_s, float)
     ratio = float(np.median(new) / np.median(base))
-    p = float(_sps.mannwhitneyu(base, new, alternative="two-sided").pvalue)
+    p = float(mannwhitneyu(base, new, alternative="two-sided").pvalue)
     significant = p < alpha
     if significant and ratio >= factor:
         verdict = "slower"

@@ -118,6 +118,15 @@ def should_stop(rule: dict, n: int, elapsed_s: float, sorted_latencies=None):
     return None
 
 
+def check_interval_ns(elapsed_ns: int) -> int:
+    """Time until the next stopping check: 50 ms, or 5 % of the elapsed time.
+
+    Checking less often as the run grows keeps sorting cheap and limits how many
+    times the rule looks at the data (each look is a chance to stop on a lucky CI).
+    """
+    return max(50_000_000, elapsed_ns // 20)
+
+
 def warmup_settled(latencies, window: int, tolerance: float = 0.05) -> bool:
     """True when the medians of the last two windows differ by less than `tolerance`."""
     if len(latencies) < 2 * window:
@@ -430,7 +439,7 @@ def _warmup_then_steady(invoke, args, rule):
     starts, lats = [], []
     t_start = mono()
     emit("mark", name="steady_start", t_ns=t_start)
-    next_check = t_start + int(0.05e9)
+    next_check = t_start + check_interval_ns(0)
     next_flush = t_start + flush_every_ns
     adaptive = rule["mode"] == "adaptive"
     while True:
@@ -448,8 +457,7 @@ def _warmup_then_steady(invoke, args, rule):
             reason = should_stop(rule, len(flushed) + len(lats), elapsed, ordered)
             if reason:
                 break
-            # Check less often as the run grows, so sorting stays a small cost.
-            next_check = t1 + max(int(0.05e9), int(0.05 * (t1 - t_start)))
+            next_check = t1 + check_interval_ns(t1 - t_start)
             if t1 >= next_flush:
                 emit("samples", phase="steady", start_ns=starts, latency_ns=lats)
                 flushed.extend(lats)
