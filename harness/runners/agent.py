@@ -9,7 +9,6 @@ flushes what it measured; the record keeps it.
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import time
 
@@ -79,8 +78,7 @@ class AgentRunner(Runner):
             t.push(src, inputs_remote)
 
         rec.stage = "start"
-        python = ctx.profile.defaults.python or (sys.executable if t.kind == "local" else "python3")
-        argv = agent_argv(ctx, python, agent_remote, model_remote, inputs_remote)
+        argv = agent_argv(ctx, t.agent_python(), agent_remote, model_remote, inputs_remote)
         rec.notes.append("agent command: " + " ".join(argv))
         proc = t.start(argv)
 
