@@ -1,0 +1,42 @@
+"""`harness telemetry parse`: one entry point over every telemetry parser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.errors import HarnessError
+from harness.telemetry import battery, sysfs, tegrastats, vcgencmd
+from harness.telemetry.channels import ParseResult
+
+FORMATS = ("tegrastats", "vcgencmd", "battery", "thermal", "rapl", "hwmon", "sysfs")
+
+
+def parse_text(fmt: str, text: str, source: str = "<text>", current_unit: battery.CurrentUnit = "auto") -> ParseResult:
+    if fmt == "tegrastats":
+        return tegrastats.parse(text, source)
+    if fmt == "vcgencmd":
+        return vcgencmd.parse(text, source)
+    if fmt == "battery":
+        return battery.parse(text, source, current_unit)
+    if fmt in ("thermal", "rapl", "hwmon", "sysfs"):
+        view, problems = sysfs.DumpView.from_text(text)
+        return sysfs.parse_view(view, fmt, source, problems)
+    raise HarnessError(f"unknown telemetry format {fmt!r} (known: {', '.join(FORMATS)})")
+
+
+def parse_file(fmt: str, path: Path, current_unit: battery.CurrentUnit = "auto") -> ParseResult:
+    """Parse a captured output file, or (thermal/rapl/hwmon/sysfs) a directory tree rooted like ``/``."""
+    path = Path(path)
+    if fmt not in FORMATS:
+        raise HarnessError(f"unknown telemetry format {fmt!r} (known: {', '.join(FORMATS)})")
+    if path.is_dir():
+        if fmt not in ("thermal", "rapl", "hwmon", "sysfs"):
+            raise HarnessError(f"{path}: is a directory; --format {fmt} reads a captured output file")
+        return sysfs.parse_view(sysfs.DirView(path), fmt, str(path))
+    try:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        raise HarnessError(f"{path}: no such file") from None
+    except OSError as e:
+        raise HarnessError(f"{path}: cannot read: {e.strerror}") from None
+    return parse_text(fmt, text, str(path), current_unit)

@@ -1,0 +1,134 @@
+"""The sampler's Python mode: same arguments and output lines as sampler.sh.
+
+Sent to the target as ``python3 -c <this file> PERIOD_US MAX_S PIDFILE TMPDIR TEGRA_MS
+VC_S PMIC_S PATH...``; standard library only. Stamps are ``time.monotonic_ns()`` —
+exactly the agent's clock — so no clock mapping is needed (header ``clock=monotonic``).
+Files are kept open and re-read with ``pread`` at offset 0, which sysfs supports.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+T = "\t"
+out_lock = threading.Lock()
+
+
+def emit(line):
+    with out_lock:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
+def read_value(fds, path):
+    try:
+        fd = fds.get(path)
+        if fd is None:
+            fd = fds[path] = os.open(path, os.O_RDONLY)
+        data = os.pread(fd, 4096, 0)
+    except OSError:
+        fd = fds.pop(path, None)
+        if fd is not None:
+            os.close(fd)
+        return "-"
+    text = data.decode("utf-8", "replace").split("\n", 1)[0].strip()
+    return text.replace(T, " ") or "-"
+
+
+def stream_command(tag, argv):
+    try:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    except OSError:
+        return None
+    children.append(proc)
+
+    def pump():
+        for line in proc.stdout:
+            emit(tag + T + str(time.monotonic_ns()) + T + line.rstrip("\n"))
+
+    threading.Thread(target=pump, daemon=True).start()
+    return proc
+
+
+def vc_loop(period_s, commands):
+    while True:
+        stamp = str(time.monotonic_ns())
+        for cmd in commands:
+            try:
+                res = subprocess.run(["vcgencmd"] + cmd, capture_output=True, text=True, timeout=10)
+            except (OSError, subprocess.SubprocessError):
+                continue
+            for line in res.stdout.splitlines():
+                emit("V" + T + stamp + T + line)
+        time.sleep(period_s)
+
+
+def main(argv):
+    period_ns = int(argv[0]) * 1000
+    max_s, pidfile, _tmpdir = float(argv[1]), argv[2], argv[3]
+    tegra_ms, vc_s, pmic_s = int(argv[4]), float(argv[5]), float(argv[6])
+    paths = argv[7:]
+
+    def stop(reason):
+        for p in children:
+            if p.poll() is None:
+                p.terminate()
+        emit("E" + T + reason)
+        sys.stdout.flush()
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, lambda *_: stop("term"))
+    signal.signal(signal.SIGHUP, lambda *_: stop("term"))
+    signal.signal(signal.SIGINT, lambda *_: stop("term"))
+    emit("H" + T + "clock=monotonic" + T + "wait=sleep" + T + "pid=" + str(os.getpid()))
+    if tegra_ms:
+        stream_command("T", ["tegrastats", "--interval", str(tegra_ms)])
+    for period, cmds in ((vc_s, [["measure_temp"], ["get_throttled"], ["measure_clock", "arm"]]),
+                         (pmic_s, [["pmic_read_adc"]])):
+        if period:
+            threading.Thread(target=vc_loop, args=(period, cmds), daemon=True).start()
+
+    fds = {}
+    pid = None
+    start = next_t = time.monotonic_ns()
+    while time.monotonic_ns() - start < max_s * 1e9:
+        stamp = str(time.monotonic_ns())
+        try:
+            emit(T.join(["S", stamp] + [read_value(fds, p) for p in paths]))
+        except BrokenPipeError:
+            stop("closed")
+        if pidfile != "-":
+            if pid is None:
+                try:
+                    with open(pidfile) as f:
+                        pid = f.read().split()[0]
+                except (OSError, IndexError):
+                    pid = None
+            if pid is not None:
+                try:
+                    with open("/proc/%s/stat" % pid) as f:
+                        st = f.read().strip()
+                    rss = "-"
+                    with open("/proc/%s/status" % pid) as f:
+                        for line in f:
+                            if line.startswith("VmRSS:"):
+                                rss = T.join(line.split()[1:3])
+                                break
+                    emit(T.join(["A", stamp, pid, st, rss]))
+                except OSError:
+                    pass
+        next_t += period_ns
+        delay = next_t - time.monotonic_ns()
+        if delay > 0:
+            time.sleep(delay / 1e9)
+        elif delay < -period_ns:
+            next_t = time.monotonic_ns()
+    stop("max_time")
+
+
+children = []
+if __name__ == "__main__":
+    main(sys.argv[1:])
