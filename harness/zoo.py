@@ -1,0 +1,201 @@
+"""The model zoo: reference workloads listed in ``model_zoo/manifest.yaml``.
+
+An entry id reads ``<arch>-<precision>-<format>`` (``mobilenet_v2_1.0_224-int8-tflite``);
+``<arch>`` alone means its fp32 TFLite entry. Small files are committed under
+``model_zoo/models/``; the others are built on demand by ``harness zoo build ID`` into
+the cache folder (``$HARNESS_ZOO_CACHE``, default ``~/.cache/harness/zoo``). Building runs
+``model_zoo/build.py`` and needs the ``build`` extra (tensorflow-cpu); using the zoo
+does not. ``$HARNESS_ZOO_DIR`` points at another zoo folder (manifest + build script).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import subprocess
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from harness.errors import ModelError
+
+MODEL_SUFFIXES = (".tflite", ".onnx")
+
+
+class Expected(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    macs: float
+    params: float
+    reference: str
+
+
+class ZooEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    arch: str
+    task: str
+    format: Literal["tflite", "onnx"]
+    precision: Literal["fp32", "int8"]
+    input_shape: list[int]
+    input_dtype: str
+    output_shape: list[int]
+    output_dtype: str
+    file: str
+    storage: Literal["repo", "cache"]
+    size_bytes: int
+    sha256: str
+    macs: int
+    params: int
+    expected: Expected
+
+    @property
+    def path(self) -> Path:
+        base = zoo_dir() if self.storage == "repo" else cache_dir()
+        return base / self.file
+
+    @property
+    def built(self) -> bool:
+        return self.path.is_file()
+
+
+def zoo_dir() -> Path:
+    env = os.environ.get("HARNESS_ZOO_DIR")
+    return Path(env).expanduser() if env else Path(__file__).resolve().parents[1] / "model_zoo"
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("HARNESS_ZOO_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "harness" / "zoo"
+
+
+@lru_cache(maxsize=4)
+def _load_manifest(path: Path, mtime_ns: int) -> tuple[ZooEntry, ...]:
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ModelError(f"{path}: manifest is not valid YAML ({e})") from e
+    rows = (doc or {}).get("models")
+    if not isinstance(rows, list):
+        raise ModelError(f"{path}: manifest has no 'models' list")
+    entries = []
+    for i, row in enumerate(rows):
+        try:
+            entries.append(ZooEntry.model_validate(row))
+        except ValidationError as e:
+            err = e.errors()[0]
+            field = ".".join(str(p) for p in err["loc"])
+            raise ModelError(f"{path}: models[{i}].{field}: {err['msg']}") from e
+    return tuple(entries)
+
+
+def entries() -> list[ZooEntry]:
+    """Every manifest entry, in manifest order."""
+    path = zoo_dir() / "manifest.yaml"
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError as e:
+        raise ModelError(f"{path}: zoo manifest not found") from e
+    return list(_load_manifest(path, mtime))
+
+
+def resolve(spec: str) -> ZooEntry | None:
+    """The entry named by an id, or by an architecture alone (its fp32 TFLite entry)."""
+    by_id = {e.id: e for e in entries()}
+    return by_id.get(spec) or by_id.get(f"{spec}-fp32-tflite")
+
+
+def get(spec: str) -> ZooEntry:
+    entry = resolve(spec)
+    if entry is None:
+        raise ModelError(f"unknown zoo model {spec!r} (see `harness zoo list`)")
+    return entry
+
+
+def _looks_like_path(spec: str) -> bool:
+    return os.sep in spec or "/" in spec or spec.lower().endswith(MODEL_SUFFIXES) or Path(spec).exists()
+
+
+def model_file(spec: str, build: bool = False) -> Path:
+    """The model file for a zoo id/arch or a path to a ``.tflite``/``.onnx`` file.
+
+    A zoo entry that is built on demand and not built yet raises `ModelError` telling to
+    run ``harness zoo build ID`` (or is built now with ``build=True``)."""
+    if not _looks_like_path(spec):
+        entry = resolve(spec)
+        if entry is None:
+            raise ModelError(f"unknown model {spec!r}: not a zoo id (see `harness zoo list`) "
+                             "and no such file")
+        if entry.built:
+            return entry.path
+        if entry.storage == "cache":
+            if build:
+                return build_entry(entry.id)
+            raise ModelError(f"zoo model {entry.id} is built on demand and is not built yet: "
+                             f"run `harness zoo build {entry.id}`")
+        raise ModelError(f"zoo model {entry.id}: committed file {entry.path} is missing "
+                         "(incomplete checkout?)")
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise ModelError(f"model file not found: {path}")
+    if not path.is_file():
+        raise ModelError(f"{path}: not a file")
+    from harness.analysis.static import model_format
+
+    model_format(path)  # raises for anything but .tflite / .onnx
+    return path
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class BuildResult(BaseModel):
+    id: str
+    path: str
+    sha256: str
+    matches_manifest: bool
+    built_now: bool
+
+
+def build(spec: str, force: bool = False) -> BuildResult:
+    """Build a zoo entry (or every entry of an architecture's fp32 TFLite) if needed."""
+    entry = get(spec)
+    built_now = False
+    if entry.storage == "repo":
+        if not entry.built:
+            raise ModelError(f"zoo model {entry.id} is committed but {entry.path} is missing "
+                             "(incomplete checkout?)")
+    elif force or not entry.built:
+        build_entry(entry.id)
+        built_now = True
+    digest = sha256_file(entry.path)
+    return BuildResult(id=entry.id, path=str(entry.path), sha256=digest,
+                       matches_manifest=digest == entry.sha256, built_now=built_now)
+
+
+def build_entry(entry_id: str) -> Path:
+    """Run ``model_zoo/build.py`` for one entry into the cache folder; returns its path."""
+    entry = get(entry_id)
+    if importlib.util.find_spec("tensorflow") is None:
+        raise ModelError(f"building {entry.id} needs TensorFlow: pip install 'harness[build]'")
+    script = zoo_dir() / "build.py"
+    if not script.is_file():
+        raise ModelError(f"zoo build script not found: {script}")
+    out = cache_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run([sys.executable, str(script), entry.id, "--out", str(out)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0 or not entry.path.is_file():
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+        raise ModelError(f"building {entry.id} failed (exit {proc.returncode}): " + " | ".join(tail))
+    return entry.path
