@@ -35,7 +35,7 @@ PROBE = (
 #: stamp resolution by source clock (ns), and the half-step added to truncated stamps
 RESOLUTION_NS = {"monotonic": 1, "realtime": 1_000, "boottime": 10_000_000}
 
-_STAMP = re.compile(r"^(\d{1,12})(?:\.(\d{1,9}))?$")
+_STAMP = re.compile(r"^(\d{1,20})(?:\.(\d{1,9}))?$")
 
 
 def stamp_ns(text: str) -> int | None:

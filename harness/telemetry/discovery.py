@@ -1,6 +1,6 @@
 """What sensors a target has: one shell round trip, read back as a `sysfs.DumpView`.
 
-The discovery script prints ``path:value`` for every thermal zone, cpufreq policy,
+The discovery script prints ``path<TAB>value`` for every thermal zone, cpufreq policy,
 hwmon label/input, RAPL zone and battery file it can read under a root folder (``/``
 on a real target, a fixture tree in tests), plus ``#cmd:<name>:<path>`` for the
 tools it finds (tegrastats, vcgencmd, python3). Paths are printed without the root,
@@ -20,7 +20,7 @@ R=$1; bat=$2; shift 2
 show() {
   for f in "$@"; do
     [ -f "$f" ] || continue
-    while IFS= read -r l || [ -n "$l" ]; do echo "${f#"$R"}:$l"; done 2>/dev/null <"$f"
+    while IFS= read -r l || [ -n "$l" ]; do echo "${f#"$R"}	$l"; done 2>/dev/null <"$f"
   done
 }
 show "$R"/sys/class/thermal/thermal_zone*/type "$R"/sys/class/thermal/thermal_zone*/temp

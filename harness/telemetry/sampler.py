@@ -28,6 +28,7 @@ it in `marks`; the session puts them in the record's ``timeline``
 
 from __future__ import annotations
 
+import shlex
 import threading
 import time
 from collections.abc import Callable
@@ -78,7 +79,7 @@ class Sampler:
         everything: bool | None = None,
         max_duration_s: float = 6 * 3600,
         battery_current_unit: battery.CurrentUnit = "auto",
-        shell: str = "sh",
+        shell: str = "sh",  # e.g. "busybox sh"; split into words
     ):
         self.transport = transport
         self.profile = profile
@@ -199,7 +200,7 @@ class Sampler:
         ]
         if python:
             return ["python3", "-c", _script("sampler_py.py"), *args]
-        return [self.shell, "-c", _script("sampler.sh"), "harness-sampler", *args]
+        return [*shlex.split(self.shell), "-c", _script("sampler.sh"), "harness-sampler", *args]
 
     def _probe(self) -> None:
         if self.clock.source == "monotonic" or "python3" not in (self.discovery.commands if self.discovery else {}):

@@ -3,7 +3,6 @@
 Sent to the target as ``python3 -c <this file> PERIOD_US MAX_S PIDFILE TMPDIR TEGRA_MS
 VC_S PMIC_S PATH...``; standard library only. Stamps are ``time.monotonic_ns()`` —
 exactly the agent's clock — so no clock mapping is needed (header ``clock=monotonic``).
-Files are kept open and re-read with ``pread`` at offset 0, which sysfs supports.
 """
 
 import os
@@ -23,16 +22,16 @@ def emit(line):
         sys.stdout.flush()
 
 
-def read_value(fds, path):
+def read_value(path):
+    # opened each time, like the shell does: a file replaced on disk (a rebound hwmon
+    # device, a fixture) is followed, and a vanished one reads as missing
     try:
-        fd = fds.get(path)
-        if fd is None:
-            fd = fds[path] = os.open(path, os.O_RDONLY)
-        data = os.pread(fd, 4096, 0)
-    except OSError:
-        fd = fds.pop(path, None)
-        if fd is not None:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            data = os.read(fd, 4096)
+        finally:
             os.close(fd)
+    except OSError:
         return "-"
     text = data.decode("utf-8", "replace").split("\n", 1)[0].strip()
     return text.replace(T, " ") or "-"
@@ -91,13 +90,12 @@ def main(argv):
         if period:
             threading.Thread(target=vc_loop, args=(period, cmds), daemon=True).start()
 
-    fds = {}
     pid = None
     start = next_t = time.monotonic_ns()
     while time.monotonic_ns() - start < max_s * 1e9:
         stamp = str(time.monotonic_ns())
         try:
-            emit(T.join(["S", stamp] + [read_value(fds, p) for p in paths]))
+            emit(T.join(["S", stamp] + [read_value(p) for p in paths]))
         except BrokenPipeError:
             stop("closed")
         if pidfile != "-":

@@ -50,7 +50,7 @@ class DirView:
 
 
 class DumpView:
-    """Files as captured in text (``path:value`` lines or a ``cat`` transcript)."""
+    """Files as captured in text (``path:value`` / ``path<TAB>value`` lines, or a ``cat`` transcript)."""
 
     def __init__(self, files: dict[str, str]):
         self.files = files
@@ -75,9 +75,9 @@ class DumpView:
                 current = _norm(m.group(1))
                 files.setdefault(current, [])
                 continue
-            if m := _PATH_VALUE.match(line):
+            if split := _split_path_value(line):
                 current = None
-                files.setdefault(_norm(m.group(1)), []).append(m.group(2))
+                files.setdefault(_norm(split[0]), []).append(split[1])
             elif current is not None:
                 files[current].append(line)
             else:
@@ -86,7 +86,26 @@ class DumpView:
 
 
 _CAT = re.compile(r"[#$]\s*cat\s+(\S+)\s*$")
-_PATH_VALUE = re.compile(r"^(/?(?:sys|proc)/[^:\s]+):(.*)$")
+_PATH = re.compile(r"^/?(?:sys|proc)/\S*[^/\s]$")
+_CONTINUES_PATH = re.compile(r"^[^\s/:]*/")
+
+
+def _split_path_value(line: str) -> tuple[str, str] | None:
+    """``path<TAB>value`` (the sampler's discovery) or ``path:value`` (``grep -r``).
+
+    Directory names may hold colons (``intel-rapl:0``), so a colon splits only where
+    what follows does not go on as a path."""
+    if "\t" in line:
+        path, value = line.split("\t", 1)
+        if _PATH.match(path):
+            return path, value
+    start = 0
+    while (i := line.find(":", start)) != -1:
+        path, value = line[:i], line[i + 1 :]
+        if _PATH.match(path) and not _CONTINUES_PATH.match(value):
+            return path, value
+        start = i + 1
+    return None
 
 
 def _norm(path: str) -> str:
