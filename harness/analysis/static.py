@@ -46,6 +46,7 @@ class OpCost(BaseModel):
     name: str
     input_shapes: list[list[int] | None]
     output_shapes: list[list[int] | None]
+    outputs: list[str] = Field(default_factory=list, description="output tensor names (to match runtime profiles)")
     macs: int = 0
     flops: int = 0
     params: int = 0
@@ -246,7 +247,8 @@ def analyze(model: str | Path, mcu: bool = True) -> ModelAnalysis:
                      for k in op.inputs]
         out_shapes = [list(tensors[k].shape) if tensors[k].shape is not None else None for k in op.outputs]
         row = OpCost(index=op.index, type=op.type, name=op.name, input_shapes=in_shapes,
-                     output_shapes=out_shapes, unknown=not c.known, note=c.note)
+                     output_shapes=out_shapes, outputs=[tensors[k].name for k in op.outputs],
+                     unknown=not c.known, note=c.note)
         if c.known:
             w_keys = {op.inputs[p] for p in c.weight_inputs
                       if p < len(op.inputs) and op.inputs[p] is not None and tensors[op.inputs[p]].constant}
