@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import harness
-from harness.analysis.summary import summarize_run
+from harness.analysis.summary import roofline_inputs, summarize_run
 from harness.errors import HarnessError, ModelError, RunAborted
 from harness.models import resolve_model
 from harness.profiles import DeviceProfile, load_profile
@@ -186,7 +186,7 @@ def run_planned(
         timeline=rec.timeline,
         notes=rec.notes,
     )
-    manifest.summary = summarize_run(manifest, rec)
+    manifest.summary = summarize_run(manifest, rec, **roofline_inputs(manifest, store.root))
     store.write(manifest, rec)
     return manifest
 

@@ -6,11 +6,14 @@ can be re-summarised and every figure traced back to raw samples.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from harness import stats
+from harness.analysis.roofline import summarize_roofline
 from harness.store.record import RunManifest, Summary
 from harness.store.recorder import Recorder
 
@@ -22,8 +25,20 @@ def steady_latencies(samples: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     return lat, steady["inferences"].to_numpy()
 
 
-def derive_summary(manifest: RunManifest, base: Summary, samples: pa.Table, telemetry: pa.Table, ops: pa.Table) -> Summary:
+def derive_summary(
+    manifest: RunManifest,
+    base: Summary,
+    samples: pa.Table,
+    telemetry: pa.Table,
+    ops: pa.Table,
+    analysis=None,
+    ceilings=None,
+    roofline_warnings: list[str] | tuple[str, ...] = (),
+) -> Summary:
+    """`analysis` (the model's static analysis) and `ceilings` (the device's) feed the roofline;
+    without either the roofline stays None. See `roofline_inputs` for where they come from."""
     summary = base.model_copy(deep=True)
+    summary.warnings += list(roofline_warnings)
     lat, counts = steady_latencies(samples)
     summary.latency = stats.summarize(lat, counts)
     if summary.latency is not None:
@@ -32,14 +47,48 @@ def derive_summary(manifest: RunManifest, base: Summary, samples: pa.Table, tele
         summary.warnings += stats.stability_warnings(lat, summary.latency, manifest.config.stop, summary.stop_reason)
     elif manifest.status == "ok" and summary.aggregates is None:
         summary.warnings.append("no steady-state samples")
+    median = summary.latency.median_s if summary.latency is not None else None
+    summary.roofline = summarize_roofline(
+        manifest.model.precision, median, ops.to_pylist(), analysis, ceilings, manifest.config.threads
+    )
     return summary
 
 
-def summarize_run(manifest: RunManifest, rec: Recorder) -> Summary:
+def roofline_inputs(manifest: RunManifest, results) -> dict:
+    """Keyword arguments for `summarize_run`/`derive_summary`: the roofline's inputs for a run.
+
+    ``analysis``: the model's static analysis, when the model file is still the recorded
+    one; ``ceilings``: the device's stored ceilings under `results` (else the profile's
+    datasheet numbers); ``roofline_warnings``: why either could not be read. Reading them
+    never fails a run: what cannot be read is left None and said in the warnings.
+    """
+    from harness.analysis.ceilings import ceilings_for
+    from harness.profiles import DeviceProfile
+    from harness.transports.base import sha256_of
+
+    out: dict = {"analysis": None, "ceilings": None, "roofline_warnings": []}
+    try:
+        out["ceilings"] = ceilings_for(DeviceProfile.model_validate(manifest.profile), results)
+    except Exception as e:  # an unreadable ceilings file must not cost the run its record
+        out["roofline_warnings"].append(f"roofline: no ceilings: {e}")
+    path = Path(manifest.model.path)
+    try:
+        if path.is_file() and sha256_of(path) == manifest.model.sha256:
+            from harness.analysis.static import analyze
+
+            out["analysis"] = analyze(path)
+    except Exception as e:  # a model the static analysis cannot read still gets its latency summary
+        out["roofline_warnings"].append(f"roofline: static analysis of {path.name} failed: {e}")
+    return out
+
+
+def summarize_run(manifest: RunManifest, rec: Recorder, analysis=None, ceilings=None, roofline_warnings=()) -> Summary:
     base = Summary(
         stop_reason=rec.stop_reason,
         warnings=list(rec.warnings),
         memory=dict(rec.memory),
         aggregates=rec.aggregates,
     )
-    return derive_summary(manifest, base, rec.table("samples"), rec.table("telemetry"), rec.table("ops"))
+    return derive_summary(
+        manifest, base, rec.table("samples"), rec.table("telemetry"), rec.table("ops"), analysis, ceilings, roofline_warnings
+    )

@@ -25,6 +25,7 @@ app = typer.Typer(
 def _register() -> None:
     # Each module adds its commands to `app`; one module per area of the package.
     from harness.cli import (  # noqa: F401
+        ceilings,
         devices,
         firmware,
         measure,

@@ -1,0 +1,450 @@
+"""A device's roofline ceilings: measured on the target, stored, reused; datasheet as fallback.
+
+`measure_ceilings(profile)` pushes the probe (harness/agent/ceilings.py) and two synthetic
+FULLY_CONNECTED models (fp32 and int8) to the target over its command transport, runs it
+(ERT-style sweeps, see the probe's docstring), and turns its output into `Ceilings` with
+`derive_ceilings` (a pure function): the compute ceiling per dtype is the best rate of the
+FC batch sweep; the bandwidth per cache level and DRAM is the plateau of the working-set
+sweep inside that level's capacity (from the target's sysfs cache sizes).
+
+Stored per device as ``<results>/ceilings/<device id>.json`` next to the run records it
+serves (the run store ignores folders without a manifest), overwritten only when
+re-measured. `ceilings_for(profile, results)` returns the stored ceilings, completed
+with the profile's datasheet numbers for anything not measured, or the datasheet alone
+(``method: datasheet``); every number says where it came from in `sources`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import statistics
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from harness.agent import AGENT_PATH
+from harness.errors import HarnessError
+from harness.profiles import DeviceProfile
+
+PROBE_PATH = AGENT_PATH.with_name("ceilings.py")
+CEILINGS_DIR = "ceilings"
+FC_SIZE = 512  # synthetic FC weights are FC_SIZE × FC_SIZE: fit in L2 on phones and PCs alike
+_DEADLINE_S = {"quick": 300.0, "full": 1800.0}
+
+Progress = Callable[[str, int, int], None]
+
+
+class CeilingsError(HarnessError):
+    """The probe failed on the target, or a stored ceilings file is unreadable."""
+
+
+class Ceilings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    device: str
+    peak_ops_per_s: dict[str, float] = Field(description="dtype -> ops/s (2 ops per MAC)")
+    bandwidth_bytes_per_s: dict[str, float] = Field(description="level (L1, L2, …, DRAM) -> bytes/s, inner first")
+    method: Literal["measured", "datasheet"]
+    measured_at: dt.datetime | None = None
+    sources: dict[str, str] = Field(default_factory=dict, description="how each number was obtained")
+    threads: int | None = None
+    mode: str | None = None
+    target: dict[str, Any] = Field(default_factory=dict, description="CPU, caches, load average, runtime")
+    sanity: dict[str, float] = Field(default_factory=dict, description="numpy sgemm flops/s, large copy bytes/s")
+    sweeps: dict[str, Any] = Field(default_factory=dict, description="raw sweep points the ceilings come from")
+    warnings: list[str] = Field(default_factory=list)
+    harness_version: str | None = None
+    duration_s: float | None = None
+
+    def memory_level(self) -> str:
+        """The bandwidth level a whole-model roofline uses: DRAM, else the outermost measured."""
+        if "DRAM" in self.bandwidth_bytes_per_s:
+            return "DRAM"
+        if not self.bandwidth_bytes_per_s:
+            raise KeyError("no bandwidth ceiling")
+        return list(self.bandwidth_bytes_per_s)[-1]
+
+    def level_holding(self, nbytes: float) -> str | None:
+        """The innermost measured level whose capacity (over the threads used) holds `nbytes`.
+
+        None when the target's cache sizes are unknown (datasheet ceilings)."""
+        caches = self.target.get("caches") or []
+        if not caches:
+            return None
+        threads = self.threads or 1
+        for c in caches:
+            name = f"L{c['level']}"
+            instances = -(-threads // max(1, int(c.get("shared_cpus") or 1)))
+            if name in self.bandwidth_bytes_per_s and c.get("size_bytes") and nbytes <= c["size_bytes"] * instances:
+                return name
+        return "DRAM"
+
+    def compute_dtype(self, precision: str) -> str | None:
+        """The peak that applies to a model of this precision (None: no peak known)."""
+        p = (precision or "").lower()
+        wanted = ["int8"] if ("int8" in p or "uint8" in p) else ["fp16", "fp32"] if "16" in p else ["fp32"]
+        for d in wanted:
+            if d in self.peak_ops_per_s:
+                return d
+        return None
+
+    def brief(self) -> dict[str, Any]:
+        """The fields the issue names, plus sources and sanity checks (for --json)."""
+        return self.model_dump(mode="json", exclude={"sweeps"})
+
+
+# -- the synthetic compute model ----------------------------------------------------------
+
+
+def build_fc_model(k: int, n: int, dtype: str, seed: int = 0) -> bytes:
+    """A one-op TFLite model: FULLY_CONNECTED [1,k] x [n,k]ᵀ with constant weights."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as fb
+
+    rng = np.random.default_rng(seed)
+    buffers = [fb.BufferT()]
+    tensors: list = []
+
+    def buffer(arr: np.ndarray) -> int:
+        b = fb.BufferT()
+        b.data = np.frombuffer(arr.tobytes(), np.uint8)
+        buffers.append(b)
+        return len(buffers) - 1
+
+    def quant(scale: float) -> Any:
+        q = fb.QuantizationParametersT()
+        q.scale, q.zeroPoint = [scale], [0]
+        return q
+
+    def tensor(name: str, shape: list[int], ttype: int, buf: int = 0, q: Any = None) -> int:
+        t = fb.TensorT()
+        t.name, t.shape, t.type, t.buffer, t.quantization = name, shape, ttype, buf, q
+        tensors.append(t)
+        return len(tensors) - 1
+
+    if dtype == "fp32":
+        x = tensor("x", [1, k], fb.TensorType.FLOAT32)
+        w = tensor("w", [n, k], fb.TensorType.FLOAT32, buffer(rng.uniform(-1, 1, (n, k)).astype(np.float32)))
+        b = tensor("b", [n], fb.TensorType.FLOAT32, buffer(np.zeros(n, np.float32)))
+        y = tensor("y", [1, n], fb.TensorType.FLOAT32)
+    elif dtype == "int8":
+        x = tensor("x", [1, k], fb.TensorType.INT8, 0, quant(0.05))
+        w = tensor("w", [n, k], fb.TensorType.INT8, buffer(rng.integers(-127, 128, (n, k)).astype(np.int8)), quant(0.01))
+        b = tensor("b", [n], fb.TensorType.INT32, buffer(np.zeros(n, np.int32)), quant(0.05 * 0.01))
+        y = tensor("y", [1, n], fb.TensorType.INT8, 0, quant(1.0))
+    else:
+        raise ValueError(f"no synthetic FC model for dtype {dtype!r}")
+    code = fb.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = fb.BuiltinOperator.FULLY_CONNECTED
+    code.version = 1
+    op = fb.OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = 0, [x, w, b], [y]
+    op.builtinOptionsType = fb.BuiltinOptions.FullyConnectedOptions
+    op.builtinOptions = fb.FullyConnectedOptionsT()
+    graph = fb.SubGraphT()
+    graph.tensors, graph.inputs, graph.outputs, graph.operators, graph.name = tensors, [x], [y], [op], "main"
+    model = fb.ModelT()
+    model.version, model.operatorCodes, model.subgraphs, model.buffers = 3, [code], [graph], buffers
+    model.description = f"harness ceilings probe: FULLY_CONNECTED {dtype} {n}x{k}"
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+# -- from probe output to ceilings (pure) -------------------------------------------------
+
+
+def _capacities(caches: list[dict], threads: int) -> list[tuple[str, float]]:
+    """(level name, bytes of it each thread can use): a cache shared by s CPUs is split min(s, T) ways."""
+    out = []
+    for c in caches:
+        if not c.get("size_bytes"):
+            continue
+        share = max(1, min(int(c.get("shared_cpus") or 1), threads))
+        out.append((f"L{c['level']}", c["size_bytes"] / share))
+    return out
+
+
+def bandwidth_plateaus(points: list[dict], caches: list[dict], threads: int) -> tuple[dict[str, float], list[str]]:
+    """Plateau (median of the best-of-trials rates) per cache level and DRAM.
+
+    A level's plateau uses working sets (per thread) between twice the level below's
+    capacity and half its own, so no point straddles two levels; DRAM uses working
+    sets of at least four times the last level. Without cache sizes the curve is split
+    where the rate steps by more than 25 %.
+    """
+    notes: list[str] = []
+    pts = sorted((p["bytes_per_thread"], p["bytes_per_s"]) for p in points if p.get("bytes_per_s"))
+    if not pts:
+        return {}, ["no bandwidth points"]
+    caps = _capacities(caches, threads)
+    if not caps:
+        notes.append("no cache sizes from the target: levels are steps in the bandwidth curve")
+        return _steps(pts), notes
+    levels: dict[str, float] = {}
+    lower = 0.0
+    for name, cap in caps:
+        inside = [bw for ws, bw in pts if 2 * lower <= ws <= cap / 2]
+        if inside:
+            levels[name] = statistics.median(inside)
+        else:
+            notes.append(f"{name}: no working set inside {2 * lower / 1024:.0f}–{cap / 2 / 1024:.0f} KiB per thread")
+        lower = cap
+    names = list(levels)
+    for inner, outer in zip(names, names[1:]):
+        if levels[outer] >= 0.85 * levels[inner]:
+            notes.append(
+                f"{inner} and {outer} plateaus are within 15 %: the kernel, not the cache, limits {inner} "
+                "(its figure is a lower bound)"
+            )
+    dram = [bw for ws, bw in pts if ws >= 4 * lower]
+    if dram:
+        levels["DRAM"] = statistics.median(dram)
+    else:
+        notes.append(
+            f"DRAM: largest working set {pts[-1][0] / 2**20:.0f} MiB per thread is under 4× the last cache level; "
+            "no DRAM plateau"
+        )
+    return levels, notes
+
+
+def _steps(pts: list[tuple[int, float]], jump: float = 1.25) -> dict[str, float]:
+    segments: list[list[float]] = [[pts[0][1]]]
+    for _, bw in pts[1:]:
+        ref = statistics.median(segments[-1])
+        if max(bw, ref) / min(bw, ref) > jump:
+            segments.append([bw])
+        else:
+            segments[-1].append(bw)
+    segments = [s for s in segments if len(s) >= 2] or segments
+    return {f"level{i + 1}": statistics.median(s) for i, s in enumerate(segments)}
+
+
+def derive_ceilings(events: list[dict], device: str, *, threads_hint: int | None = None) -> Ceilings:
+    """Ceilings from the probe's JSON events (hello, runtime, bandwidth, compute, sanity, warning, done)."""
+    by_kind: dict[str, list[dict]] = {}
+    for ev in events:
+        by_kind.setdefault(ev.get("event", ""), []).append(ev)
+    hello = (by_kind.get("hello") or [{}])[0]
+    runtime = (by_kind.get("runtime") or [{}])[0]
+    done = (by_kind.get("done") or [{}])[-1]
+    threads = int(hello.get("threads") or threads_hint or 1)
+    warnings = [w["message"] for w in by_kind.get("warning", [])]
+    sources: dict[str, str] = {}
+    peaks: dict[str, float] = {}
+    sweeps: dict[str, Any] = {"compute": {}}
+    for ev in by_kind.get("compute", []):
+        best = max(ev["points"], key=lambda p: p["ops_per_s"])
+        peaks[ev["dtype"]] = best["ops_per_s"]
+        sources[ev["dtype"]] = (
+            f"measured: {ev['method']}, {threads} thread(s), weights {best['n']}x{best['k']}, "
+            f"best at batch {best['batch']} ({best['ops_per_weight']} ops per weight element)"
+        )
+        sweeps["compute"][ev["dtype"]] = ev["points"]
+    sanity = dict((by_kind.get("sanity") or [{}])[0])
+    sanity.pop("event", None)
+    if "fp32" not in peaks and sanity.get("numpy_sgemm_flops_per_s"):
+        peaks["fp32"] = sanity["numpy_sgemm_flops_per_s"]
+        sources["fp32"] = f"measured: numpy matmul (BLAS sgemm {sanity.get('numpy_sgemm_size')}³), no TFLite runtime"
+    bandwidth: dict[str, float] = {}
+    bw_ev = (by_kind.get("bandwidth") or [None])[0]
+    if bw_ev is not None:
+        bandwidth, notes = bandwidth_plateaus(bw_ev["points"], hello.get("caches") or [], threads)
+        warnings += notes
+        sweeps["bandwidth"] = bw_ev["points"]
+        sources["bandwidth"] = (
+            f"measured: plateaus of a working-set sweep of {bw_ev['kernel']}, {threads} thread(s) "
+            f"each on its own buffers, best of trials"
+        )
+    if hello.get("loadavg") is not None and hello["loadavg"] > 0.5 * (hello.get("cpu_count") or 1):
+        warnings.append(f"target was busy (load average {hello['loadavg']:.2f} at start): ceilings may read low")
+    if not peaks and not bandwidth:
+        raise CeilingsError(f"{device}: the probe measured nothing (warnings: {'; '.join(warnings) or 'none'})")
+    return Ceilings(
+        device=device,
+        peak_ops_per_s=peaks,
+        bandwidth_bytes_per_s=bandwidth,
+        method="measured",
+        measured_at=dt.datetime.now(dt.timezone.utc),
+        sources=sources,
+        threads=threads,
+        mode=hello.get("mode"),
+        target={
+            k: hello.get(k)
+            for k in ("cpu_model", "cpu_count", "affinity", "caches", "mem_available_bytes", "python", "numpy")
+        }
+        | {"runtime": runtime.get("library"), "runtime_version": runtime.get("version"),
+           "loadavg_start": hello.get("loadavg"), "loadavg_end": done.get("loadavg")},
+        sanity={k: float(v) for k, v in sanity.items() if isinstance(v, (int, float))},
+        sweeps=sweeps,
+        warnings=warnings,
+        duration_s=done.get("duration_s"),
+    )
+
+
+# -- datasheet fallback and storage -------------------------------------------------------
+
+
+def datasheet_ceilings(profile: DeviceProfile) -> Ceilings | None:
+    hw = profile.hardware
+    peaks = {k: float(v) for k, v in hw.peak_ops_per_s.items() if v}
+    bandwidth = {"DRAM": float(hw.memory_bandwidth_bytes_per_s)} if hw.memory_bandwidth_bytes_per_s else {}
+    if not peaks and not bandwidth:
+        return None
+    sources = {d: f"datasheet: {hw.sources.get('peak_ops_per_s', '?')}" for d in peaks}
+    if bandwidth:
+        sources["bandwidth"] = f"datasheet: {hw.sources.get('memory_bandwidth_bytes_per_s', '?')}"
+    return Ceilings(device=profile.id, peak_ops_per_s=peaks, bandwidth_bytes_per_s=bandwidth, method="datasheet",
+                    sources=sources)
+
+
+def ceilings_path(device_id: str, results: Path | str) -> Path:
+    return Path(results) / CEILINGS_DIR / f"{device_id}.json"
+
+
+def save_ceilings(ceilings: Ceilings, results: Path | str) -> Path:
+    path = ceilings_path(ceilings.device, results)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{ceilings.device}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(ceilings.model_dump_json(indent=2))
+    os.replace(tmp, path)
+    return path
+
+
+def load_ceilings(device_id: str, results: Path | str) -> Ceilings | None:
+    """The stored (measured) ceilings of a device, or None if never measured."""
+    path = ceilings_path(device_id, results)
+    if not path.is_file():
+        return None
+    try:
+        return Ceilings.model_validate(json.loads(path.read_text()))
+    except (OSError, ValueError) as e:
+        if isinstance(e, ValidationError):
+            first = e.errors()[0]
+            msg = f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+        else:
+            msg = str(e)
+        raise CeilingsError(f"{path}: unreadable ceilings file ({msg}); re-measure with `harness ceilings`") from None
+
+
+def ceilings_for(profile: DeviceProfile, results: Path | str) -> Ceilings | None:
+    """Stored measured ceilings, completed from the datasheet where not measured; else the datasheet."""
+    measured = load_ceilings(profile.id, results)
+    sheet = datasheet_ceilings(profile)
+    if measured is None:
+        return sheet
+    if sheet is not None:
+        for dtype, value in sheet.peak_ops_per_s.items():
+            if dtype not in measured.peak_ops_per_s:
+                measured.peak_ops_per_s[dtype] = value
+                measured.sources[dtype] = sheet.sources[dtype] + " (not measured)"
+        if not measured.bandwidth_bytes_per_s and sheet.bandwidth_bytes_per_s:
+            measured.bandwidth_bytes_per_s = dict(sheet.bandwidth_bytes_per_s)
+            measured.sources["bandwidth"] = sheet.sources["bandwidth"] + " (not measured)"
+    return measured
+
+
+# -- measuring on the target --------------------------------------------------------------
+
+
+def measure_ceilings(
+    profile: DeviceProfile,
+    results: Path | str,
+    *,
+    mode: str = "quick",
+    threads: int | None = None,
+    progress: Progress | None = None,
+    save: bool = True,
+    max_bytes: int | None = None,
+) -> Ceilings:
+    """Run the probe on the device over its command transport; store and return the ceilings."""
+    import harness
+    from harness.transports import open_transport
+    from harness.transports.base import CommandTransport
+
+    if mode not in _DEADLINE_S:
+        raise HarnessError(f"unknown ceilings mode {mode!r} (quick | full)")
+    if profile.transport.kind == "serial":
+        raise HarnessError(
+            f"device {profile.id!r} is reached over serial: ceilings are measured on command targets "
+            "(local, ssh, adb); its roofline uses the profile's datasheet numbers"
+        )
+    events: list[dict] = []
+    raw: list[str] = []
+    with open_transport(profile) as t, tempfile.TemporaryDirectory(prefix="harness-ceilings-") as tmp:
+        assert isinstance(t, CommandTransport)
+        script = t.path("ceilings", "ceilings.py")
+        t.push(PROBE_PATH, script)
+        argv = [profile.defaults.python or (sys.executable if t.kind == "local" else "python3"), script, "--mode", mode]
+        for dtype in ("fp32", "int8"):
+            local = Path(tmp) / f"fc_{dtype}_{FC_SIZE}.tflite"
+            local.write_bytes(build_fc_model(FC_SIZE, FC_SIZE, dtype))
+            remote = t.path("ceilings", local.name)
+            t.push(local, remote)
+            argv += ["--fc", f"{dtype}={remote}"]
+        cluster = profile.defaults.cluster
+        if threads is None and cluster:
+            threads = len(profile.hardware.cluster(cluster).cpus)
+        if threads:
+            argv += ["--threads", str(threads)]
+        if max_bytes:
+            argv += ["--max-bytes", str(int(max_bytes))]
+        if cluster:
+            argv = ["taskset", profile.hardware.cluster(cluster).affinity_mask, *argv]
+        proc = t.start(argv)
+        timer = threading.Timer(_DEADLINE_S[mode], proc.terminate)
+        timer.start()
+        try:
+            for line in proc.lines():
+                try:
+                    ev = json.loads(line)
+                except ValueError:
+                    raw.append(line)
+                    continue
+                if not isinstance(ev, dict):
+                    raw.append(line)
+                    continue
+                events.append(ev)
+                if ev.get("event") == "progress" and progress:
+                    progress(ev["stage"], ev["i"], ev["n"])
+            rc = proc.wait(timeout=30)
+        finally:
+            timer.cancel()
+        stderr = proc.stderr
+    err = next((e for e in events if e.get("event") == "error"), None)
+    if err is not None:
+        raise CeilingsError(f"ceilings probe failed on {profile.id} during {err.get('stage')}: {err.get('type')}: {err.get('message')}")
+    if not any(e.get("event") == "done" for e in events):
+        tail = (stderr.strip().splitlines() or raw or ["no output"])[-1]
+        raise CeilingsError(f"ceilings probe on {profile.id} exited with status {rc} before finishing: {tail}")
+    ceilings = derive_ceilings(events, profile.id, threads_hint=threads)
+    ceilings.harness_version = harness.__version__
+    sheet = datasheet_ceilings(profile)
+    if sheet is not None:  # keep the datasheet beside the measurement, for comparison
+        ceilings.target["datasheet"] = {"peak_ops_per_s": sheet.peak_ops_per_s,
+                                        "bandwidth_bytes_per_s": sheet.bandwidth_bytes_per_s}
+    if save:
+        save_ceilings(ceilings, results)
+    return ceilings
+
+
+def roof_for(ceilings: Ceilings, precision: str) -> tuple[str, str, float, float] | None:
+    """(dtype, level, peak, bandwidth) a model of this precision is judged against, or None."""
+    dtype = ceilings.compute_dtype(precision)
+    if dtype is None or not ceilings.bandwidth_bytes_per_s:
+        return None
+    level = ceilings.memory_level()
+    peak, bw = ceilings.peak_ops_per_s[dtype], ceilings.bandwidth_bytes_per_s[level]
+    if not (math.isfinite(peak) and math.isfinite(bw) and peak > 0 and bw > 0):
+        return None
+    return dtype, level, peak, bw

@@ -1,0 +1,313 @@
+"""Roofline math: where a model (and each of its operators) sits against a device's ceilings.
+
+Pure functions over numbers; no files, no devices.
+
+- arithmetic intensity AI = ops / bytes moved;
+- attainable performance = min(peak, AI × bandwidth); ridge point = peak / bandwidth;
+- an op (or model) left of the ridge (AI < ridge) is memory-bound, right of it compute-bound;
+- efficiency = achieved ops/s ÷ attainable ops/s.
+
+Byte convention (from the static analysis): every op reads its inputs and weights and
+writes its outputs (`bytes_read + bytes_written`), with no reuse between ops assumed; the
+model's bytes are the sum over its ops. With that convention the per-op lower bound
+Σ max(Fᵢ/P, Bᵢ/BW) is always ≥ the whole-model bound max(ΣF/P, ΣB/BW): the gap is
+the time a whole-model roofline hides (a memory-bound op cannot borrow the compute
+headroom of a compute-bound one).
+
+`run_roofline` builds the dict stored in a run's `Summary.roofline`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+BYTES_CONVENTION = "per op: weights + inputs read + outputs written (no reuse between ops); model = sum over ops"
+
+
+@dataclass(frozen=True)
+class Roof:
+    """One compute ceiling and one bandwidth ceiling."""
+
+    peak_ops_per_s: float
+    bandwidth_bytes_per_s: float
+
+    def __post_init__(self) -> None:
+        if not (self.peak_ops_per_s > 0 and self.bandwidth_bytes_per_s > 0):
+            raise ValueError(f"ceilings must be positive (peak {self.peak_ops_per_s}, bandwidth {self.bandwidth_bytes_per_s})")
+
+    @property
+    def ridge(self) -> float:
+        """Arithmetic intensity (ops/byte) where the two ceilings meet."""
+        return self.peak_ops_per_s / self.bandwidth_bytes_per_s
+
+    def attainable(self, ai: float) -> float:
+        return min(self.peak_ops_per_s, ai * self.bandwidth_bytes_per_s)
+
+    def bound(self, ai: float) -> str:
+        return "memory" if ai < self.ridge else "compute"
+
+    def min_time_s(self, ops: float, nbytes: float) -> float:
+        """Shortest time the ceilings allow for this work."""
+        return max(ops / self.peak_ops_per_s, nbytes / self.bandwidth_bytes_per_s)
+
+
+def intensity(ops: float, nbytes: float) -> float:
+    """Ops per byte; inf for work that moves no bytes, nan for no work at all."""
+    if nbytes > 0:
+        return ops / nbytes
+    return math.inf if ops > 0 else math.nan
+
+
+@dataclass(frozen=True)
+class OpCost:
+    """One operator: static work and, when the runtime could tell, its measured time."""
+
+    index: int
+    name: str
+    type: str
+    flops: float
+    bytes: float
+    time_s: float = math.nan  # mean time per inference; nan when not measured
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if x is not None and math.isfinite(x) else None
+
+
+def point(ops: float, nbytes: float, time_s: float | None, roof: Roof) -> dict[str, Any]:
+    """AI, attainable, achieved, efficiency and bound type of one piece of work."""
+    ai = intensity(ops, nbytes)
+    out: dict[str, Any] = {"flops": float(ops), "bytes": float(nbytes), "arithmetic_intensity": _finite(ai)}
+    if math.isnan(ai):
+        out.update(attainable_ops_per_s=None, bound=None, achieved_ops_per_s=None, efficiency=None)
+        return out
+    attainable = roof.attainable(ai)
+    out["attainable_ops_per_s"] = attainable
+    out["bound"] = roof.bound(ai)
+    out["min_time_s"] = roof.min_time_s(ops, nbytes)
+    achieved = ops / time_s if time_s is not None and time_s > 0 and math.isfinite(time_s) else None
+    out["achieved_ops_per_s"] = achieved
+    out["efficiency"] = achieved / attainable if achieved is not None and attainable > 0 else None
+    return out
+
+
+def op_points(ops: Iterable[OpCost], roof: Roof) -> list[dict[str, Any]]:
+    """Per-op points; `time_share` is the op's share of the measured op time (sizes the marker)."""
+    ops = list(ops)
+    total_t = sum(o.time_s for o in ops if math.isfinite(o.time_s) and o.time_s > 0)
+    points = []
+    for o in ops:
+        p = point(o.flops, o.bytes, o.time_s if math.isfinite(o.time_s) else None, roof)
+        measured = math.isfinite(o.time_s) and o.time_s >= 0
+        p.update(
+            index=o.index,
+            name=o.name,
+            type=o.type,
+            time_s=o.time_s if measured else None,
+            time_share=(o.time_s / total_t) if measured and total_t > 0 else None,
+        )
+        points.append(p)
+    return points
+
+
+def memory_bound_share(points: list[dict[str, Any]], weight: str) -> float | None:
+    """Share of `weight` (``time_s`` measured, or ``min_time_s`` modelled) spent in memory-bound ops."""
+    total = mem = 0.0
+    for p in points:
+        w = p.get(weight)
+        if w is None or p.get("bound") is None or not math.isfinite(w):
+            continue
+        total += w
+        if p["bound"] == "memory":
+            mem += w
+    return mem / total if total > 0 else None
+
+
+def run_roofline(
+    ops: list[OpCost],
+    median_s: float | None,
+    roof: Roof,
+    *,
+    dtype: str,
+    level: str,
+    bandwidths: Mapping[str, float] | None = None,
+    context: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The summary's roofline: whole-model point, per-op points (when timed), bounds and shares.
+
+    `ops` are every op of the model with its static FLOPs/bytes (and measured time where
+    known); `median_s` is the steady-state median latency per inference; `roof` the ceilings
+    for the model's dtype at memory `level`; `bandwidths` every measured level, for the
+    attainable performance against each.
+    """
+    total_f = float(sum(o.flops for o in ops))
+    total_b = float(sum(o.bytes for o in ops))
+    whole = point(total_f, total_b, median_s, roof)
+    pts = op_points(ops, roof)
+    timed = [p for p in pts if p["time_s"] is not None]
+    per_op_bound = float(sum(p["min_time_s"] for p in pts if p.get("min_time_s") is not None))
+    out: dict[str, Any] = {
+        "dtype": dtype,
+        "level": level,
+        "peak_ops_per_s": roof.peak_ops_per_s,
+        "bandwidth_bytes_per_s": roof.bandwidth_bytes_per_s,
+        "ridge_point": roof.ridge,
+        "bytes_convention": BYTES_CONVENTION,
+        **{k: v for k, v in whole.items() if k not in ("flops", "bytes")},
+        "flops": total_f,
+        "bytes": total_b,
+        "median_s": median_s,
+        # whole-model bound vs the per-op sum: the per-op sum is never smaller
+        "model_min_time_s": whole.get("min_time_s"),
+        "per_op_min_time_s": per_op_bound,
+        "memory_bound_time_share_modelled": memory_bound_share(pts, "min_time_s"),
+        "memory_bound_time_share": memory_bound_share(timed, "time_s") if timed else None,
+        "n_ops": len(pts),
+        "n_ops_timed": len(timed),
+        "ops": pts,
+    }
+    if timed:
+        t_ops = sum(p["time_s"] for p in timed)
+        out["op_time_s"] = t_ops
+    if bandwidths:
+        ai = whole["arithmetic_intensity"]
+        out["attainable_by_level"] = {
+            lvl: (min(roof.peak_ops_per_s, ai * bw) if ai is not None else None) for lvl, bw in bandwidths.items()
+        }
+    if context:
+        out.update(context)
+    return out
+
+
+# -- joining static counts with measured op times -------------------------------------------
+
+# Suffixes onnxruntime gives nodes it rewrote (NCHWc layout: named after the output tensor).
+_RUNTIME_SUFFIXES = ("_nchwc", "_fused", "_kernel_time")
+
+
+def join_op_times(static_ops: list, measured: list[dict]) -> tuple[list[OpCost], dict[str, Any]]:
+    """OpCosts from static ops (index, name, type, flops, bytes_read, bytes_written[, outputs])
+    and measured op times ({name, type, time_s}), matched by name.
+
+    A measured name is a static op's name, or (onnxruntime's NCHWc rewrite) the name of
+    the tensor a fused group of ops produces, possibly with a suffix. A fused group's time
+    goes to the op with most FLOPs among the unmatched ops that end at that tensor (the
+    conv, not its fused ReLU); ops fused away keep no time of their own. Measured entries
+    matching nothing (layout reorders…) are reported as unattributed time.
+    """
+    ops = sorted(static_ops, key=lambda o: o.index)
+    by_name = {o.name: i for i, o in enumerate(ops) if o.name}
+    producer = {}
+    for i, o in enumerate(ops):
+        for t in getattr(o, "outputs", None) or ():
+            producer[t] = i
+    exact: dict[int, float] = {}
+    by_tensor: list[tuple[int, float]] = []
+    unattributed = 0.0
+    unmatched_names = []
+    for m in measured:
+        t = m.get("time_s")
+        if t is None or not math.isfinite(t):
+            continue
+        name = m.get("name") or ""
+        if name in by_name:
+            exact[by_name[name]] = exact.get(by_name[name], 0.0) + t
+            continue
+        candidates = [name] + [name[: -len(s)] for s in _RUNTIME_SUFFIXES if name.endswith(s)]
+        hit = next((c for c in candidates if c in by_name or c in producer), None)
+        if hit is None:
+            unattributed += t
+            unmatched_names.append(name)
+        elif hit in by_name:
+            exact[by_name[hit]] = exact.get(by_name[hit], 0.0) + t
+        else:
+            by_tensor.append((producer[hit], t))
+    times: dict[int, float] = dict(exact)
+    claimed = set(exact)
+    for end, t in sorted(by_tensor):
+        group = [end]
+        i = end - 1
+        while i >= 0 and i not in claimed and i not in {e for e, _ in by_tensor}:
+            group.append(i)
+            i -= 1
+        rep = max(group, key=lambda j: (ops[j].flops, -j))
+        times[rep] = times.get(rep, 0.0) + t
+        claimed.update(group)
+    costs = [
+        OpCost(
+            index=int(o.index),
+            name=o.name or "",
+            type=o.type or "",
+            flops=float(o.flops or 0.0),
+            bytes=float((o.bytes_read or 0.0) + (o.bytes_written or 0.0)),
+            time_s=times.get(i, math.nan),
+        )
+        for i, o in enumerate(ops)
+    ]
+    total = sum(times.values()) + unattributed
+    info = {
+        "op_time_matched_s": sum(times.values()),
+        "op_time_unattributed_s": unattributed,
+        "op_time_unattributed_share": unattributed / total if total > 0 else None,
+        "unattributed_ops": unmatched_names[:20],
+    }
+    return costs, info
+
+
+def summarize_roofline(
+    precision: str,
+    median_s: float | None,
+    measured_ops: list[dict],
+    analysis: Any | None,
+    ceilings: Any | None,
+    threads: int | None = None,
+) -> dict[str, Any] | None:
+    """The run summary's roofline from a model's static analysis and the device's ceilings.
+
+    `analysis` is a `harness.analysis.static.ModelAnalysis` (its `.ops`); `ceilings` a
+    `harness.analysis.ceilings.Ceilings`; `measured_ops` the run's op times (rows of the
+    ops table). None when either input is missing or no ceiling fits the model's dtype.
+    """
+    from harness.analysis.ceilings import roof_for
+
+    if analysis is None or ceilings is None:
+        return None
+    chosen = roof_for(ceilings, precision)
+    if chosen is None:
+        return None
+    dtype, level, peak, bw = chosen
+    costs, match = join_op_times(list(analysis.ops), measured_ops)
+    notes = []
+    if ceilings.threads and threads and threads != ceilings.threads:
+        notes.append(f"run used {threads} thread(s); ceilings were measured with {ceilings.threads}")
+    if ceilings.compute_dtype(precision) != (precision or "").lower():
+        notes.append(f"model precision {precision!r} judged against the {dtype} peak")
+    footprint = getattr(analysis, "weight_bytes", None)
+    live = getattr(getattr(analysis, "activation_bytes", None), "peak_live", None)
+    if footprint is not None and live is not None:
+        footprint += live
+    context = {
+        "footprint_bytes": footprint,
+        "footprint_level": ceilings.level_holding(footprint) if footprint else None,
+        "ceilings_method": ceilings.method,
+        "ceilings_measured_at": ceilings.measured_at.isoformat() if ceilings.measured_at else None,
+        "ceilings_source": ceilings.sources.get(dtype),
+        "ceilings_threads": ceilings.threads,
+        "notes": notes,
+    }
+    if any(math.isfinite(c.time_s) for c in costs) or match["op_time_unattributed_s"]:
+        context.update(match)
+    out = run_roofline(costs, median_s, Roof(peak, bw), dtype=dtype, level=level,
+                       bandwidths=ceilings.bandwidth_bytes_per_s, context=context)
+    if out.get("efficiency") is not None and out["efficiency"] > 1:
+        where = context["footprint_level"]
+        notes.append(
+            f"achieved exceeds the {level} roof: "
+            + (f"the model's footprint ({footprint / 1e6:.3g} MB: weights + peak live activations) fits in {where}, "
+               "so much of its traffic is served from cache" if where and where != level else
+               "its data is reused in cache, or the ceilings read low (measured on a busy target?)")
+        )
+    return out

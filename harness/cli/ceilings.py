@@ -1,0 +1,78 @@
+"""`harness ceilings`: a device's compute and bandwidth ceilings for the roofline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from harness.analysis.ceilings import Ceilings, ceilings_for, ceilings_path, load_ceilings, measure_ceilings
+from harness.cli import app
+from harness.cli._output import console, err_console, print_json
+from harness.errors import HarnessError
+from harness.profiles import load_profile
+from harness.report.page import si
+from harness.store.store import RunStore
+
+
+@app.command("ceilings")
+def ceilings(
+    device: Annotated[str, typer.Option("--device", "-d", help="Profile id or YAML path.")],
+    remeasure: Annotated[bool, typer.Option("--remeasure", help="Measure again even if stored ceilings exist.")] = False,
+    show: Annotated[bool, typer.Option("--show", help="Only show stored (or datasheet) ceilings; never measure.")] = False,
+    full: Annotated[bool, typer.Option("--full", help="ERT's ×1.1 working-set steps and more trials (minutes).")] = False,
+    threads: Annotated[Optional[int], typer.Option(help="Threads (default: the profile's cluster, else every CPU).")] = None,
+    max_bytes: Annotated[Optional[int], typer.Option(help="Largest total working set of the bandwidth sweep, bytes "
+                                                          "(default: 8x the last-level cache, at least 64 MiB).")] = None,
+    results: Annotated[Optional[Path], typer.Option("--results", help="Results folder the ceilings are stored under.")] = None,
+    profiles: Annotated[Optional[list[Path]], typer.Option("--profiles", help="Extra profile folder.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the ceilings as JSON.")] = False,
+) -> None:
+    """Measure a device's peak ops/s (fp32, int8) and bandwidth per cache level and DRAM, ERT-style.
+
+    Stored as <results>/ceilings/<device>.json and reused until re-measured (--remeasure).
+    Without a measurement the profile's datasheet numbers are shown, labelled as such.
+    """
+    profile = load_profile(device, profiles)
+    root = RunStore(results).root
+    stored = None if remeasure else load_ceilings(profile.id, root)
+    if show or stored is not None:
+        result = ceilings_for(profile, root)
+        if result is None:
+            raise HarnessError(f"no stored ceilings for {profile.id} and its profile has no datasheet numbers: measure them without --show")
+        if not as_json and stored is not None:
+            err_console.print(f"stored ceilings from {ceilings_path(profile.id, root)} (measure again with --remeasure)")
+    else:
+        mode = "full" if full else "quick"
+        show_progress = not as_json and err_console.is_terminal
+
+        def progress(stage: str, i: int, n: int) -> None:
+            if show_progress:
+                err_console.print(f"\r{stage}: {i + 1}/{n}", end="")
+
+        result = measure_ceilings(profile, root, mode=mode, threads=threads, progress=progress, max_bytes=max_bytes)
+        if show_progress:
+            err_console.print()
+        if not as_json:
+            err_console.print(f"stored in {ceilings_path(profile.id, root)}")
+    if as_json:
+        print_json(result.brief())
+    else:
+        _print(result)
+
+
+def _print(c: Ceilings) -> None:
+    when = c.measured_at.strftime("%Y-%m-%d %H:%M UTC") if c.measured_at else "-"
+    table = Table("ceiling", "value", "how", title=f"{c.device}: {c.method} ({when}, {c.threads or '-'} threads)")
+    for dtype, v in c.peak_ops_per_s.items():
+        table.add_row(f"peak {dtype}", si(v, "op/s"), c.sources.get(dtype, c.method))
+    for level, v in c.bandwidth_bytes_per_s.items():
+        table.add_row(f"bandwidth {level}", si(v, "B/s"), c.sources.get("bandwidth", c.method) if level == next(iter(c.bandwidth_bytes_per_s)) else "")
+    for key, v in c.sanity.items():
+        if "size" not in key:
+            table.add_row(f"sanity: {key}", si(v, "op/s" if "flops" in key else "B/s"), "not a ceiling")
+    console.print(table)
+    for w in c.warnings:
+        err_console.print(f"[yellow]warning:[/] {w}")

@@ -1,0 +1,260 @@
+"""The dashboard's plotly figures: roofline per device, latency distributions, timelines.
+
+Every user string (model, device, op names) is HTML-escaped before it reaches plotly,
+which renders a subset of HTML tags in labels; escaped, a name shows as the text it is.
+Each trace carries a `meta` dict (role, run id, numbers) so tests and readers can find
+it in the page's DOM. Series are downsampled (see `downsample`); numbers go in as
+float32 arrays, which plotly stores as compact base64 typed arrays.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from html import escape
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+
+from harness.report.downsample import log_histogram, minmax_buckets
+from harness.report.page import si
+
+PALETTE = qualitative.D3 + qualitative.Set2
+LEVEL_DASH = ["dot", "dashdot", "dash", "solid"]
+_DTYPE_SYMBOL = {"fp32": "circle", "fp16": "square", "int8": "diamond"}
+_LAYOUT = dict(
+    template="none",
+    font=dict(family="system-ui, -apple-system, Segoe UI, sans-serif", size=12),
+    margin=dict(l=70, r=20, t=40, b=50),
+    legend=dict(font=dict(size=11)),
+    hoverlabel=dict(font=dict(size=11)),
+)
+_AXIS = dict(gridcolor="#e5e5e5", zeroline=False, linecolor="#888", showline=True, ticks="outside")
+
+
+def color_for(index: int) -> str:
+    return PALETTE[index % len(PALETTE)]
+
+
+def _f32(values: Iterable[float]) -> np.ndarray:
+    return np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=np.float32)
+
+
+# -- roofline -----------------------------------------------------------------------------
+
+
+@dataclass
+class RooflinePoint:
+    """One run on a device's roofline: its summary roofline dict and how to draw it."""
+
+    run_id: str
+    label: str  # raw (unescaped) model label
+    color: str
+    roofline: dict[str, Any]
+    computed_at_report: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _x_range(ceilings, points: list[RooflinePoint]) -> tuple[float, float]:
+    xs = []
+    for p in points:
+        r = p.roofline
+        if r.get("arithmetic_intensity"):
+            xs.append(r["arithmetic_intensity"])
+        xs += [o["arithmetic_intensity"] for o in r.get("ops", []) if o.get("time_s") and o.get("arithmetic_intensity")]
+    if ceilings is not None and ceilings.bandwidth_bytes_per_s and ceilings.peak_ops_per_s:
+        for peak in ceilings.peak_ops_per_s.values():
+            for bw in ceilings.bandwidth_bytes_per_s.values():
+                xs.append(peak / bw)
+    xs = [x for x in xs if x and math.isfinite(x) and x > 0]
+    if not xs:
+        return 0.01, 1000.0
+    return min(xs) / 4, max(xs) * 4
+
+
+def roofline_figure(device_label: str, ceilings, points: list[RooflinePoint]) -> go.Figure:
+    """Ceilings (each bandwidth level, each dtype's peak, the ridge per dtype) and the runs on them."""
+    fig = go.Figure()
+    x0, x1 = _x_range(ceilings, points)
+    peaks = dict(ceilings.peak_ops_per_s) if ceilings is not None else {}
+    bws = dict(ceilings.bandwidth_bytes_per_s) if ceilings is not None else {}
+    label = "datasheet" if ceilings is not None and ceilings.method == "datasheet" else "measured"
+    if peaks and bws:
+        top_peak, top_bw = max(peaks.values()), max(bws.values())
+        for i, (level, bw) in enumerate(bws.items()):
+            xe = top_peak / bw
+            fig.add_trace(go.Scatter(
+                x=[x0, xe], y=[bw * x0, top_peak], mode="lines",
+                name=escape(f"{level} {si(bw, 'B/s')} ({label})"),
+                line=dict(color="#555", width=1.5, dash=LEVEL_DASH[max(0, len(LEVEL_DASH) - len(bws) + i)]),
+                hovertemplate=escape(f"{level}: {si(bw, 'B/s')}") + "<extra></extra>",
+                meta={"role": "bandwidth", "level": level, "bytes_per_s": bw},
+            ))
+        for dtype, peak in peaks.items():
+            xs = peak / top_bw
+            fig.add_trace(go.Scatter(
+                x=[xs, x1], y=[peak, peak], mode="lines",
+                name=escape(f"{dtype} peak {si(peak, 'op/s')} ({label})"),
+                line=dict(color="#222" if dtype == "fp32" else "#8a5a00", width=2),
+                hovertemplate=escape(f"{dtype} peak: {si(peak, 'op/s')}") + "<extra></extra>",
+                meta={"role": "peak", "dtype": dtype, "ops_per_s": peak},
+            ))
+        level = ceilings.memory_level()
+        used = sorted({p.roofline.get("dtype") for p in points if p.roofline.get("dtype")} or {next(iter(peaks))})
+        for dtype in used:
+            if dtype not in peaks:
+                continue
+            ridge = peaks[dtype] / bws[level]
+            fig.add_trace(go.Scatter(
+                x=[ridge, ridge], y=[bws[level] * x0, peaks[dtype]], mode="lines",
+                name=escape(f"ridge {dtype}/{level}: {ridge:.3g} op/B"),
+                line=dict(color="#c33", width=1, dash="dash"),
+                hovertemplate=escape(f"ridge point {dtype}/{level}: {ridge:.3g} ops/byte") + "<extra></extra>",
+                meta={"role": "ridge", "dtype": dtype, "level": level, "x": ridge},
+            ))
+    for p in points:
+        r = p.roofline
+        name = escape(p.label)
+        ops = [o for o in r.get("ops", []) if o.get("time_s") and o.get("achieved_ops_per_s") and o.get("arithmetic_intensity")]
+        if ops:
+            share = np.array([o.get("time_share") or 0.0 for o in ops])
+            fig.add_trace(go.Scatter(
+                x=_f32(o["arithmetic_intensity"] for o in ops),
+                y=_f32(o["achieved_ops_per_s"] for o in ops),
+                mode="markers",
+                name=f"{name}: ops",
+                legendgroup=p.run_id,
+                marker=dict(color=p.color, size=_f32(5 + 40 * np.sqrt(share)), opacity=0.45, line=dict(width=0)),
+                hovertext=[
+                    escape(f"{o['name']} ({o['type']}): {100 * (o.get('time_share') or 0):.1f}% of op time, "
+                           f"AI {o['arithmetic_intensity']:.3g}, {si(o['achieved_ops_per_s'], 'op/s')}, "
+                           f"{o['bound']}-bound, efficiency {100 * (o.get('efficiency') or 0):.0f}%")
+                    for o in ops
+                ],
+                hoverinfo="text",
+                meta={"role": "ops", "run_id": p.run_id},
+            ))
+        ai, achieved = r.get("arithmetic_intensity"), r.get("achieved_ops_per_s")
+        if ai and achieved:
+            eff = r.get("efficiency")
+            lines = [p.label, f"run {p.run_id}", f"AI {ai:.3g} ops/byte ({r.get('dtype')})",
+                     f"achieved {si(achieved, 'op/s')}", f"attainable {si(r.get('attainable_ops_per_s'), 'op/s')}"]
+            if eff is not None:
+                lines += [f"efficiency {100 * eff:.1f}%", f"{r.get('bound')}-bound"]
+            fig.add_trace(go.Scatter(
+                x=[ai], y=[achieved], mode="markers",
+                name=name + (" (roofline computed at report time)" if p.computed_at_report else ""),
+                legendgroup=p.run_id,
+                marker=dict(color=p.color, size=14, symbol=_DTYPE_SYMBOL.get(r.get("dtype"), "circle"),
+                            line=dict(color="#000", width=1)),
+                hovertext=["<br>".join(escape(line) for line in lines)],
+                hoverinfo="text",
+                meta={"role": "model", "run_id": p.run_id, "x": ai, "y": achieved, "bound": r.get("bound")},
+            ))
+    fig.update_layout(
+        **_LAYOUT,
+        title=dict(text=escape(f"Roofline: {device_label}"), font=dict(size=14)),
+        height=480,
+        xaxis=dict(type="log", title="arithmetic intensity (ops/byte)", range=[math.log10(x0), math.log10(x1)], **_AXIS),
+        yaxis=dict(type="log", title="performance (ops/s)", exponentformat="SI", **_AXIS),
+    )
+    return fig
+
+
+# -- latency distributions ----------------------------------------------------------------
+
+
+@dataclass
+class LatencySeries:
+    run_id: str
+    label: str
+    color: str
+    latencies_s: np.ndarray
+    median_s: float | None
+
+
+def latency_figure(device_label: str, series: list[LatencySeries]) -> go.Figure:
+    """Histograms (fraction per log-spaced bin) of each run's steady-state latencies."""
+    fig = go.Figure()
+    for s in series:
+        x, frac = log_histogram(s.latencies_s)
+        if x.size == 0:
+            continue
+        fig.add_trace(go.Scatter(
+            x=_f32(x * 1e3), y=_f32(frac), mode="lines", line=dict(color=s.color, shape="hvh", width=1.5),
+            fill="tozeroy", opacity=0.6, name=escape(s.label), legendgroup=s.run_id,
+            hovertemplate="%{x:.4g} ms: %{y:.2%}<extra>" + escape(s.label) + "</extra>",
+            meta={"role": "latency", "run_id": s.run_id, "n": int(len(s.latencies_s))},
+        ))
+        if s.median_s:
+            fig.add_trace(go.Scatter(
+                x=[s.median_s * 1e3], y=[float(frac.max())], mode="markers", showlegend=False,
+                legendgroup=s.run_id, marker=dict(color=s.color, symbol="line-ns", size=14, line=dict(width=2, color=s.color)),
+                hovertemplate=escape(f"{s.label}: median {s.median_s * 1e3:.4g} ms") + "<extra></extra>",
+                meta={"role": "median", "run_id": s.run_id},
+            ))
+    fig.update_layout(
+        **_LAYOUT,
+        title=dict(text=escape(f"Steady-state latency: {device_label}"), font=dict(size=14)),
+        height=360,
+        xaxis=dict(type="log", title="latency per inference (ms)", **_AXIS),
+        yaxis=dict(title="fraction of inferences", tickformat=".0%", **_AXIS),
+    )
+    return fig
+
+
+# -- timelines ----------------------------------------------------------------------------
+
+_UNIT_TITLES = {"C": "°C", "Hz": "GHz", "W": "W", "V": "V", "A": "A", "J": "J", "bytes": "bytes", "1": ""}
+_UNIT_SCALE = {"Hz": 1e-9}
+
+
+@dataclass
+class Timeline:
+    run_id: str
+    label: str
+    t0_ns: int
+    latency_t_ns: np.ndarray  # sample start times
+    latency_s: np.ndarray
+    channels: dict[str, tuple[str, np.ndarray, np.ndarray]]  # channel -> (unit, t_ns, value)
+    windows: list[tuple[str, int, int]]  # (name, start_ns, end_ns)
+
+
+def timeline_figure(tl: Timeline, buckets: int = 1000) -> go.Figure:
+    """Latency and telemetry on the device clock, one row per unit, inference windows shaded."""
+    units = sorted({u for u, _, _ in tl.channels.values()}, key=lambda u: list(_UNIT_TITLES).index(u) if u in _UNIT_TITLES else 99)
+    rows = 1 + len(units)
+    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.04)
+    t0 = tl.t0_ns
+    if tl.latency_s.size:
+        x, y = minmax_buckets((tl.latency_t_ns - t0) / 1e9, tl.latency_s * 1e3, buckets)
+        fig.add_trace(go.Scatter(x=_f32(x), y=_f32(y), mode="lines", name="latency (ms)", line=dict(color="#1f77b4", width=1),
+                                   meta={"role": "latency_timeline", "run_id": tl.run_id, "points": int(len(x))}),
+                      row=1, col=1)
+    for i, (channel, (unit, t_ns, values)) in enumerate(sorted(tl.channels.items())):
+        row = 2 + units.index(unit)
+        x, y = minmax_buckets((t_ns - t0) / 1e9, values * _UNIT_SCALE.get(unit, 1.0), buckets)
+        fig.add_trace(go.Scatter(x=_f32(x), y=_f32(y), mode="lines", name=escape(channel),
+                                   line=dict(color=color_for(i + 1), width=1),
+                                   meta={"role": "telemetry", "run_id": tl.run_id, "channel": channel, "points": int(len(x))}),
+                      row=row, col=1)
+    shades = {"cold start + warmup": "rgba(255,160,0,0.15)", "steady state": "rgba(31,119,180,0.12)"}
+    for name, start, end in tl.windows:
+        fig.add_vrect(x0=(start - t0) / 1e9, x1=(end - t0) / 1e9, row="all", col=1,
+                      fillcolor=shades.get(name, "rgba(0,0,0,0.08)"), line_width=0, layer="below")
+        fig.add_annotation(x=(start - t0) / 1e9, y=1.0, xref="x", yref="paper", text=escape(name), showarrow=False,
+                           xanchor="left", yanchor="bottom", font=dict(size=10, color="#555"))
+    fig.update_layout(**{**_LAYOUT, "margin": dict(l=70, r=20, t=50, b=40)},
+                      title=dict(text=escape(f"Timeline: {tl.label}"), font=dict(size=13)),
+                      height=180 + 150 * rows)
+    fig.update_xaxes(**_AXIS)
+    fig.update_yaxes(**_AXIS)
+    fig.update_xaxes(title_text="device time (s)", row=rows, col=1)
+    fig.update_yaxes(title_text="latency (ms)", row=1, col=1)
+    for unit in units:
+        fig.update_yaxes(title_text=_UNIT_TITLES.get(unit, escape(unit)), row=2 + units.index(unit), col=1)
+    return fig
