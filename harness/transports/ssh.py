@@ -285,6 +285,9 @@ class SshTransport(CommandTransport):
         self._open_lock = threading.Lock()
         self._running: set[SshProcess] = set()
         self._running_lock = threading.Lock()
+        self._ping_lock = threading.Lock()
+        self._keepalive_stop = threading.Event()
+        self._dead_reason: str | None = None
         # SFTP calls wait at most this long for any reply
         self.io_timeout_s = max(30.0, 3 * spec.connect_timeout_s)
 
@@ -375,13 +378,22 @@ class SshTransport(CommandTransport):
             raise TransportError(f"{where}: ssh handshake failed: {e or type(e).__name__}") from None
         transport = client.get_transport()
         assert transport is not None
-        transport.set_keepalive(max(1, int(spec.keepalive_s)))
+        if client is self._client:
+            # Replies are checked (like OpenSSH's ServerAliveCountMax=3): a peer that is
+            # wedged but whose kernel still ACKs would otherwise never be noticed.
+            self._keepalive_stop = threading.Event()
+            threading.Thread(
+                target=self._keepalive_loop, args=(transport, spec.keepalive_s, self._keepalive_stop), daemon=True
+            ).start()
+        else:
+            transport.set_keepalive(max(1, int(spec.keepalive_s)))
 
     def open(self) -> SshTransport:
         with self._open_lock:
             if self._client is not None and self.alive(probe=False):
                 return self
             self._close_clients()
+            self._dead_reason = None
             spec = self.spec
             sock = None
             if spec.jump:
@@ -408,6 +420,7 @@ class SshTransport(CommandTransport):
         return self
 
     def _close_clients(self) -> None:
+        self._keepalive_stop.set()
         for c in (self._sftp, self._client, self._jump):
             if c is not None:
                 try:
@@ -420,21 +433,46 @@ class SshTransport(CommandTransport):
         self.kill_all()
         self._close_clients()
 
+    def _ping(self, t: paramiko.Transport, timeout: float) -> bool:
+        """One keepalive round trip, bounded by `timeout`; close the link if it gets no reply.
+
+        Any reply (sshd answers "request failed") proves the link; paramiko returns early
+        without one only once the transport is already dead.
+        """
+        answered = threading.Event()
+
+        def ask() -> None:
+            try:
+                t.global_request("keepalive@openssh.com", wait=True)
+            except (OSError, EOFError, paramiko.SSHException):
+                pass
+            answered.set()
+
+        with self._ping_lock:  # paramiko keeps one pending global request per transport
+            threading.Thread(target=ask, name="ssh-ping", daemon=True).start()
+            if not answered.wait(timeout):
+                self._dead_reason = f"no reply to keepalives for {timeout:g} s"
+                t.close()
+                return False
+        return t.is_active()
+
+    def _keepalive_loop(self, t: paramiko.Transport, interval: float, stop: threading.Event) -> None:
+        while not stop.wait(interval) and t.is_active():
+            if not self._ping(t, timeout=3 * interval):
+                return
+
     def alive(self, probe: bool = True) -> bool:
         """True while the connection works; with `probe`, check it with a round trip."""
         t = self._client.get_transport() if self._client else None
         if t is None or not t.is_active():
             return False
         if probe:
-            try:
-                # Any reply (even "unsupported request") proves the link; a dead one returns None
-                # only after marking the transport inactive.
-                t.global_request("keepalive@openssh.com", wait=True)
-            except (OSError, EOFError, paramiko.SSHException):
-                return False
-        return t.is_active()
+            return self._ping(t, timeout=3 * self.spec.keepalive_s)
+        return True
 
     def lost_reason(self) -> str:
+        if self._dead_reason:
+            return self._dead_reason
         t = self._client.get_transport() if self._client else None
         exc = getattr(t, "saved_exception", None)
         return f"{type(exc).__name__}: {exc}" if exc else "the server closed the connection"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -135,3 +137,24 @@ def test_two_boards_run_concurrently(sshd_pair):
         th.join(30)
     assert results == {"a": "a\n", "b": "b\n"}
     assert time.monotonic() - t0 < 4  # in parallel, not one after the other (each takes >= 1 s)
+
+
+def test_a_wedged_peer_is_detected_by_unanswered_keepalives(sshd):
+    # SIGSTOP the server side: the kernel still ACKs every packet, so only missing ssh
+    # replies can tell; TCP alone would wait forever on a streaming read.
+    t = SshTransport(sshd.profile(keepalive_s=1.0)).open()
+    proc = t.start(["sh", "-c", "echo up; exec sleep 300"])
+    lines = proc.lines()
+    assert next(lines) == "up"
+    stopped = sshd.connection_pids()
+    try:
+        for pid in stopped:
+            os.kill(pid, signal.SIGSTOP)
+        t0 = time.monotonic()
+        with pytest.raises(TransportError, match="no reply to keepalives"):
+            next(lines)
+        assert time.monotonic() - t0 < 8
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+        t.close()
