@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
@@ -54,7 +54,9 @@ def parse(
 def trace(
     run_id: Annotated[str, typer.Argument(help="Run id (a folder under the results directory).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Trace-event JSON file to write.")],
-    results: Annotated[Path, typer.Option("--results", help="Results directory.")] = Path("results"),
+    results: Annotated[
+        Optional[Path], typer.Option("--results", help="Results folder (default ./results or $HARNESS_RESULTS).")
+    ] = None,
 ) -> None:
     """Write a run as Chrome/Perfetto trace-event JSON (open it in ui.perfetto.dev)."""
     from harness.report.trace import write_trace

@@ -278,11 +278,15 @@ class Sampler:
     def _read(self) -> None:
         assert self._proc is not None
         for line in self._proc.lines():
-            self.raw_lines.append(line)
-            try:
-                self._line(line)
-            except (ValueError, IndexError, HarnessError):
-                continue  # a torn or odd line: kept in raw_lines, never fatal
+            self.feed(line)
+
+    def feed(self, line: str) -> None:
+        """One output line of the on-target sampler (kept verbatim in `raw_lines`)."""
+        self.raw_lines.append(line)
+        try:
+            self._line(line)
+        except (ValueError, IndexError, KeyError, HarnessError):
+            pass  # a torn or odd line: kept in raw_lines, never fatal
 
     def _line(self, line: str) -> None:
         tag, _, rest = line.partition("\t")
