@@ -43,12 +43,15 @@ from harness.transports.base import CommandResult, CommandTransport, Process, sh
 #: printed by the remote shell before it execs the command; followed by its pid (= pgid)
 PGID_MARKER = "harness-pgid:"
 
-# Sends SIGTERM to a process group, waits up to $2 tenths of a second, then SIGKILLs it.
-# `kill -SIG -PGID` (no `--`) is understood by dash, bash and busybox alike.
+# Sends SIGTERM to process group $1, waits up to $2 tenths of a second, then SIGKILLs it
+# (exit status 3 then). Falls back to the single pid if $1 leads no group (an sshd that
+# did not make the session a process group). `kill -SIG -PGID`, no `--`: dash, bash and
+# busybox all read it the same way.
 _KILL_GROUP = (
-    'kill -TERM -"$1" 2>/dev/null || exit 0; i=0; '
-    'while [ "$i" -lt "$2" ]; do kill -0 -"$1" 2>/dev/null || exit 0; sleep 0.1; i=$((i+1)); done; '
-    'kill -KILL -"$1" 2>/dev/null; exit 0'
+    'g="-$1"; kill -0 "$g" 2>/dev/null || g="$1"; '
+    'kill -TERM "$g" 2>/dev/null || exit 0; i=0; '
+    'while [ "$i" -lt "$2" ]; do kill -0 "$g" 2>/dev/null || exit 0; sleep 0.1; i=$((i+1)); done; '
+    'kill -KILL "$g" 2>/dev/null; exit 3'
 )
 
 
@@ -132,7 +135,8 @@ class SshProcess(Process):
         self.pgid: int | None = None
         self._pgid_known = threading.Event()
         self._finished = threading.Event()
-        self._sent_signal: int | None = None
+        #: the signal that ended it when we killed it (TERM, or KILL after the grace period)
+        self._killed_by: int | None = None
         self.connection_lost = False
         self._out_thread = threading.Thread(target=self._read_stdout, daemon=True)
         self._err_thread = threading.Thread(target=self._read_stderr, daemon=True)
@@ -194,7 +198,7 @@ class SshProcess(Process):
         self._out_thread.join()
         self._err_thread.join()
         self._chan.status_event.wait()
-        if self._chan.exit_status == -1 and self._sent_signal is None:
+        if self._chan.exit_status == -1 and self._killed_by is None:
             # No exit-status: killed by a signal (paramiko ignores exit-signal) or the
             # link died. A round trip tells which: it fails only on a dead connection.
             self.connection_lost = not self._transport.alive()
@@ -235,11 +239,13 @@ class SshProcess(Process):
         if self._finished.is_set() or self.pgid is None:
             return
         steps = max(1, int(grace_s * 10))
+        self._killed_by = signal.SIGTERM  # before the kill lands: the exit watcher must not probe
         try:
-            self._transport.run_bare(["sh", "-c", _KILL_GROUP, "sh", str(self.pgid), str(steps)], grace_s + 10)
-            self._sent_signal = signal.SIGTERM
+            rc = self._transport.run_bare(["sh", "-c", _KILL_GROUP, "sh", str(self.pgid), str(steps)], grace_s + 10)
+            if rc == 3:
+                self._killed_by = signal.SIGKILL
         except TransportError:
-            pass  # link is gone; the remote side gets SIGPIPE/SIGHUP when it next writes
+            self._killed_by = None  # link is gone; the remote side gets SIGPIPE when it next writes
         if not self._finished.wait(2.0):
             self._chan.close()
 
@@ -250,7 +256,7 @@ class SshProcess(Process):
             raise self._lost_error()
         status = self._chan.exit_status
         if status == -1:  # killed by a signal: ours if we sent one, else unknown (ssh does not say)
-            return -int(self._sent_signal) if self._sent_signal else -1
+            return -int(self._killed_by) if self._killed_by else -1
         return status
 
     @property
@@ -534,8 +540,8 @@ class SshTransport(CommandTransport):
             raise err from None
         return CommandResult(proc.argv, rc, proc.stdout_text, proc.stderr, time.monotonic() - t0)
 
-    def run_bare(self, argv: Sequence[str], timeout: float) -> None:
-        """Run a short helper (the kill script) without tracking it; raise if the link is gone."""
+    def run_bare(self, argv: Sequence[str], timeout: float) -> int:
+        """Run a short helper (the kill script) untracked; its exit status. Raise if the link is gone."""
         t = self._transport_or_raise()
         try:
             chan = t.open_session(timeout=self.spec.connect_timeout_s)
@@ -545,6 +551,7 @@ class SshTransport(CommandTransport):
             chan.close()
             if not done:
                 raise TransportError(f"{self.describe()}: {argv[0]} gave no exit status within {timeout:g} s")
+            return chan.exit_status
         except (paramiko.SSHException, OSError, EOFError) as e:
             raise TransportError(f"{self.describe()}: {argv[0]} failed: {e}") from None
 

@@ -206,3 +206,23 @@ def test_unknown_host_key_fails_the_run_with_the_fix_in_the_record(sshd, tmp_pat
     assert run["status"] == "failed" and run["error"]["stage"] == "connect"
     assert "host key unknown" in run["error"]["message"] and "ssh-keyscan" in run["error"]["message"]
     assert agent_pids(sshd) == [] and not (sshd.dir / "work" / "agent").exists()
+
+
+def test_agent_runs_pinned_to_the_profiles_cluster_with_its_thread_count(sshd, tmp_path, model):
+    import yaml
+
+    data = sshd.profile_dict("board-a", defaults={"python": sys.executable, "cluster": "second", "threads": 1})
+    data["hardware"] = {"cpu_clusters": [{"name": "second", "core": "loopback", "cpus": [1]}]}
+    prof = tmp_path / "pinned.yaml"
+    prof.write_text(yaml.safe_dump(data))
+    proc = subprocess.run(
+        harness_cmd("-d", str(prof), "-m", str(model), *QUICK), cwd=tmp_path, capture_output=True, text=True,
+        timeout=100,
+    )
+    assert proc.returncode == 0, proc.stderr
+    (run,) = runs_of(proc)
+    m = RunStore(tmp_path / "results").load(run["run_id"]).manifest
+    assert m.config.affinity_mask == "2" and m.config.threads == 1
+    assert m.conditions["agent"]["affinity"] == [1]  # what the agent saw on the board
+    assert m.runtime.details["threads"] == 1
+    assert any(n.startswith("agent command: taskset 2 ") for n in m.notes)
