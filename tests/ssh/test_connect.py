@@ -86,7 +86,7 @@ def test_auth_through_a_real_ssh_agent(sshd, tmp_path, monkeypatch):
         for _ in range(50):
             if sock.exists():
                 break
-            subprocess.run(["sleep", "0.05"])
+            time.sleep(0.05)
         subprocess.run(["ssh-add", str(sshd.client_key)], env=env, check=True, capture_output=True)
         monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
         monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.ssh keys to fall back on
