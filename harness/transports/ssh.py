@@ -481,7 +481,9 @@ class SshTransport(CommandTransport):
             return self._dead_reason
         t = self._client.get_transport() if self._client else None
         exc = getattr(t, "saved_exception", None)
-        return f"{type(exc).__name__}: {exc}" if exc else "the server closed the connection"
+        if exc is None or isinstance(exc, EOFError):
+            return "the server closed the connection"
+        return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
     def _transport_or_raise(self) -> paramiko.Transport:
         if self._client is None:
