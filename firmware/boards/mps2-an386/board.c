@@ -26,7 +26,10 @@
 #define UART_DATA REG(UART0_BASE + 0x00)
 #define UART_STATE REG(UART0_BASE + 0x04)
 #define UART_CTRL REG(UART0_BASE + 0x08)
+#define UART_INTCLEAR REG(UART0_BASE + 0x0C)
 #define UART_BAUDDIV REG(UART0_BASE + 0x10)
+#define UART_CTRL_RX_INT 8u
+#define UART_INT_RX 2u
 #define UART_STATE_TXFULL 1u
 #define UART_STATE_RXFULL 2u
 
@@ -41,6 +44,9 @@
 #define FPGAIO_LED REG(0x40028000u)
 
 #define NVIC_ISER0 REG(0xE000E100u)
+#define NVIC_ICER0 REG(0xE000E180u)
+#define NVIC_ICPR0 REG(0xE000E280u)
+#define UART0_RX_IRQ 0
 #define TIMER0_IRQ 8
 
 #ifndef BOARD_PAUSE_CLOCK_WHEN_IDLE
@@ -77,7 +83,11 @@ void timer0_handler(void)
 void board_init(void)
 {
     UART_BAUDDIV = BOARD_SYSCLK_HZ / 115200u;
-    UART_CTRL = 3u; /* TX and RX enabled, no interrupts: the main loop polls */
+    /* TX and RX enabled. The RX interrupt only wakes the core from WFI inside
+     * board_getc; it is enabled in the NVIC there alone, with PRIMASK set, so no
+     * handler ever runs in the middle of timed work. Sleeping instead of spinning on
+     * the status register also keeps an emulator's I/O thread from being starved. */
+    UART_CTRL = 3u | UART_CTRL_RX_INT;
 
     TIMER_CTRL = 0;
     TIMER_RELOAD = 0xFFFFFFFFu;
@@ -104,10 +114,25 @@ uint64_t board_ticks(void)
 int board_getc(void)
 {
     clock_pause();
+    __asm volatile("cpsid i" ::: "memory");
+    NVIC_ISER0 = 1u << UART0_RX_IRQ;
     while (!(UART_STATE & UART_STATE_RXFULL)) {
+        /* a pending interrupt wakes WFI even with PRIMASK set: no lost wake-up */
+        __asm volatile("wfi" ::: "memory");
     }
+    int c = (int)(UART_DATA & 0xFFu);
+    NVIC_ICER0 = 1u << UART0_RX_IRQ;
+    UART_INTCLEAR = UART_INT_RX;
+    NVIC_ICPR0 = 1u << UART0_RX_IRQ;
+    __asm volatile("cpsie i" ::: "memory");
     clock_resume();
-    return (int)(UART_DATA & 0xFFu);
+    return c;
+}
+
+void uart0_rx_handler(void)
+{
+    /* not reached: the interrupt is only enabled with PRIMASK set */
+    UART_INTCLEAR = UART_INT_RX;
 }
 
 void ee_port_write(const char *s, size_t n)
@@ -123,6 +148,9 @@ void ee_port_write(const char *s, size_t n)
 
 uint32_t ee_port_timestamp_us(void)
 {
+#ifdef BOARD_DEBUG_TICKS
+    return (uint32_t)board_ticks();
+#endif
     return (uint32_t)(board_ticks() / (BOARD_SYSCLK_HZ / 1000000u));
 }
 

@@ -7,6 +7,7 @@
 extern uint32_t _data_load, _data_start, _data_end, _bss_start, _bss_end, _stack_top;
 extern int main(void);
 void timer0_handler(void);
+void uart0_rx_handler(void);
 
 #define SCB_CPACR (*(volatile uint32_t *)0xE000ED88u)
 
@@ -48,5 +49,6 @@ __attribute__((section(".vectors"), used)) static void (*const vectors[16 + 32])
     unused_handler, /* PendSV */
     unused_handler, /* SysTick */
     [16 + 0 ... 16 + 31] = unused_handler,
+    [16 + 0] = uart0_rx_handler,
     [16 + 8] = timer0_handler,
 };
