@@ -9,7 +9,7 @@ import typer
 
 from harness.cli import app
 from harness.cli._output import console, print_json
-from harness.report.dashboard import DEFAULT_OUT, build_report
+from harness.report.dashboard import DEFAULT_MAX_POINTS, DEFAULT_OUT, build_report
 
 
 @app.command("report")
@@ -17,10 +17,11 @@ def report(
     results: Annotated[Optional[Path], typer.Option("--results", help="Results folder (default ./results or $HARNESS_RESULTS).")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = DEFAULT_OUT,
     title: Annotated[str, typer.Option(help="Page title.")] = "harness report",
+    max_points: Annotated[int, typer.Option(min=10, help="Most points a plotted time series keeps (min/max buckets).")] = DEFAULT_MAX_POINTS,
     as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
 ) -> None:
     """Write one self-contained offline HTML dashboard of every run (default reports/index.html)."""
-    info = build_report(results, out, title=title)
+    info = build_report(results, out, title=title, max_points=max_points)
     if as_json:
         print_json(info.as_dict())
         return

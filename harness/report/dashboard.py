@@ -39,6 +39,9 @@ from harness.store.record import RunManifest
 from harness.store.store import RunStore, StoredRun
 
 DEFAULT_OUT = Path("reports") / "index.html"
+# Points per plotted series: about one per horizontal pixel of a full-width plot. plotly.js
+# alone is 4.8 MB, so each telemetry run adds ~10 kB per channel at this setting.
+DEFAULT_MAX_POINTS = 1200
 
 
 @dataclass
@@ -303,7 +306,8 @@ def _provenance(v: RunView) -> Markup:
     return tag("details", [tag("summary", summary), definition_list(items)], id=f"run-{m.run_id}")
 
 
-def render(devices: list[DeviceView], results: Path, title: str = "harness report", buckets: int = 1000) -> str:
+def render(devices: list[DeviceView], results: Path, title: str = "harness report",
+           max_points: int = DEFAULT_MAX_POINTS) -> str:
     from plotly.offline import get_plotlyjs
 
     generated = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -363,7 +367,7 @@ def render(devices: list[DeviceView], results: Path, title: str = "harness repor
     if not with_telemetry:
         body.append(tag("p", "No run recorded telemetry.", class_="muted"))
     for v in with_telemetry:
-        body.append(fig_html(figures.timeline_figure(v.timeline, buckets), f"fig-timeline-{v.m.run_id}"))
+        body.append(fig_html(figures.timeline_figure(v.timeline, max(1, max_points // 2)), f"fig-timeline-{v.m.run_id}"))
     body.append(tag("h2", "Provenance", id="provenance"))
     body += [_provenance(v) for v in runs]
     plotly_js = get_plotlyjs()
@@ -373,8 +377,10 @@ def render(devices: list[DeviceView], results: Path, title: str = "harness repor
 
 
 def build_report(results: Path | str | None = None, out: Path | str = DEFAULT_OUT, *, title: str = "harness report",
-                 buckets: int = 1000) -> ReportInfo:
-    """Write the dashboard for every run under `results` to `out` (atomically)."""
+                 max_points: int = DEFAULT_MAX_POINTS) -> ReportInfo:
+    """Write the dashboard for every run under `results` to `out` (atomically).
+
+    `max_points`: the most points any plotted time series keeps (min/max buckets)."""
     t0 = time.perf_counter()
     store = RunStore(results)
     results = store.root
@@ -383,7 +389,7 @@ def build_report(results: Path | str | None = None, out: Path | str = DEFAULT_OU
     devices = gather(results)
     if not devices:
         raise HarnessError(f"{results}: no run records in this folder")
-    html = render(devices, results, title, buckets)
+    html = render(devices, results, title, max_points)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".report.", suffix=".tmp")

@@ -211,6 +211,7 @@ def latency_figure(device_label: str, series: list[LatencySeries]) -> go.Figure:
 
 _UNIT_TITLES = {"C": "°C", "Hz": "GHz", "W": "W", "V": "V", "A": "A", "J": "J", "bytes": "bytes", "1": ""}
 _UNIT_SCALE = {"Hz": 1e-9}
+_SHADES = {"cold start + warmup": ("rgba(255,160,0,0.15)", "orange"), "steady state": ("rgba(31,119,180,0.12)", "blue")}
 
 
 @dataclass
@@ -242,14 +243,13 @@ def timeline_figure(tl: Timeline, buckets: int = 1000) -> go.Figure:
                                    line=dict(color=color_for(i + 1), width=1),
                                    meta={"role": "telemetry", "run_id": tl.run_id, "channel": channel, "points": int(len(x))}),
                       row=row, col=1)
-    shades = {"cold start + warmup": "rgba(255,160,0,0.15)", "steady state": "rgba(31,119,180,0.12)"}
     for name, start, end in tl.windows:
         fig.add_vrect(x0=(start - t0) / 1e9, x1=(end - t0) / 1e9, row="all", col=1,
-                      fillcolor=shades.get(name, "rgba(0,0,0,0.08)"), line_width=0, layer="below")
-        fig.add_annotation(x=(start - t0) / 1e9, y=1.0, xref="x", yref="paper", text=escape(name), showarrow=False,
-                           xanchor="left", yanchor="bottom", font=dict(size=10, color="#555"))
-    fig.update_layout(**{**_LAYOUT, "margin": dict(l=70, r=20, t=50, b=40)},
-                      title=dict(text=escape(f"Timeline: {tl.label}"), font=dict(size=13)),
+                      fillcolor=_SHADES.get(name, ("rgba(0,0,0,0.08)", ""))[0], line_width=0, layer="below")
+    legend = ", ".join(f"{_SHADES[n][1]}: {n}" for n in dict.fromkeys(n for n, _, _ in tl.windows) if n in _SHADES)
+    title = escape(f"Timeline: {tl.label}") + (f"<br><sup>shaded {legend}</sup>" if legend else "")
+    fig.update_layout(**{**_LAYOUT, "margin": dict(l=70, r=20, t=60, b=40)},
+                      title=dict(text=title, font=dict(size=13)),
                       height=180 + 150 * rows)
     fig.update_xaxes(**_AXIS)
     fig.update_yaxes(**_AXIS)

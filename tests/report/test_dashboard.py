@@ -1,0 +1,117 @@
+"""The HTML dashboard, read as a file: sections, escaping, failed runs, downsampling, CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+from plotly.offline import get_plotlyjs
+
+from harness.analysis.ceilings import derive_ceilings, save_ceilings
+from harness.report.dashboard import build_report
+from harness.report.downsample import log_histogram, minmax_buckets
+from harness.store.store import RunStore
+from tests.conftest import assert_one_line_error
+from tests.report.models import depthwise_onnx
+from tests.report.records import write_run
+from tests.report.test_ceilings import _events
+
+pytestmark = pytest.mark.timeout(120)
+
+XSS = "<script>alert(1)</script>"
+
+
+def _figures(html: str) -> dict[str, tuple[list, dict]]:
+    """div id -> (traces, layout) of every plotly figure in the page."""
+    out = {}
+    for m in re.finditer(r'Plotly\.newPlot\(\s*"([^"]+)",\s*(\[.*?\]),\s*(\{.*?\}),\s*\{"displaylogo"', html, re.S):
+        out[m.group(1)] = (json.loads(m.group(2)), json.loads(m.group(3)))
+    return out
+
+
+@pytest.fixture
+def results(tmp_path):
+    store = RunStore(tmp_path / "results")
+    write_run(store, XSS, device_name="<img src=x onerror=alert(2)>", seed=1, telemetry_points=30_000)
+    write_run(store, "model_b", seed=2, median_s=2e-3)
+    write_run(store, "broken", seed=3, status="failed", error="init failed: <b>bad</b> & worse", samples=0)
+    return store.root
+
+
+def test_report_sections_escaping_and_single_plotly(results, tmp_path):
+    info = build_report(results, tmp_path / "out" / "index.html")
+    html = info.path.read_text()
+    assert info.runs == 3 and info.failed == 1 and info.devices == 1
+    for section in ("summary", "failed", "roofline", "latency", "timelines", "provenance"):
+        assert f'id="{section}"' in html
+    # plotly.js inlined once, nothing loaded from elsewhere
+    assert html.count(get_plotlyjs()[:500]) == 1
+    assert not re.search(r"<script[^>]+src=|<link[^>]+href=", html)
+    # hostile names are text, never markup
+    assert XSS not in html and "<img src=x" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;b&gt;bad&lt;/b&gt; &amp; worse" in html  # the failed run's error, escaped, listed
+    failed = html[html.index('id="failed"'):html.index('id="roofline"')]
+    assert "broken" in failed and "init failed" in failed and "agent_stderr.txt" in failed
+    # provenance of every run
+    assert len(re.findall(r'<details id="run-', html)) == 3
+
+
+def test_figures_downsampled_and_windows_shaded(results, tmp_path):
+    html = build_report(results, tmp_path / "index.html", max_points=400).path.read_text()
+    figs = _figures(html)
+    timelines = {k: v for k, v in figs.items() if k.startswith("fig-timeline-")}
+    assert len(timelines) == 1  # only the run with telemetry
+    traces, layout = next(iter(timelines.values()))
+    roles = [t["meta"]["role"] for t in traces]
+    assert roles.count("telemetry") == 3 and roles.count("latency_timeline") == 1
+    assert all(t["meta"]["points"] <= 400 for t in traces)  # 10 000 points per channel → ≤ 2 × 200
+    rects = [s for s in layout["shapes"] if s["type"] == "rect"]
+    assert len(rects) >= 2  # cold start + warmup, steady state
+    latency = figs["fig-latency-local"][0]
+    assert {t["meta"]["run_id"] for t in latency if t["meta"]["role"] == "latency"} == {
+        m.run_id for m in RunStore(results).manifests() if m.status == "ok"}
+
+
+def test_minmax_buckets_keep_extremes_and_bound_size():
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=100_003)
+    y[12_345], y[99_999] = 50.0, -50.0
+    x = np.arange(y.size)
+    xs, ys = minmax_buckets(x, y, 500)
+    assert len(xs) <= 1000 and np.all(np.diff(xs) > 0)
+    assert ys.max() == 50.0 and ys.min() == -50.0
+    short = np.arange(10.0)
+    assert minmax_buckets(short, short, 500)[1].tolist() == short.tolist()
+    centres, frac = log_histogram(np.concatenate([np.full(90, 1e-3), np.full(10, 1e-1)]))
+    assert frac.sum() == pytest.approx(1.0) and centres[np.argmax(frac)] == pytest.approx(1e-3, rel=0.06)
+
+
+def test_roofline_computed_at_report_time_for_runs_recorded_before_ceilings(tmp_path):
+    store = RunStore(tmp_path / "results")
+    model = depthwise_onnx(tmp_path / "dw.onnx")
+    m = write_run(store, "dw", model_path=model)
+    assert m.summary.roofline is None  # no ceilings when it ran
+    save_ceilings(derive_ceilings(_events(), "local"), store.root)
+    html = build_report(store.root, tmp_path / "index.html").path.read_text()
+    traces, _ = _figures(html)["fig-roofline-local"]
+    point = next(t for t in traces if t["meta"]["role"] == "model")
+    assert point["meta"]["run_id"] == m.run_id
+    assert "computed at report time" in point["name"]
+    ridge = next(t for t in traces if t["meta"]["role"] == "ridge")
+    assert ridge["meta"]["x"] == pytest.approx(70e9 / 12e9)
+    assert {t["meta"]["level"] for t in traces if t["meta"]["role"] == "bandwidth"} == {"L1", "L2", "L3", "DRAM"}
+
+
+def test_cli_report_defaults_and_errors(cli, tmp_path):
+    write_run(RunStore(tmp_path / "results"), "m1")
+    proc = cli("report", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["path"] == "reports/index.html" and out["runs"] == 1
+    assert (tmp_path / "reports" / "index.html").stat().st_size == out["size_bytes"]
+    assert_one_line_error(cli("report", "--results", "nowhere"), "nowhere", "no such results folder")
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(cli("report", "--results", "empty"), "no run records")

@@ -1,0 +1,132 @@
+"""Roofline math, the join of static op counts with measured op times, and the summary hook."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness.analysis.ceilings import Ceilings
+from harness.analysis.roofline import OpCost, Roof, join_op_times, memory_bound_share, op_points, run_roofline, summarize_roofline
+from harness.analysis.static import analyze
+from tests.report.models import depthwise_onnx
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_roof_attainable_ridge_and_bound():
+    roof = Roof(peak_ops_per_s=100e9, bandwidth_bytes_per_s=20e9)
+    assert roof.ridge == pytest.approx(5.0)
+    assert roof.attainable(1.0) == pytest.approx(20e9)  # slope
+    assert roof.attainable(50.0) == pytest.approx(100e9)  # flat
+    assert roof.bound(4.99) == "memory" and roof.bound(5.01) == "compute"
+    assert roof.min_time_s(1e9, 1e6) == pytest.approx(1e9 / 100e9)
+    with pytest.raises(ValueError):
+        Roof(0.0, 1.0)
+
+
+def test_whole_model_point_efficiency_and_bound():
+    ops = [OpCost(0, "conv", "CONV_2D", flops=2e9, bytes=1e8)]  # AI 20
+    r = run_roofline(ops, median_s=0.04, roof=Roof(100e9, 20e9), dtype="fp32", level="DRAM")
+    assert r["arithmetic_intensity"] == pytest.approx(20.0)
+    assert r["bound"] == "compute"
+    assert r["achieved_ops_per_s"] == pytest.approx(2e9 / 0.04)
+    assert r["attainable_ops_per_s"] == pytest.approx(100e9)
+    assert r["efficiency"] == pytest.approx(0.5)
+    assert r["memory_bound_time_share"] is None  # nothing timed
+    assert r["memory_bound_time_share_modelled"] == 0.0
+
+
+costs = st.lists(
+    st.tuples(st.floats(0, 1e10), st.floats(0, 1e9)).filter(lambda fb: fb[0] + fb[1] > 0), min_size=1, max_size=40
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(costs, st.floats(1e8, 1e13), st.floats(1e8, 1e12))
+def test_per_op_bound_never_below_whole_model_bound(work, peak, bw):
+    """Σ max(Fi/P, Bi/BW) ≥ max(ΣF/P, ΣB/BW): a whole-model roofline can only flatter."""
+    ops = [OpCost(i, f"op{i}", "X", f, b) for i, (f, b) in enumerate(work)]
+    r = run_roofline(ops, None, Roof(peak, bw), dtype="fp32", level="DRAM")
+    assert r["per_op_min_time_s"] >= r["model_min_time_s"] * (1 - 1e-9)
+    assert r["per_op_min_time_s"] <= (r["flops"] / peak + r["bytes"] / bw) * (1 + 1e-9)
+
+
+def test_memory_bound_share_weights_by_time():
+    roof = Roof(100e9, 10e9)  # ridge 10
+    ops = [
+        OpCost(0, "dw", "DEPTHWISE_CONV_2D", flops=1e6, bytes=1e6, time_s=3e-3),  # AI 1: memory
+        OpCost(1, "pw", "CONV_2D", flops=1e8, bytes=1e6, time_s=1e-3),  # AI 100: compute
+        OpCost(2, "reshape", "RESHAPE", flops=0, bytes=0, time_s=0.5e-3),  # no work: not classified
+    ]
+    pts = op_points(ops, roof)
+    assert [p["bound"] for p in pts] == ["memory", "compute", None]
+    assert [p["time_share"] for p in pts] == pytest.approx([3 / 4.5, 1 / 4.5, 0.5 / 4.5])
+    assert memory_bound_share(pts, "time_s") == pytest.approx(0.75)
+
+
+class _Op:
+    def __init__(self, index, name, type_, flops, outputs, nbytes=100):
+        self.index, self.name, self.type, self.flops = index, name, type_, flops
+        self.bytes_read, self.bytes_written, self.outputs = nbytes, nbytes, outputs
+
+
+def test_join_matches_names_fused_tensor_groups_and_keeps_the_rest_unattributed():
+    static = [
+        _Op(0, "conv1", "Conv", 1000, ["c1"]),
+        _Op(1, "relu1", "Relu", 10, ["r1"]),
+        _Op(2, "dw2", "Conv", 300, ["c2"]),
+        _Op(3, "clip2", "Clip", 20, ["r2"]),
+        _Op(4, "pw3", "Conv", 900, ["c3"]),
+    ]
+    measured = [
+        {"name": "r1_nchwc", "type": "Conv", "time_s": 1e-3},  # conv1+relu1 fused, named by its output
+        {"name": "dw2", "type": "FusedConv", "time_s": 2e-3},  # fused, kept the first node's name
+        {"name": "c3_nchwc", "type": "Conv", "time_s": 3e-3},
+        {"name": "ReorderOutput", "type": "ReorderOutput", "time_s": 0.5e-3},
+    ]
+    joined, info = join_op_times(static, measured)
+    times = {c.name: c.time_s for c in joined}
+    assert times["conv1"] == pytest.approx(1e-3)  # the group's time goes to its heaviest op
+    assert math.isnan(times["relu1"]) and math.isnan(times["clip2"])
+    assert times["dw2"] == pytest.approx(2e-3)
+    assert times["pw3"] == pytest.approx(3e-3)
+    assert info["op_time_unattributed_s"] == pytest.approx(0.5e-3)
+    assert info["unattributed_ops"] == ["ReorderOutput"]
+
+
+def _ceilings(peak=50e9, bw=10e9, **kw) -> Ceilings:
+    return Ceilings(device="t", peak_ops_per_s={"fp32": peak, "int8": 2 * peak},
+                    bandwidth_bytes_per_s={"L2": 5 * bw, "DRAM": bw}, method="measured", **kw)
+
+
+def test_summarize_roofline_from_a_real_static_analysis(tmp_path):
+    path = depthwise_onnx(tmp_path / "dw.onnx")
+    analysis = analyze(path)
+    r = summarize_roofline("fp32", 1e-3, [], analysis, _ceilings())
+    assert r["flops"] == pytest.approx(analysis.flops)
+    assert r["bytes"] == pytest.approx(analysis.bytes_moved)
+    assert r["arithmetic_intensity"] == pytest.approx(analysis.arithmetic_intensity)
+    assert r["level"] == "DRAM" and r["ridge_point"] == pytest.approx(5.0)
+    assert r["achieved_ops_per_s"] == pytest.approx(analysis.flops / 1e-3)
+    assert r["n_ops"] == len(analysis.ops) and r["n_ops_timed"] == 0
+    dw = next(o for o in r["ops"] if o["name"] == "dw")
+    assert dw["bound"] == "memory"  # a depthwise conv: ~2 ops per byte
+    assert set(r["attainable_by_level"]) == {"L2", "DRAM"}
+    # an int8 model is judged against the int8 peak; no ceilings or no analysis: no roofline
+    assert summarize_roofline("int8", 1e-3, [], analysis, _ceilings())["peak_ops_per_s"] == pytest.approx(100e9)
+    assert summarize_roofline("fp32", 1e-3, [], None, _ceilings()) is None
+    assert summarize_roofline("fp32", 1e-3, [], analysis, None) is None
+
+
+def test_summarize_roofline_with_measured_op_times_and_thread_note(tmp_path):
+    analysis = analyze(depthwise_onnx(tmp_path / "dw.onnx"))
+    names = [o.name for o in analysis.ops]
+    measured = [{"name": n, "type": "", "time_s": 1e-4 * (i + 1)} for i, n in enumerate(names)]
+    r = summarize_roofline("fp32", 1e-3, measured, analysis, _ceilings(threads=2), threads=1)
+    assert r["n_ops_timed"] == len(names)
+    assert sum(o["time_share"] for o in r["ops"]) == pytest.approx(1.0)
+    assert 0.0 <= r["memory_bound_time_share"] <= 1.0
+    assert any("1 thread(s)" in n for n in r["notes"])
