@@ -1,0 +1,495 @@
+"""Android phones over adb, with the adb-shell library: TCP (host:port) or USB ('usb' extra).
+
+Commands go through adbd's shell service (protocol v1), where stdout and stderr share
+one stream and no exit status comes back. So every command is wrapped::
+
+    exec 2>/dev/null; setsid sh -c 'echo "__HARNESS_PGID_<n>=$$" && cd "$1" && shift && exec "$@"' \
+        sh CWD ARGV... </dev/null 2>&1; printf '__HARNESS_RC_<n>=%s\\n' "$?"
+
+`setsid` gives the command its own process group, whose id comes back first, so a
+timeout or `terminate()` kills the command *and its children*; the trailing marker
+carries the exit status (`<n>` is a per-command nonce). Every argument is quoted
+(`shell_line`), so no user string is ever interpreted by the phone's shell. Because
+v1 merges the streams, `CommandResult.stderr` is empty and `Process.stderr` is "":
+the command's stderr is in its stdout, in order.
+
+The RSA key the phone is asked to trust is generated on first use and kept in the
+user's config folder (``$HARNESS_CONFIG_DIR``, else ``~/.config/harness``) as
+``adbkey`` / ``adbkey.pub``, or wherever the profile's ``adbkey`` says.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import os
+import posixpath
+import queue
+from queue import Queue
+import secrets
+import stat
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from adb_shell import constants as adb_const
+from adb_shell import exceptions as adb_exc
+from adb_shell.adb_device import AdbDevice
+from adb_shell.adb_message import AdbMessage
+from adb_shell.hidden_helpers import _AdbPacketStore
+
+from harness.errors import CommandTimeout, HarnessError, TransportError
+from harness.transports.adb_link import Idle, LinkLost, PacketLink, tcp_endpoint, usb_endpoint
+from harness.transports.base import CommandResult, CommandTransport, Process, shell_line
+
+CONFIG_ENV = "HARNESS_CONFIG_DIR"
+#: how often a silent stream lets go of the device (lets other streams and kills through)
+POLL_S = 0.25
+OPEN_TIMEOUT_S = 30.0
+SYNC_TIMEOUT_S = 60.0
+USB_EXTRA_HINT = "adb over USB needs the optional 'usb' extra: pip install 'harness[usb]' (adb-shell[usb], libusb1)"
+
+# adb-shell keeps streaming internals private; these are the parts used here (adb-shell 0.4.x).
+_CLSE, _WRTE = adb_const.CLSE, adb_const.WRTE
+
+
+class _StoreKeepingClose(_AdbPacketStore):
+    """adb-shell's packet store drops a CLSE for a stream that has nothing queued yet. When
+    another stream's reader happens to read that CLSE, its owner never learns that its
+    stream closed and waits forever. This store keeps every packet."""
+
+    def put(self, arg0, arg1, cmd, data):
+        self._dict.setdefault(arg1, {}).setdefault(arg0, Queue()).put_nowait((cmd, data))
+
+
+# -- keys -------------------------------------------------------------------------------
+
+
+def config_dir() -> Path:
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "harness"
+
+
+def default_adbkey_path() -> Path:
+    return config_dir() / "adbkey"
+
+
+def ensure_adbkey(path: Path) -> Path:
+    """The private key at `path` (with `path.pub`), generated if absent."""
+    path = Path(path).expanduser()
+    if path.is_file() and Path(f"{path}.pub").is_file():
+        return path
+    from adb_shell.auth.keygen import keygen
+
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".adbkey.") as tmp:
+        tmp_key = os.path.join(tmp, "adbkey")
+        keygen(tmp_key)
+        os.chmod(tmp_key, 0o600)
+        # Public half first: a reader that sees the private key also finds its .pub.
+        os.replace(f"{tmp_key}.pub", f"{path}.pub")
+        os.replace(tmp_key, path)
+    return path
+
+
+def _signer(path: Path):
+    from adb_shell.auth.sign_cryptography import CryptographySigner
+
+    try:
+        return CryptographySigner(str(path))
+    except (OSError, ValueError) as e:
+        raise TransportError(f"{path}: cannot load the adb key ({e}); delete it to generate a new one") from None
+
+
+# -- processes --------------------------------------------------------------------------
+
+
+class AdbProcess(Process):
+    """A command running on the phone; its merged stdout/stderr is read by a background thread."""
+
+    def __init__(self, transport: AdbTransport, argv: list[str], info, nonce: str):
+        self.argv = argv
+        self._t = transport
+        self._info = info
+        self._pgid_tag = f"__HARNESS_PGID_{nonce}="
+        self._rc_tag = f"__HARNESS_RC_{nonce}="
+        self.pgid: int | None = None
+        self.returncode: int | None = None
+        self.error: TransportError | None = None
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._emitted: list[str] = []
+        self._ends_with_newline = False
+        self._killed = False
+        self._has_pgid = threading.Event()
+        self.done = threading.Event()
+        self._thread = threading.Thread(target=self._pump, name=f"adb-proc {argv[0]}", daemon=True)
+        self._thread.start()
+
+    # reading ---------------------------------------------------------------------------
+
+    def _pump(self) -> None:
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        pending = ""
+        device = self._t._device
+        try:
+            while True:
+                try:
+                    cmd, data = device._read_until([_CLSE, _WRTE], self._info)
+                except (Idle, adb_exc.AdbTimeoutError):
+                    if self.done.is_set():
+                        return  # abandoned by terminate()
+                    continue
+                if cmd == _CLSE:
+                    self._t._send_close(self._info)
+                    break
+                pending += decoder.decode(data)
+                *complete, pending = pending.split("\n")
+                for line in complete:
+                    self._on_line(line.rstrip("\r"))
+            pending += decoder.decode(b"", final=True)
+            if pending:
+                self._on_line(pending.rstrip("\r"))
+        except LinkLost as e:
+            self.error = TransportError(f"{self._t.describe()}: connection lost while running {self.argv[0]}: {e}")
+            if self.pgid is not None and self.returncode is None:
+                self._t._orphans.add(self.pgid)  # still running on the phone: killed on reconnect at close()
+        except Exception as e:  # noqa: BLE001 - an unexpected reply ends this command, not the harness
+            self.error = TransportError(f"{self._t.describe()}: {self.argv[0]}: {type(e).__name__}: {e}")
+        finally:
+            self._finish()
+
+    def _on_line(self, line: str) -> None:
+        if self.pgid is None and line.startswith(self._pgid_tag):
+            self.pgid = int(line[len(self._pgid_tag) :])
+            self._has_pgid.set()
+            return
+        at = line.find(self._rc_tag)
+        if at >= 0:
+            # the marker follows the output directly: text before it is an unterminated last line
+            if at:
+                self._emit(line[:at])
+            self._ends_with_newline = at == 0
+            self.returncode = int(line[at + len(self._rc_tag) :])
+            return
+        self._emit(line)
+
+    def _emit(self, line: str) -> None:
+        self._emitted.append(line)
+        self._lines.put(line)
+
+    def _finish(self) -> None:
+        if not self.done.is_set():
+            self.done.set()
+            self._has_pgid.set()
+            self._lines.put(None)
+            self._t._forget(self)
+
+    def text(self) -> str:
+        """Everything the command printed (stdout and stderr, merged by adbd)."""
+        out = "\n".join(self._emitted)
+        return out + "\n" if self._emitted and self._ends_with_newline else out
+
+    # Process API -------------------------------------------------------------------------
+
+    def lines(self) -> Iterator[str]:
+        while True:
+            line = self._lines.get()
+            if line is None:
+                break
+            yield line
+        if self.error is not None:
+            raise self.error
+
+    def terminate(self, grace_s: float = 5.0) -> None:
+        if self.done.is_set():
+            return
+        self._has_pgid.wait(timeout=10.0)
+        if self.pgid is not None and not self.done.is_set():
+            self._killed = True
+            try:
+                self._t._kill_group(self.pgid, grace_s)
+            except HarnessError:
+                self._t._orphans.add(self.pgid)  # link gone: killed on reconnect at close()
+        if not self.done.wait(timeout=grace_s + 5.0):
+            self.error = self.error or TransportError(
+                f"{self._t.describe()}: no reply from the device after killing {self.argv[0]}"
+            )
+            try:
+                self._t._send_close(self._info)
+            except Exception:  # noqa: BLE001 - best effort on a link that is failing anyway
+                pass
+            self._finish()
+
+    def wait(self, timeout: float | None = None) -> int:
+        if not self.done.wait(timeout):
+            raise CommandTimeout(f"{self.argv[0]} did not exit within {timeout} s")
+        self._thread.join(timeout=1.0)
+        if self.error is not None:
+            raise self.error
+        if self.returncode is None:
+            raise TransportError(f"{self._t.describe()}: {self.argv[0]} ended without an exit status")
+        if self._killed and self.returncode > 128:
+            return -(self.returncode - 128)
+        return self.returncode
+
+    @property
+    def stderr(self) -> str:
+        return ""  # adb shell v1 merges stderr into stdout
+
+
+# -- transport --------------------------------------------------------------------------
+
+
+class AdbTransport(CommandTransport):
+    kind = "adb"
+
+    def __init__(self, profile):
+        super().__init__(profile)
+        self.spec = profile.transport
+        self.workdir = self.spec.workdir
+        self.notes: list[str] = []
+        self._link: PacketLink | None = None
+        self._device: AdbDevice | None = None
+        self._signer = None
+        self._setsid = True
+        self._procs: set[AdbProcess] = set()
+        self._orphans: set[int] = set()
+        self._lock = threading.Lock()
+
+    def describe(self) -> str:
+        where = self.spec.address or f"usb:{self.spec.serial}"
+        return f"adb:{self.profile.id} ({where})"
+
+    # -- connection ---------------------------------------------------------------------
+
+    def _endpoint(self):
+        if self.spec.address:
+            host, _, port = self.spec.address.rpartition(":")
+            if not host:
+                host, port = self.spec.address, "5555"
+            try:
+                return tcp_endpoint(host.strip("[]"), int(port))
+            except ValueError:
+                raise TransportError(f"{self.describe()}: bad adb address {self.spec.address!r}, want host:port") from None
+        try:
+            return usb_endpoint(self.spec.serial)
+        except ImportError:
+            raise TransportError(USB_EXTRA_HINT) from None
+
+    def _connect(self, timeout_s: float) -> None:
+        link = PacketLink(self.describe(), self._endpoint())
+        device = AdbDevice(link, banner="harness")
+        device._io_manager._packet_store = _StoreKeepingClose()
+        offered = []
+        try:
+            device.connect(
+                rsa_keys=[self._signer],
+                transport_timeout_s=timeout_s,
+                auth_timeout_s=timeout_s,
+                read_timeout_s=timeout_s,
+                auth_callback=lambda _dev: offered.append(True),
+            )
+        except (Idle, adb_exc.AdbTimeoutError, adb_exc.TcpTimeoutException):
+            link.close()
+            if offered:
+                pub = f"{self._key_path}.pub"
+                raise TransportError(
+                    f"{self.describe()}: the phone did not authorise this computer within {timeout_s:g} s. "
+                    f"Unlock it and accept 'Allow USB debugging?' for the key {pub}, then retry"
+                ) from None
+            raise TransportError(f"{self.describe()}: no adb reply within {timeout_s:g} s") from None
+        except ConnectionRefusedError:
+            link.close()
+            raise TransportError(
+                f"{self.describe()}: connection refused (is adbd listening? run 'adb tcpip 5555' over USB first)"
+            ) from None
+        except (OSError, LinkLost, adb_exc.DeviceAuthError, adb_exc.InvalidResponseError, adb_exc.InvalidCommandError,
+                adb_exc.InvalidChecksumError, adb_exc.UsbDeviceNotFoundError) as e:
+            link.close()
+            raise TransportError(f"{self.describe()}: cannot connect: {e or type(e).__name__}") from None
+        self._link, self._device = link, device
+
+    def open(self) -> AdbTransport:
+        self._key_path = ensure_adbkey(Path(self.spec.adbkey) if self.spec.adbkey else default_adbkey_path())
+        self._signer = _signer(self._key_path)
+        self._connect(self.spec.connect_timeout_s)
+        self._setsid = "yes" in self._exec_raw("command -v setsid >/dev/null 2>&1 && echo yes || echo no", 30.0)
+        if not self._setsid:
+            self.notes.append("adb: the phone has no setsid; a timeout kills the command but not its children")
+        return self
+
+    def close(self) -> None:
+        if self._device is None:
+            return
+        try:
+            self.kill_all()
+            self._kill_orphans()
+        finally:
+            if self._link is not None:
+                self._link.close()
+            self._device = self._link = None
+
+    # -- streams ------------------------------------------------------------------------
+
+    @contextmanager
+    def _adb_errors(self, what: str):
+        try:
+            yield
+        except HarnessError:
+            raise
+        except LinkLost as e:
+            raise TransportError(f"{self.describe()}: connection lost during {what}: {e}") from None
+        except (adb_exc.TcpTimeoutException, adb_exc.AdbTimeoutError) as e:
+            raise TransportError(f"{self.describe()}: no reply from the phone during {what} ({e})") from None
+        except (adb_exc.PushFailedError, adb_exc.AdbCommandFailureException) as e:
+            raise TransportError(f"{self.describe()}: {what} failed: {e}") from None
+        except (adb_exc.AdbConnectionError, adb_exc.InvalidResponseError, adb_exc.InvalidChecksumError,
+                adb_exc.InvalidCommandError, adb_exc.DevicePathInvalidError, OSError) as e:
+            raise TransportError(f"{self.describe()}: {what} failed: {type(e).__name__}: {e}") from None
+
+    def _require(self) -> AdbDevice:
+        if self._device is None:
+            raise TransportError(f"{self.describe()}: not connected (open the transport first)")
+        if self._link is not None and self._link.lost:
+            raise TransportError(f"{self.describe()}: connection lost: {self._link.lost}")
+        return self._device
+
+    def _open_stream(self, destination: str):
+        device = self._require()
+        with self._adb_errors(f"opening {destination.split(':', 1)[0]}"):
+            info = device._open(destination.encode(), OPEN_TIMEOUT_S, OPEN_TIMEOUT_S, None)
+        info.transport_timeout_s = info.read_timeout_s = POLL_S
+        return info
+
+    def _send_close(self, info) -> None:
+        self._device._io_manager.send(AdbMessage(_CLSE, info.local_id, info.remote_id), info)
+
+    def _exec_raw(self, line: str, timeout: float) -> str:
+        """Run a shell line as is (for the harness's own fixed commands) and return its output."""
+        info = self._open_stream("shell:" + line)
+        out = bytearray()
+        deadline = time.monotonic() + timeout
+        with self._adb_errors("a shell command"):
+            while time.monotonic() < deadline:
+                try:
+                    cmd, data = self._device._read_until([_CLSE, _WRTE], info)
+                except (Idle, adb_exc.AdbTimeoutError):
+                    continue
+                if cmd == _CLSE:
+                    self._send_close(info)
+                    return out.decode("utf-8", "replace")
+                out += data
+            self._send_close(info)
+        raise CommandTimeout(f"{self.describe()}: shell command did not finish within {timeout:g} s")
+
+    def _wrap(self, argv: Sequence[str], env: Mapping[str, str] | None, cwd: str | None, nonce: str) -> str:
+        cmd = list(argv)
+        if env:
+            cmd = ["env", *(f"{k}={v}" for k, v in env.items()), *cmd]
+        inner = f'echo "__HARNESS_PGID_{nonce}=$$" && cd "$1" && shift && exec "$@"'
+        launcher = ["sh", "-c", inner, "sh", cwd or ".", *cmd]
+        if self._setsid:
+            launcher = ["setsid", *launcher]
+        # the outer shell's own notices ("Terminated") stay out of the command's output
+        return f"exec 2>/dev/null; {shell_line(launcher)} </dev/null 2>&1; printf '__HARNESS_RC_{nonce}=%s\\n' \"$?\""
+
+    def _start(self, argv: Sequence[str], env, cwd) -> AdbProcess:
+        argv = [str(a) for a in argv]
+        if not argv:
+            raise TransportError("empty command")
+        nonce = secrets.token_hex(4)
+        info = self._open_stream("shell:" + self._wrap(argv, env, cwd, nonce))
+        proc = AdbProcess(self, argv, info, nonce)
+        with self._lock:
+            if not proc.done.is_set():
+                self._procs.add(proc)
+        return proc
+
+    def _forget(self, proc: AdbProcess) -> None:
+        with self._lock:
+            self._procs.discard(proc)
+
+    def _kill_group(self, pgid: int, grace_s: float) -> None:
+        target = f"-- -{int(pgid)}" if self._setsid else f"-- {int(pgid)}"
+        steps = max(1, int(grace_s / 0.1))
+        script = (
+            f"kill -s TERM {target} 2>/dev/null || exit 0; i=0; "
+            f"while [ $i -lt {steps} ] && kill -s 0 {target} 2>/dev/null; do sleep 0.1; i=$((i+1)); done; "
+            f"kill -s KILL {target} 2>/dev/null; exit 0"
+        )
+        self._exec_raw(script, grace_s + 15.0)
+
+    # -- CommandTransport ---------------------------------------------------------------
+
+    def run(self, argv, timeout, env=None, cwd=None) -> CommandResult:
+        t0 = time.monotonic()
+        proc = self._start(argv, env, cwd)
+        if not proc.done.wait(timeout):
+            proc.terminate(grace_s=2.0)
+            raise CommandTimeout(
+                f"{proc.argv[0]} exceeded its {timeout:g} s timeout on {self.describe()} "
+                "and was killed (with its process group)"
+            )
+        if proc.error is not None:
+            raise proc.error
+        if proc.returncode is None:
+            raise TransportError(f"{self.describe()}: {proc.argv[0]} ended without an exit status")
+        return CommandResult(proc.argv, proc.returncode, proc.text(), "", time.monotonic() - t0)
+
+    def start(self, argv, env=None, cwd=None) -> AdbProcess:
+        return self._start(argv, env, cwd)
+
+    def upload(self, local: Path, remote: str) -> None:
+        local = Path(local)
+        parent = posixpath.dirname(remote)
+        if parent:
+            self.run(["mkdir", "-p", parent], timeout=60).check(f"mkdir -p {parent} on {self.describe()}")
+        st = local.stat()
+        device = self._require()
+        with self._adb_errors(f"push of {local} to {remote}"):
+            device.push(
+                str(local), remote, st_mode=stat.S_IFREG | stat.S_IMODE(st.st_mode), mtime=int(st.st_mtime),
+                transport_timeout_s=SYNC_TIMEOUT_S, read_timeout_s=SYNC_TIMEOUT_S,
+            )
+
+    def pull(self, remote: str, local: Path) -> None:
+        data = self.read_file(remote)
+        Path(local).write_bytes(data)
+
+    def read_file(self, remote: str) -> bytes:
+        device = self._require()
+        buf = io.BytesIO()
+        with self._adb_errors(f"pull of {remote}"):
+            device.pull(remote, buf, transport_timeout_s=SYNC_TIMEOUT_S, read_timeout_s=SYNC_TIMEOUT_S)
+        return buf.getvalue()
+
+    def kill_all(self) -> None:
+        with self._lock:
+            procs = list(self._procs)
+        for proc in procs:
+            proc.terminate(grace_s=2.0)
+
+    def _kill_orphans(self) -> None:
+        """Kill process groups left when the link dropped, over a fresh connection if one comes up."""
+        if not self._orphans:
+            return
+        if self._link is None or self._link.lost:
+            if self._link is not None:
+                self._link.close()
+            try:
+                self._connect(min(self.spec.connect_timeout_s, 5.0))
+            except TransportError as e:
+                self.notes.append(f"could not reconnect to kill process groups {sorted(self._orphans)}: {e}")
+                return
+        for pgid in sorted(self._orphans):
+            try:
+                self._kill_group(pgid, 1.0)
+            except HarnessError:
+                pass
+        self._orphans.clear()
