@@ -42,7 +42,7 @@ from harness.telemetry import battery, tegrastats, vcgencmd
 from harness.telemetry.channels import Problem, Reading, TelemetryRow
 from harness.telemetry.clock import PROBE, ClockMap, parse_probe, stamp_ns
 from harness.telemetry.discovery import Discovery, discover
-from harness.telemetry.procfs import cpu_time_s, rss_bytes
+from harness.telemetry.procfs import USER_HZ, cpu_time_s, rss_bytes
 from harness.telemetry.sysfs import cpufreqs, hwmon_channels, rapl_zones, thermal_c, thermal_zones, unwrap_energy
 from harness.transports.base import CommandTransport, Process
 
@@ -111,7 +111,12 @@ class Sampler:
         self._header_seen = threading.Event()
         self._lock = threading.Lock()
         self._latest_src_ns: int | None = None
+        self._first_src_ns: int | None = None
         self._n_samples = 0
+        self._started_at: float | None = None
+        #: the sampler's own CPU use on the target (filled by stop())
+        self.own_cpu_s: float | None = None
+        self.own_cpu_fraction: float | None = None
         self.battery_calibration: dict[str, str] | None = None
         self._rows: list[TelemetryRow] = []  # source-clock stamps until stop()
         self._bat: list[tuple[int, battery.BatterySample]] = []
@@ -222,7 +227,9 @@ class Sampler:
         self._proc = self.transport.start(self._argv(python))
         self._reader = threading.Thread(target=self._read, name="telemetry-sampler", daemon=True)
         self._reader.start()
-        if not self._header_seen.wait(timeout_s):
+        if self._header_seen.wait(timeout_s):
+            self._started_at = time.monotonic()
+        else:
             err = self._proc.stderr.strip()[-300:] if self._proc else ""
             self._proc.terminate(grace_s=2)
             raise HarnessError(f"telemetry sampler did not start within {timeout_s} s: {err or 'no output'}")
@@ -261,11 +268,25 @@ class Sampler:
             raise HarnessError("sampler was not started")
         try:
             self._probe()
+            self._measure_own_cost()
         finally:
             self._proc.terminate(grace_s=3)
             if self._reader:
                 self._reader.join(timeout=10)
         return self._finish()
+
+    def _measure_own_cost(self) -> None:
+        """CPU seconds the sampler used (itself + reaped children such as `sleep`), from its /proc stat."""
+        pid = self.header.get("pid", "")
+        if not pid.isdigit() or self._started_at is None:
+            return
+        res = self.transport.run(["cat", f"/proc/{pid}/stat"], timeout=30)
+        fields = res.stdout.rpartition(")")[2].split() if res.ok else []
+        if len(fields) >= 15:
+            ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime stime cutime cstime
+            wall = time.monotonic() - self._started_at
+            self.own_cpu_s = ticks / USER_HZ
+            self.own_cpu_fraction = self.own_cpu_s / wall if wall > 0 else None
 
     # -- parsing ---------------------------------------------------------------------
 
@@ -355,8 +376,17 @@ class Sampler:
         if bat.current_raw is not None or bat.voltage_raw is not None:
             self._bat.append((src, bat))
         with self._lock:
+            if self._first_src_ns is None:
+                self._first_src_ns = src
             self._latest_src_ns = src
             self._n_samples += 1
+
+    @property
+    def achieved_rate_hz(self) -> float | None:
+        """Samples per second between the first and the last sample (device clock)."""
+        with self._lock:
+            n, a, b = self._n_samples, self._first_src_ns, self._latest_src_ns
+        return (n - 1) / ((b - a) / 1e9) if n > 1 and b > a else None
 
     def _finish(self) -> list[TelemetryRow]:
         for src, lines in sorted(self._vc.items()):
@@ -389,9 +419,12 @@ class Sampler:
         return {
             "rate_hz": self.rate_hz,
             "samples": self.samples_received,
+            "achieved_rate_hz": self.achieved_rate_hz,
             "channels": [c.channel for c in self.channels if c.kind != "bat_status"],
             "absent": list(self.absent),
             "clock": self.clock_details(),
             "battery": self.battery_calibration,
             "exit": self.exit_reason,
+            "own_cpu_s": self.own_cpu_s,
+            "own_cpu_fraction": self.own_cpu_fraction,
         }
