@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(openssh-server qemu-system-arm gcc-arm-none-eabi libnewlib-arm-none-eabi make
-              adb chromium busybox iproute2 procps)
+              adb chromium busybox mksh iproute2 procps)
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 missing=()

@@ -353,6 +353,6 @@ def parse_view(view, fmt: str, source: str, problems: list[Problem] | None = Non
                 r.put(f"power/{label}", ch.voltage_v * ch.current_a, "W")
     if r.values:
         result.readings.append(r)
-    elif not result.missing and not result.meta:
+    elif not result.missing and not any(result.meta.get(k) for k in ("thermal_zones", "governor", "max_energy_range_j")):
         result.problems.append(Problem(None, source, f"no {fmt} sensors found"))
     return result
