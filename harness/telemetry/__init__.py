@@ -38,8 +38,23 @@ A sensor that reports "off" (tegrastats ``-256C``) gives no row for that sample.
 
 Modules: `tegrastats`, `vcgencmd`, `battery`, `sysfs` (thermal, cpufreq, hwmon, RAPL,
 power_supply over a directory tree or a text dump), `procfs` (agent CPU time/RSS),
-`sampler` (the one streaming sampler on the target), `clock` (device clock mapping),
-`thermal` (cooldown gate, watchdog, snapshot), `parse` (``harness telemetry parse``).
+`discovery` (what a target has, in one round trip), `sampler` (the one streaming
+sampler on the target: ``sampler.sh`` / ``sampler_py.py``), `clock` (how shell stamps
+are put on CLOCK_MONOTONIC), `thermal` (cooldown gate, watchdog, snapshot), `parse`
+(``harness telemetry parse``). Energy and the run summary: `harness.analysis.energy`;
+the Perfetto export: `harness.report.trace`.
+
+A session uses them like this::
+
+    wait_for_cooldown(transport, profile)                 # thermal gate (CooldownTimeout)
+    conditions["before"] = snapshot(transport, profile)
+    sampler = Sampler(transport, profile, pid_file=...)   # pid file: agent rss/cpu_time
+    dog = ThermalWatchdog.for_profile(profile)            # None without limits.max_temp_c
+    if dog: sampler.listeners.append(dog)
+    sampler.start(); time.sleep(idle_s); timeline["baseline_start_ns"] = ...
+    ... run (agent marks steady_start_ns/steady_end_ns; abort when dog.tripped is set) ...
+    time.sleep(idle_s); sampler.mark("baseline_end_ns"); rows = sampler.stop()
+    summary = summarize_timeline(rows, timeline, iterations)   # energy, power, temp, throttled
 """
 
 from harness.telemetry.channels import ParseResult, Problem, Reading, TelemetryRow
