@@ -51,9 +51,12 @@ A session uses them like this::
     sampler = Sampler(transport, profile, pid_file=...)   # pid file: agent rss/cpu_time
     dog = ThermalWatchdog.for_profile(profile)            # None without limits.max_temp_c
     if dog: sampler.listeners.append(dog)
-    sampler.start(); time.sleep(idle_s); timeline["baseline_start_ns"] = ...
-    ... run (agent marks steady_start_ns/steady_end_ns; abort when dog.tripped is set) ...
-    time.sleep(idle_s); sampler.mark("baseline_end_ns"); rows = sampler.stop()
+    sampler.start(); sampler.wait_samples(1)
+    timeline["baseline_start_ns"] = sampler.mark("baseline_start_ns"); time.sleep(idle_s)
+    timeline["workload_start_ns"] = sampler.mark("workload_start_ns")
+    ... run (the agent marks steady_start_ns/steady_end_ns; abort when dog.tripped is set) ...
+    timeline["workload_end_ns"] = sampler.mark("workload_end_ns"); time.sleep(idle_s)
+    timeline["baseline_end_ns"] = sampler.mark("baseline_end_ns"); rows = sampler.stop()
     summary = summarize_timeline(rows, timeline, iterations)   # energy, power, temp, throttled
 """
 
