@@ -28,6 +28,7 @@ def _register() -> None:
         ceilings,
         devices,
         firmware,
+        ingest,
         measure,
         report,
         results,

@@ -20,8 +20,12 @@ def _tensor(name: str, shape: list[int], buffer: int) -> fb.TensorT:
     return t
 
 
-def mlp_model(path: Path, widths: list[int], seed: int = 0) -> Path:
-    """Input [1, widths[0]] -> FC(+ReLU) per following width -> SOFTMAX."""
+def mlp_model(path: Path, widths: list[int], seed: int = 0, broken: bool = False) -> Path:
+    """Input [1, widths[0]] -> FC(+ReLU) per following width -> SOFTMAX.
+
+    `broken`: the first layer's weights take one input too many, so the model loads but
+    its first operator fails to prepare (as real mis-converted models do).
+    """
     if len(widths) < 2:
         raise ValueError("need at least an input and an output width")
     rng = np.random.default_rng(seed)
@@ -30,6 +34,8 @@ def mlp_model(path: Path, widths: list[int], seed: int = 0) -> Path:
     ops = []
     prev_out = 0
     for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
+        if broken and i == 0:
+            n_in += 1
         w = fb.BufferT()
         kernel = rng.standard_normal((n_out, n_in)).astype(np.float32) / np.float32(np.sqrt(n_in))
         w.data = kernel.astype(np.float32).view(np.uint8).ravel()
