@@ -15,7 +15,8 @@ Modes (``RunConfig.options["mode"]``):
   monitor sees; energy per inference is the energy between a window's two edges ÷ N,
   median over the windows (see `harness.mcu.energy_mode`).
 
-Options: ``windows`` (5), ``inferences`` (N), ``warmups`` (W), ``relaxed``,
+Options: ``windows`` (5), ``inferences`` (N; relaxed default 1), ``warmups`` (W; relaxed
+default 1), ``relaxed`` (or ``relaxed_windows``, set by ``harness run --relaxed-windows``),
 ``min_window_s`` (10), ``samples`` (accuracy inputs drawn when no --inputs: 5),
 ``relay`` (commands through an energy interface board), ``boot_wait_s`` (1).
 
@@ -146,14 +147,15 @@ class TinymlRunner(Runner):
         """(windows, N or None to calibrate, W, relaxed)."""
         opts = ctx.config.options
         windows = int(opts.get("windows", 5))
-        relaxed = bool(opts.get("relaxed", False))
-        ref_n, ref_w = REFERENCE_N_W.get(model_key(ctx) or "", (10, 1))
+        relaxed = bool(opts.get("relaxed", opts.get("relaxed_windows", False)))
+        _, ref_w = REFERENCE_N_W.get(model_key(ctx) or "", (10, 1))
         n = opts.get("inferences")
-        w = int(opts.get("warmups", ref_w))
+        # a relaxed (quick) run defaults to one warmup and one timed inference per window
+        w = int(opts.get("warmups", min(ref_w, 1) if relaxed else ref_w))
         if windows < 1 or (n is not None and int(n) < 1) or w < 0:
             raise HarnessError("tinyml runner: windows and inferences must be ≥ 1, warmups ≥ 0")
         if n is None and relaxed:
-            n = ref_n
+            n = 1
         return windows, (int(n) if n is not None else None), w, relaxed
 
     def infer_timeout(self, ctx: RunContext, n: int, w: int, per_inference_s: float | None) -> float:

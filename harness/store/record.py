@@ -25,7 +25,7 @@ import datetime as _dt
 from typing import Any, Literal
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 SCHEMA_VERSION = 1
 
@@ -142,6 +142,16 @@ class LatencySummary(_Model):
     ci95_s: tuple[float, float]
     ci_method: str
     outliers: int
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _null_is_nan(cls, v: Any) -> Any:
+        # NaN (e.g. no CI for fewer than 6 samples) is written to JSON as null: read it back as NaN
+        if v is None:
+            return float("nan")
+        if isinstance(v, (list, tuple)):
+            return [float("nan") if x is None else x for x in v]
+        return v
 
 
 class Summary(_Model):
