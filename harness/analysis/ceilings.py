@@ -41,6 +41,11 @@ FC_SIZE = 512  # synthetic FC weights are FC_SIZE × FC_SIZE: fit in L2 on phone
 _DEADLINE_S = {"quick": 300.0, "full": 1800.0}
 
 Progress = Callable[[str, int, int], None]
+# The sanity checks the probe reports beside the ceilings, with their units.
+SANITY_LABELS = {
+    "numpy_sgemm_flops_per_s": ("numpy matmul (BLAS sgemm 1024³)", "op/s"),
+    "copy_bytes_per_s": ("large-array copy (read + write)", "B/s"),
+}
 
 
 class CeilingsError(HarnessError):

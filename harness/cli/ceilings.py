@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from harness.analysis.ceilings import Ceilings, ceilings_for, ceilings_path, load_ceilings, measure_ceilings
+from harness.analysis.ceilings import SANITY_LABELS, Ceilings, ceilings_for, ceilings_path, load_ceilings, measure_ceilings
 from harness.cli import app
 from harness.cli._output import console, err_console, print_json
 from harness.errors import HarnessError
@@ -65,14 +65,16 @@ def ceilings(
 
 def _print(c: Ceilings) -> None:
     when = c.measured_at.strftime("%Y-%m-%d %H:%M UTC") if c.measured_at else "-"
-    table = Table("ceiling", "value", "how", title=f"{c.device}: {c.method} ({when}, {c.threads or '-'} threads)")
+    table = Table("ceiling", "value", "method", title=f"{c.device}: {c.method} ({when}, {c.threads or '-'} thread(s))")
     for dtype, v in c.peak_ops_per_s.items():
-        table.add_row(f"peak {dtype}", si(v, "op/s"), c.sources.get(dtype, c.method))
+        table.add_row(f"peak {dtype}", si(v, "op/s"), c.sources.get(dtype, c.method).split(":")[0])
     for level, v in c.bandwidth_bytes_per_s.items():
-        table.add_row(f"bandwidth {level}", si(v, "B/s"), c.sources.get("bandwidth", c.method) if level == next(iter(c.bandwidth_bytes_per_s)) else "")
-    for key, v in c.sanity.items():
-        if "size" not in key:
-            table.add_row(f"sanity: {key}", si(v, "op/s" if "flops" in key else "B/s"), "not a ceiling")
+        table.add_row(f"bandwidth {level}", si(v, "B/s"), c.sources.get("bandwidth", c.method).split(":")[0])
+    for key, (label, unit) in SANITY_LABELS.items():
+        if key in c.sanity:
+            table.add_row(f"sanity: {label}", si(c.sanity[key], unit), "not a ceiling")
     console.print(table)
+    for key, how in c.sources.items():
+        console.print(f"[dim]{key}: {how}[/]")
     for w in c.warnings:
         err_console.print(f"[yellow]warning:[/] {w}")

@@ -28,14 +28,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from harness.analysis.ceilings import Ceilings, ceilings_for
+from harness.analysis.ceilings import SANITY_LABELS, Ceilings, ceilings_for
 from harness.analysis.roofline import summarize_roofline
 from harness.analysis.summary import roofline_inputs, steady_latencies
 from harness.errors import HarnessError
 from harness.profiles import DeviceProfile
 from harness.report import figures
-from harness.report.page import Markup, badge, definition_list, esc, page, pre_json, table, tag
-from harness.store.record import RunManifest
+from harness.report.page import Markup, badge, definition_list, esc, page, pre_json, si, table, tag
+from harness.store.record import TABLE_SCHEMAS, RunManifest
 from harness.store.store import RunStore, StoredRun
 
 DEFAULT_OUT = Path("reports") / "index.html"
@@ -53,6 +53,7 @@ class RunView:
     roofline_at_report: bool = False
     latencies_s: np.ndarray = field(default_factory=lambda: np.array([]))
     timeline: figures.Timeline | None = None
+    problems: list[str] = field(default_factory=list)
 
     @property
     def m(self) -> RunManifest:
@@ -148,6 +149,15 @@ def _report_time_roofline(m: RunManifest, results: Path, ceilings: Ceilings | No
                               ceilings, m.config.threads)
 
 
+def _table(view: RunView, name: str) -> pa.Table:
+    """A run's table; an unreadable file is reported on the page, not fatal to the report."""
+    try:
+        return view.stored.table(name)
+    except (OSError, pa.ArrowException) as e:
+        view.problems.append(f"{view.stored.path / (name + '.parquet')}: unreadable ({e}); left out of the plots")
+        return TABLE_SCHEMAS[name].empty_table()
+
+
 def gather(results: Path) -> list[DeviceView]:
     store = RunStore(results)
     manifests = store.manifests()
@@ -164,13 +174,13 @@ def gather(results: Path) -> list[DeviceView]:
         for m in runs:
             stored = StoredRun(m, store.root / m.run_id)
             view = RunView(stored, labels[m.run_id], colors[m.model.name])
-            samples = stored.samples
+            samples = _table(view, "samples")
             view.latencies_s, _ = steady_latencies(samples)
             view.roofline = m.summary.roofline
             if view.roofline is None:
-                view.roofline = _report_time_roofline(m, results, ceilings, stored.ops)
+                view.roofline = _report_time_roofline(m, results, ceilings, _table(view, "ops"))
                 view.roofline_at_report = view.roofline is not None
-            telemetry = stored.telemetry
+            telemetry = _table(view, "telemetry")
             if telemetry.num_rows:
                 view.timeline = _timeline(stored, view.label, telemetry, samples)
             views.append(view)
@@ -206,7 +216,8 @@ def _summary_rows(devices: list[DeviceView]) -> list[list]:
             eff = "–"
             if r and r.get("efficiency") is not None:
                 eff = f"{_pct(r['efficiency'])} ({r.get('bound')}-bound{', report time' if v.roofline_at_report else ''})"
-            status = Markup(badge(m.status) + (tag("div", m.error.message, class_="small error") if m.error else ""))
+            status = Markup(badge(m.status) + (tag("div", m.error.message, class_="small error") if m.error else "")
+                            + "".join(tag("div", p, class_="small warn") for p in v.problems))
             rows.append([
                 d.id, v.label, f"{m.runtime.name} {m.runtime.version or ''}".strip(), m.config.threads, status,
                 lat.n if lat else None, _ms(lat.median_s) if lat else None, _ms(lat.p90_s) if lat else None,
@@ -241,11 +252,11 @@ def _ceilings_block(d: DeviceView) -> list[Markup]:
         why = d.ceilings_error or "never measured, and its profile gives no datasheet numbers"
         return [tag("p", f"No ceilings for {d.id}: {why}. Measure them with `harness ceilings --device {d.id}`.",
                     class_="warn")]
-    rows = [[f"peak {dtype}", figures.si(v, "op/s"), c.sources.get(dtype, c.method)] for dtype, v in c.peak_ops_per_s.items()]
-    rows += [[f"bandwidth {lvl}", figures.si(v, "B/s"), c.sources.get("bandwidth", c.method)]
+    rows = [[f"peak {dtype}", si(v, "op/s"), c.sources.get(dtype, c.method)] for dtype, v in c.peak_ops_per_s.items()]
+    rows += [[f"bandwidth {lvl}", si(v, "B/s"), c.sources.get("bandwidth", c.method)]
              for lvl, v in c.bandwidth_bytes_per_s.items()]
-    rows += [[f"sanity: {k}", figures.si(v, "op/s" if "flops" in k else "B/s" if "bytes" in k else ""), "not a ceiling"]
-             for k, v in c.sanity.items() if "size" not in k]
+    rows += [[f"sanity: {label}", si(c.sanity[key], unit), "a sanity check, not a ceiling"]
+             for key, (label, unit) in SANITY_LABELS.items() if key in c.sanity]
     when = c.measured_at.strftime("%Y-%m-%d %H:%M UTC") if c.measured_at else "–"
     head = tag("p", f"Ceilings: {c.method}" + (f", measured {when} with {c.threads} thread(s), {c.mode} sweep"
                                                 if c.method == "measured" else " (profile numbers, not measured)"),
@@ -266,8 +277,8 @@ def _roofline_rows(d: DeviceView) -> list[list]:
         share_text = _pct(share) + " measured" if share is not None else _pct(r.get("memory_bound_time_share_modelled")) + " modelled"
         rows.append([
             v.label, r.get("dtype"), f"{r['arithmetic_intensity']:.3g}" if r.get("arithmetic_intensity") else None,
-            f"{r['ridge_point']:.3g}", r.get("bound"), figures.si(r.get("achieved_ops_per_s"), "op/s"),
-            figures.si(r.get("attainable_ops_per_s"), "op/s"), _pct(r.get("efficiency")), share_text,
+            f"{r['ridge_point']:.3g}", r.get("bound"), si(r.get("achieved_ops_per_s"), "op/s"),
+            si(r.get("attainable_ops_per_s"), "op/s"), _pct(r.get("efficiency")), share_text,
             f"{_ms(r.get('model_min_time_s'))} / {_ms(r.get('per_op_min_time_s'))}",
             f"{r.get('n_ops_timed', 0)}/{r.get('n_ops', 0)}", _run_link(v.m.run_id),
         ])
@@ -291,7 +302,8 @@ def _provenance(v: RunView) -> Markup:
         ("stop", f"{m.config.stop.mode}: {m.summary.stop_reason or '–'}"),
         ("samples", f"n {lat.n}, {lat.outliers} outliers flagged ({lat.ci_method})" if lat else "none"),
         ("cold phases", f"load {_ms(m.phases.load_s)}, init {_ms(m.phases.init_s)}, first {_ms(m.phases.first_s)}"),
-        ("warnings", tag("ul", [tag("li", w, class_="warn") for w in m.summary.warnings]) if m.summary.warnings else "none"),
+        ("warnings", tag("ul", [tag("li", w, class_="warn") for w in m.summary.warnings + v.problems])
+         if m.summary.warnings or v.problems else "none"),
         ("notes", tag("ul", [tag("li", n) for n in m.notes]) if m.notes else "none"),
         ("config", pre_json(m.config.model_dump(mode="json"))),
         ("conditions", pre_json(m.conditions) if m.conditions else "none"),
@@ -345,6 +357,10 @@ def render(devices: list[DeviceView], results: Path, title: str = "harness repor
             body.append(fig_html(figures.roofline_figure(f"{d.id} ({d.name})", d.ceilings, points),
                                  f"fig-roofline-{d.id}"))
         body += _ceilings_block(d)
+        sweeps = figures.ceilings_figure(d.ceilings) if d.ceilings is not None else None
+        if sweeps is not None:
+            body.append(tag("details", [tag("summary", "Ceilings sweeps (how the ceilings were found)"),
+                                        fig_html(sweeps, f"fig-ceilings-{d.id}")]))
         rows = _roofline_rows(d)
         if rows:
             body.append(table(["model", "dtype", "AI (op/B)", "ridge (op/B)", "bound", "achieved", "attainable",

@@ -128,6 +128,7 @@ def roofline_figure(device_label: str, ceilings, points: list[RooflinePoint]) ->
                 mode="markers",
                 name=f"{name}: ops",
                 legendgroup=p.run_id,
+                showlegend=False,  # toggled with the model's point (same legend group)
                 marker=dict(color=p.color, size=_f32(5 + 40 * np.sqrt(share)), opacity=0.45, line=dict(width=0)),
                 hovertext=[
                     escape(f"{o['name']} ({o['type']}): {100 * (o.get('time_share') or 0):.1f}% of op time, "
@@ -156,9 +157,9 @@ def roofline_figure(device_label: str, ceilings, points: list[RooflinePoint]) ->
                 meta={"role": "model", "run_id": p.run_id, "x": ai, "y": achieved, "bound": r.get("bound")},
             ))
     fig.update_layout(
-        **_LAYOUT,
+        **{**_LAYOUT, "legend": dict(orientation="h", yanchor="top", y=-0.14, xanchor="left", x=0, font=dict(size=11))},
         title=dict(text=escape(f"Roofline: {device_label}"), font=dict(size=14)),
-        height=480,
+        height=560 + 18 * ((len(points) + len(peaks) + len(bws) + 2) // 3),
         xaxis=dict(type="log", title="arithmetic intensity (ops/byte)", range=[math.log10(x0), math.log10(x1)], **_AXIS),
         yaxis=dict(type="log", title="performance (ops/s)", exponentformat="SI", **_AXIS),
     )
@@ -257,4 +258,47 @@ def timeline_figure(tl: Timeline, buckets: int = 1000) -> go.Figure:
     fig.update_yaxes(title_text="latency (ms)", row=1, col=1)
     for unit in units:
         fig.update_yaxes(title_text=_UNIT_TITLES.get(unit, escape(unit)), row=2 + units.index(unit), col=1)
+    return fig
+
+
+# -- ceilings sweeps ------------------------------------------------------------------------
+
+
+def ceilings_figure(ceilings) -> go.Figure | None:
+    """The sweeps the ceilings come from: bandwidth vs working set (plateaus per level) and
+    ops/s vs ops per weight element (the compute sweep). None for datasheet ceilings."""
+    bw_points = ceilings.sweeps.get("bandwidth") or []
+    compute = ceilings.sweeps.get("compute") or {}
+    if not bw_points and not compute:
+        return None
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
+                        subplot_titles=("bandwidth vs working set (all threads)", "compute vs ops per weight element"))
+    if bw_points:
+        ws = _f32(p["bytes_per_thread"] * p["threads"] for p in bw_points)
+        fig.add_trace(go.Scatter(x=ws, y=_f32(p["bytes_per_s"] for p in bw_points), mode="lines+markers",
+                                 name="acc += a (best of trials)", line=dict(color="#1f77b4"), marker=dict(size=5),
+                                 meta={"role": "bandwidth_sweep"}), row=1, col=1)
+        for i, (level, value) in enumerate(ceilings.bandwidth_bytes_per_s.items()):
+            fig.add_trace(go.Scatter(x=[float(ws.min()), float(ws.max())], y=[value, value], mode="lines",
+                                     name=escape(f"{level} plateau {si(value, 'B/s')}"),
+                                     line=dict(color=color_for(i + 2), dash="dash", width=1),
+                                     meta={"role": "plateau", "level": level}), row=1, col=1)
+        threads = ceilings.threads or 1
+        for c in ceilings.target.get("caches") or []:
+            if c.get("size_bytes"):  # what all threads together can hold of this level
+                held = c["size_bytes"] / max(1, min(int(c.get("shared_cpus") or 1), threads)) * threads
+                fig.add_vline(x=held, line=dict(color="#aaa", width=1, dash="dot"), row=1, col=1,
+                              annotation_text=f"L{c['level']}", annotation_position="top")
+    for i, (dtype, points) in enumerate(compute.items()):
+        fig.add_trace(go.Scatter(x=_f32(p["ops_per_weight"] for p in points), y=_f32(p["ops_per_s"] for p in points),
+                                 mode="lines+markers", name=escape(f"{dtype} FULLY_CONNECTED"),
+                                 line=dict(color="#222" if dtype == "fp32" else "#8a5a00"),
+                                 meta={"role": "compute_sweep", "dtype": dtype}), row=1, col=2)
+    fig.update_layout(**_LAYOUT, height=340)
+    fig.update_xaxes(type="log", **_AXIS)
+    fig.update_yaxes(type="log", exponentformat="SI", **_AXIS)
+    fig.update_xaxes(title_text="working set (bytes)", exponentformat="SI", row=1, col=1)
+    fig.update_xaxes(title_text="ops per weight element (2 × batch)", row=1, col=2)
+    fig.update_yaxes(title_text="bytes/s", row=1, col=1)
+    fig.update_yaxes(title_text="ops/s", row=1, col=2)
     return fig

@@ -115,3 +115,12 @@ def test_cli_report_defaults_and_errors(cli, tmp_path):
     assert_one_line_error(cli("report", "--results", "nowhere"), "nowhere", "no such results folder")
     (tmp_path / "empty").mkdir()
     assert_one_line_error(cli("report", "--results", "empty"), "no run records")
+
+
+def test_unreadable_table_is_reported_on_the_page_not_fatal(results, tmp_path):
+    run = next(m for m in RunStore(results).manifests() if m.model.name == "model_b")
+    samples = results / run.run_id / "samples.parquet"
+    samples.write_bytes(b"PAR1 this is not parquet")
+    html = build_report(results, tmp_path / "index.html").path.read_text()
+    assert f"{samples}: unreadable" in html
+    assert "fig-latency-local" in html  # the other runs are still plotted
