@@ -123,8 +123,12 @@ def _timeline(run: StoredRun, label: str, telemetry: pa.Table, samples: pa.Table
         windows.append(("cold start + warmup", min(starts), marks["steady_start_ns"]))
     if "steady_start_ns" in marks and "steady_end_ns" in marks:
         windows.append(("steady state", marks["steady_start_ns"], marks["steady_end_ns"]))
+    # the idle baselines the energy figures subtract (see harness.analysis.energy.summarize_timeline)
+    for a, b in (("baseline_start_ns", "workload_start_ns"), ("workload_end_ns", "baseline_end_ns")):
+        if a in marks and b in marks and marks[b] >= marks[a]:
+            windows.append(("idle baseline", marks[a], marks[b]))
     candidates = [int(t_all.min())] if t_all.size else []
-    candidates += [marks["agent_start_ns"]] if "agent_start_ns" in marks else []
+    candidates += [marks[k] for k in ("agent_start_ns", "baseline_start_ns") if k in marks]
     candidates += [int(lat_t.min())] if lat_t.size else []
     return figures.Timeline(run_id=m.run_id, label=f"{label} on {m.device.id}", t0_ns=min(candidates),
                             latency_t_ns=lat_t, latency_s=lat, channels=channels, windows=windows)

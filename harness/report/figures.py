@@ -212,7 +212,8 @@ def latency_figure(device_label: str, series: list[LatencySeries]) -> go.Figure:
 
 _UNIT_TITLES = {"C": "°C", "Hz": "GHz", "W": "W", "V": "V", "A": "A", "J": "J", "bytes": "bytes", "1": ""}
 _UNIT_SCALE = {"Hz": 1e-9}
-_SHADES = {"cold start + warmup": ("rgba(255,160,0,0.15)", "orange"), "steady state": ("rgba(31,119,180,0.12)", "blue")}
+_SHADES = {"cold start + warmup": ("rgba(255,160,0,0.15)", "orange"), "steady state": ("rgba(31,119,180,0.12)", "blue"),
+           "idle baseline": ("rgba(120,120,120,0.12)", "grey")}
 
 
 @dataclass

@@ -53,7 +53,8 @@ def write_run(
         profile = profile.model_copy(update={"name": device_name})
     rec = Recorder(runtime=RuntimeInfo(name="tflite", version="2.3.0", library="ai_edge_litert"))
     t0 = 1_000_000_000_000
-    rec.timeline.update(agent_start_ns=t0, load_start_ns=t0 + 10_000_000, first_start_ns=t0 + 40_000_000)
+    rec.timeline.update(baseline_start_ns=t0 - 300_000_000, workload_start_ns=t0, agent_start_ns=t0,
+                        load_start_ns=t0 + 10_000_000, first_start_ns=t0 + 40_000_000)
     rec.phases = Phases(load_s=1e-3, init_s=0.02, first_s=3 * median_s)
     t = t0 + 50_000_000
     for i in range(10):
@@ -66,9 +67,10 @@ def write_run(
         rec.add_sample(10 + i, "steady", s, v)
     t_end = int(starts[-1] + lat[-1]) if samples else t
     rec.timeline["steady_end_ns"] = t_end
+    rec.timeline.update(workload_end_ns=t_end + 1_000_000, baseline_end_ns=t_end + 300_000_000)
     if telemetry_points:
         per = max(1, telemetry_points // len(channels))
-        times = np.linspace(t0, t_end + 200_000_000, per).astype(np.int64).tolist()
+        times = np.linspace(t0 - 300_000_000, t_end + 300_000_000, per).astype(np.int64).tolist()
         units = {"thermal": ("C", 45.0, 5.0), "freq": ("Hz", 2.4e9, 4e8), "power": ("W", 3.0, 1.0)}
         for ch in channels:
             unit, base, swing = units.get(ch.split("/")[0], ("1", 1.0, 0.1))

@@ -69,7 +69,12 @@ def test_figures_downsampled_and_windows_shaded(results, tmp_path):
     assert roles.count("telemetry") == 3 and roles.count("latency_timeline") == 1
     assert all(t["meta"]["points"] <= 400 for t in traces)  # 10 000 points per channel → ≤ 2 × 200
     rects = [s for s in layout["shapes"] if s["type"] == "rect"]
-    assert len(rects) >= 2  # cold start + warmup, steady state
+    # idle baseline, cold start + warmup, steady state, idle baseline: each across all 4 rows
+    assert len({(r["x0"], r["x1"]) for r in rects}) == 4 and len(rects) == 16
+    run = next(m for m in RunStore(results).manifests() if m.run_id == traces[0]["meta"]["run_id"])
+    t0 = run.timeline["baseline_start_ns"]
+    steady = (run.timeline["steady_start_ns"] - t0) / 1e9, (run.timeline["steady_end_ns"] - t0) / 1e9
+    assert any(r["x0"] == pytest.approx(steady[0]) and r["x1"] == pytest.approx(steady[1]) for r in rects)
     latency = figs["fig-latency-local"][0]
     assert {t["meta"]["run_id"] for t in latency if t["meta"]["role"] == "latency"} == {
         m.run_id for m in RunStore(results).manifests() if m.status == "ok"}
