@@ -34,6 +34,8 @@ class FakeDut:
         dribble: bool = True,
         model: str = "kws01",
         fault_after_infers: int = 0,
+        energy_board=None,
+        seconds_per_inference: float = 0.0,
     ):
         self.input_bytes = input_bytes
         self.n_results = n_results
@@ -45,6 +47,10 @@ class FakeDut:
         self.dribble = dribble  # send lines in small pieces, as a slow UART would
         self.model = model
         self.fault_after_infers = fault_after_infers
+        # energy mode: timestamps are pulses on `energy_board` (a simulated monitor input),
+        # and each inference really takes `seconds_per_inference` at the board's active power
+        self.energy_board = energy_board
+        self.seconds_per_inference = seconds_per_inference
         self.commands: list[str] = []
         self.infers = 0
         self._db = bytearray()
@@ -93,7 +99,7 @@ class FakeDut:
         time.sleep(0.05)  # boot time: a device starts printing a moment after power-up
         if self.noise:
             self._send("4 bytes lost due to alignment. To avoid this loss, please make sure the tensor_arena is 16 bytes aligned.")
-        self._send("m-timestamp-mode-performance")
+        self._send("m-timestamp-mode-energy" if self.energy_board else "m-timestamp-mode-performance")
         self._send("m-init-done")
         self._send("m-ready")
         buf = b""
@@ -134,7 +140,7 @@ class FakeDut:
                 model = self.fault.split(":", 1)[1] if self.fault and self.fault.startswith("model:") else self.model
                 send(f"m-model-[{model}]")
         elif head == "timestamp":
-            send(f"m-lap-us-{self.clock_us % WRAP}")
+            self._timestamp()
         elif head == "db" and len(words) == 3 and words[1] == "load":
             n = int(words[2])
             if n <= 0 or n > self.input_bytes:
@@ -163,6 +169,12 @@ class FakeDut:
             send(f"e-[Unknown command: {head}]")
         send("m-ready")
         return None
+
+    def _timestamp(self) -> None:
+        if self.energy_board is not None:
+            self.energy_board.pulse()  # energy mode: the timestamp is a pin edge, nothing printed
+        else:
+            self._send(f"m-lap-us-{self.clock_us % WRAP}")
 
     def _results_line(self, faulty: bool = False) -> str:
         vals = [((sum(self._db) + i * 37) % 1000) / 1000 for i in range(self.n_results)]
@@ -195,14 +207,18 @@ class FakeDut:
             return "stop"
         if faulty and self.fault == "hang_on_infer":
             return None
-        send(f"m-lap-us-{self.clock_us % WRAP}")
+        self._timestamp()
         if self.noise:
             send("debug: running inferences")  # noise a host must ignore
         self.clock_us += n * self.us_per_inference
+        if self.energy_board is not None:
+            self.energy_board.set_active(True)
+            time.sleep(n * self.seconds_per_inference)
+            self.energy_board.set_active(False)
         if faulty and self.fault == "malformed_lap":
             send(f"m-lap-us-{self.clock_us % WRAP}x")
         else:
-            send(f"m-lap-us-{self.clock_us % WRAP}")
+            self._timestamp()
         send("m-infer-done")
         send(self._results_line(faulty))
         send("m-ready")
