@@ -15,6 +15,7 @@ import os
 import platform
 import socket
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from harness.runners.base import Progress, RunContext
 from harness.store.record import DeviceRef, ErrorInfo, ModelRef, RunConfig, RunManifest, RuntimeInfo, StopRule
 from harness.store.recorder import Recorder
 from harness.store.store import RunStore
+from harness.telemetry.recording import RunTelemetry
 from harness.transports import open_transport
 
 
@@ -46,6 +48,7 @@ class RunOptions:
     stop: StopRule = field(default_factory=StopRule)
     telemetry: bool = True
     thermal_gate: bool = True
+    baseline_s: float = 2.0
     options: dict = field(default_factory=dict)
 
 
@@ -94,6 +97,7 @@ def make_config(profile: DeviceProfile, model: ModelRef, opts: RunOptions) -> Ru
         stop=opts.stop,
         telemetry=opts.telemetry,
         thermal_gate=opts.thermal_gate,
+        baseline_s=opts.baseline_s,
         options=dict(opts.options),
     )
 
@@ -124,6 +128,24 @@ def _host_info() -> dict[str, str]:
     }
 
 
+class _AnyOf:
+    """Cancel flag for one run: set when the user aborts or the thermal watchdog trips."""
+
+    def __init__(self, *events: threading.Event):
+        self.events = events
+
+    def is_set(self) -> bool:
+        return any(e.is_set() for e in self.events)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.is_set():
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
+
 def run_planned(
     job: PlannedRun,
     store: RunStore,
@@ -135,27 +157,39 @@ def run_planned(
     started = dt.datetime.now(dt.timezone.utc)
     rec = Recorder(runtime=RuntimeInfo(name=job.config.runtime, delegate=job.config.delegate))
     status, error = "ok", None
-    ctx = None
+    tele = None
     try:
         rec.stage = "connect"
         runner = runner_for(job.config.runtime, job.profile.transport.kind)
         rec.runtime.details["runner"] = runner.name
         with open_transport(job.profile) as transport:
             rec.notes.extend(getattr(transport, "notes", []))
-            ctx = RunContext(
-                profile=job.profile,
-                transport=transport,
-                model=job.model,
-                model_path=job.model_path,
-                config=job.config,
-                recorder=rec,
-                cancel=cancel,
-                progress=progress or (lambda *_: None),
-            )
-            runner.run(ctx)
-        if cancel.is_set():
-            status = "aborted"
-            error = ErrorInfo(message="aborted by the user (SIGTERM/SIGINT)", stage=rec.stage)
+            tele = RunTelemetry(transport, job.profile, job.config, rec)
+            try:
+                tele.before()
+                ctx = RunContext(
+                    profile=job.profile,
+                    transport=transport,
+                    model=job.model,
+                    model_path=job.model_path,
+                    config=job.config,
+                    recorder=rec,
+                    cancel=_AnyOf(cancel, tele.tripped),
+                    progress=progress or (lambda *_: None),
+                    pid_file=tele.pid_file,
+                )
+                runner.run(ctx)
+            finally:
+                stage = rec.stage
+                try:
+                    tele.after()
+                except HarnessError as e:  # telemetry must not cost the run its record
+                    rec.warnings.append(f"telemetry: {e}")
+                rec.stage = stage
+        if tele.tripped.is_set():
+            status, error = "aborted", ErrorInfo(message=f"thermal limit: {tele.trip_reason}", stage=rec.stage)
+        elif cancel.is_set():
+            status, error = "aborted", ErrorInfo(message="aborted by the user (SIGTERM/SIGINT)", stage=rec.stage)
     except (RunAborted, KeyboardInterrupt):
         status, error = "aborted", ErrorInfo(message="aborted by the user", stage=rec.stage)
     except HarnessError as e:

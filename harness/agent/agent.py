@@ -216,7 +216,7 @@ class TfliteModel(Model):
         self.interp = self._cls(**kwargs)
         self.interp.allocate_tensors()
         details = self.interp.get_input_details()
-        specs = [(d["name"], list(d["shape"]), d["dtype"]) for d in details]
+        specs = [(d["name"], [int(n) for n in d["shape"]], d["dtype"]) for d in details]
         for d, value in zip(details, inputs(specs)):
             self.interp.set_tensor(d["index"], value)
         self.invoke = self.interp.invoke
@@ -441,6 +441,7 @@ def _warmup_then_steady(invoke, args, rule):
     emit("mark", name="steady_start", t_ns=t_start)
     next_check = t_start + check_interval_ns(0)
     next_flush = t_start + flush_every_ns
+    # Only the adaptive rule sorts; the others are cheap enough to check every iteration.
     adaptive = rule["mode"] == "adaptive"
     while True:
         if Stop.requested:
@@ -451,7 +452,7 @@ def _warmup_then_steady(invoke, args, rule):
         t1 = mono()
         starts.append(t0)
         lats.append(t1 - t0)
-        if t1 >= next_check:
+        if t1 >= next_check or not adaptive:
             elapsed = (t1 - t_start) / 1e9
             ordered = sorted(flushed + lats) if adaptive else None
             reason = should_stop(rule, len(flushed) + len(lats), elapsed, ordered)
@@ -490,6 +491,7 @@ def parse_args(argv=None):
     p.add_argument("--warmup-max-time", type=float, default=10.0)
     p.add_argument("--op-profile", type=int, default=0, help="iterations of per-op profiling after the run (onnx)")
     p.add_argument("--workdir", default=None, help="scratch folder; default: the model's folder")
+    p.add_argument("--pid-file", default=None, help="write this process's pid here (for the telemetry sampler)")
     args = p.parse_args(argv)
     if args.stop == "fixed" and args.count is None and args.time is None:
         p.error("--stop fixed needs --count and/or --time")
@@ -503,6 +505,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
+    if args.pid_file:
+        with open(args.pid_file, "w") as f:
+            f.write(f"{os.getpid()}\n")
     affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     emit(
         "hello",

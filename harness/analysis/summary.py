@@ -13,7 +13,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from harness import stats
+from harness.analysis import energy
 from harness.analysis.roofline import summarize_roofline
+from harness.errors import HarnessError
 from harness.store.record import RunManifest, Summary
 from harness.store.recorder import Recorder
 
@@ -47,11 +49,51 @@ def derive_summary(
         summary.warnings += stats.stability_warnings(lat, summary.latency, manifest.config.stop, summary.stop_reason)
     elif manifest.status == "ok" and summary.aggregates is None:
         summary.warnings.append("no steady-state samples")
-    median = summary.latency.median_s if summary.latency is not None else None
+    _add_energy(summary, manifest, telemetry)
+    median, source = typical_latency(summary)
     summary.roofline = summarize_roofline(
         manifest.model.precision, median, ops.to_pylist(), analysis, ceilings, manifest.config.threads
     )
+    if summary.roofline is not None and source is not None:
+        summary.roofline["latency_source"] = source
     return summary
+
+
+def typical_latency(summary: Summary) -> tuple[float | None, str | None]:
+    """The steady-state median; for runtimes that print aggregates only, their median or mean."""
+    if summary.latency is not None:
+        return summary.latency.median_s, "median of the steady-state samples"
+    steady = (summary.aggregates or {}).get("steady") or {}
+    if steady.get("median_s"):
+        return steady["median_s"], "median reported by the runtime (no per-iteration samples)"
+    mean = (summary.aggregates or {}).get("inference_mean_s") or steady.get("mean_s")
+    if mean:
+        return mean, "mean reported by the runtime (no per-iteration samples)"
+    return None, None
+
+
+def _add_energy(summary: Summary, manifest: RunManifest, telemetry: pa.Table) -> None:
+    """Energy, power, temperature and throttling from the telemetry, on the steady window."""
+    dropped = manifest.conditions.get("clocks_dropped")
+    if dropped:
+        summary.throttled = True
+        summary.warnings.append("clocks dropped during the run: " + "; ".join(dropped))
+    tl = manifest.timeline
+    if telemetry.num_rows == 0 or summary.latency is None or not {"steady_start_ns", "steady_end_ns"} <= tl.keys():
+        return
+    try:
+        e = energy.summarize_timeline(telemetry, tl, summary.latency.inferences)
+    except HarnessError as err:  # a broken window must not cost the run its latency summary
+        summary.warnings.append(f"energy: {err}")
+        return
+    summary.energy_j_per_inference = e["energy_j_per_inference"]
+    summary.energy_j_per_inference_net = e["energy_j_per_inference_net"]
+    summary.power_w_mean = e["power_w_mean"]
+    summary.temp_c_max = e["temp_c_max"]
+    if e["throttled"] is not None:
+        summary.throttled = bool(summary.throttled) or e["throttled"]
+    summary.energy = e["energy"]
+    summary.warnings += [f"energy: {w}" for w in e["energy"].get("warnings", [])]
 
 
 def roofline_inputs(manifest: RunManifest, results) -> dict:

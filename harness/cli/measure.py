@@ -41,6 +41,7 @@ def run(
     relaxed_windows: Annotated[bool, typer.Option(help="tinyml: allow windows under 10 s (quick runs).")] = False,
     telemetry: Annotated[bool, typer.Option(help="Sample the device's sensors during the run.")] = True,
     thermal_gate: Annotated[bool, typer.Option(help="Wait for the cooldown temperature first.")] = True,
+    baseline: Annotated[float, typer.Option(help="Idle telemetry seconds before and after the workload.")] = 2.0,
     results: Annotated[Optional[Path], typer.Option(help="Results folder (default ./results or $HARNESS_RESULTS).")] = None,
     profiles: Annotated[Optional[list[Path]], typer.Option("--profiles", help="Extra profile folder.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per run (an array).")] = False,
@@ -76,6 +77,7 @@ def run(
         ),
         telemetry=telemetry,
         thermal_gate=thermal_gate,
+        baseline_s=baseline,
         options=options,
     )
     jobs = session.plan_runs(device, model, opts, profiles)

@@ -42,6 +42,8 @@ def agent_argv(ctx: RunContext, python: str, agent: str, model: str, inputs: str
         argv += ["--inputs", inputs]
     if cfg.options.get("op_profile"):
         argv += ["--op-profile", str(int(cfg.options["op_profile"]))]
+    if ctx.pid_file:
+        argv += ["--pid-file", ctx.pid_file]
     if cfg.affinity_mask:
         argv = ["taskset", cfg.affinity_mask, *argv]
     return argv

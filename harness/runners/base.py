@@ -40,8 +40,11 @@ class RunContext:
     model_path: Path
     config: RunConfig
     recorder: Recorder
+    #: set on SIGTERM/SIGINT or when the thermal watchdog trips; runners poll is_set()/wait()
     cancel: threading.Event = field(default_factory=threading.Event)
     progress: Progress = _no_progress
+    #: where the workload process should write its pid, for the telemetry sampler
+    pid_file: str | None = None
 
 
 class Runner(ABC):

@@ -110,6 +110,7 @@ class RunConfig(_Model):
     stop: StopRule = Field(default_factory=StopRule)
     telemetry: bool = True
     thermal_gate: bool = True
+    baseline_s: float = Field(2.0, description="idle telemetry window before and after the workload")
     options: dict[str, Any] = Field(default_factory=dict, description="runner-specific options")
 
 

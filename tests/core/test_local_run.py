@@ -20,7 +20,7 @@ from tests.conftest import assert_one_line_error
 
 TFLITE = "mobilenet_v2_0.35_96"
 ONNX = "mobilenet_v2_0.35_96-fp32-onnx"
-QUICK = ("--min-time", "0.3", "--max-time", "3", "--no-thermal-gate")
+QUICK = ("--min-time", "0.3", "--max-time", "3", "--no-thermal-gate", "--baseline", "0.2")
 
 
 def _runs(proc) -> list[dict]:
@@ -59,7 +59,7 @@ def test_tflite_and_onnx_runs_give_consistent_records(cli, tmp_path):
 
 
 def test_fixed_count_is_exact_and_memory_is_recorded(cli):
-    runs = _runs(cli("run", "-d", "local", "-m", TFLITE, "--stop", "fixed", "--count", "25", "--json"))
+    runs = _runs(cli("run", "-d", "local", "-m", TFLITE, "--stop", "fixed", "--count", "25", "--baseline", "0.2", "--json"))
     r = runs[0]
     assert r["latency"]["n"] == 25 and r["stop_reason"] == "fixed_count"
     assert r["memory"]["peak_rss_after_run_bytes"] >= r["memory"]["peak_rss_after_init_bytes"] > 1e6
@@ -101,7 +101,7 @@ def test_hostile_model_path_runs_and_executes_nothing(cli, tmp_path):
     weird.mkdir()
     model = weird / "a b;touch pwned$(id).tflite"
     shutil.copy(zoo.model_file(TFLITE), model)
-    runs = _runs(cli("run", "-d", "local", "-m", str(model), "--stop", "fixed", "--count", "20", "--json"))
+    runs = _runs(cli("run", "-d", "local", "-m", str(model), "--stop", "fixed", "--count", "20", "--baseline", "0.2", "--json"))
     assert runs[0]["status"] == "ok" and runs[0]["model"] == "a b;touch pwned$(id)"
     cache = os.path.join(os.path.expanduser("~"), ".cache", "harness")
     for root in (tmp_path, os.getcwd(), cache):
@@ -109,27 +109,35 @@ def test_hostile_model_path_runs_and_executes_nothing(cli, tmp_path):
             assert not [f for f in files + dirs if f.startswith("pwned")], _dir
 
 
-def test_a_failed_run_is_recorded_and_the_next_one_still_runs(cli, tmp_path):
-    good = zoo.model_file(TFLITE)
+def test_a_truncated_model_is_refused_before_anything_runs(cli, tmp_path):
     broken = tmp_path / "truncated.tflite"
-    broken.write_bytes(good.read_bytes()[:4096])  # a real header, the rest cut off
-    proc = cli("run", "-d", "local", "-m", str(broken), "-m", TFLITE, *QUICK, "--json")
+    broken.write_bytes(zoo.model_file(TFLITE).read_bytes()[:4096])  # a real header, the rest cut off
+    assert_one_line_error(cli("run", "-d", "local", "-m", str(broken), "-m", TFLITE), "truncated.tflite")
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_failed_run_is_recorded_and_the_next_one_still_runs(cli, tmp_path):
+    # Inputs shaped for the second model only: the first fails on the device, at init.
+    np.save(tmp_path / "in.npy", np.zeros(zoo.resolve(TFLITE).input_shape, np.float32))
+    proc = cli("run", "-d", "local", "-m", "kws01", "-m", TFLITE, "--inputs", str(tmp_path / "in.npy"), *QUICK, "--json")
     assert proc.returncode == 1
     failed, ok = _runs(proc)
     assert failed["status"] == "failed" and failed["error"]["stage"] == "init"
-    assert ok["status"] == "ok"
+    assert "expects [1, 49, 10, 1]" in failed["error"]["message"]
+    assert ok["status"] == "ok" and ok["latency"]["n"] > 0
     run = RunStore(tmp_path / "results").load(failed["run_id"])
     assert run.manifest.error.raw_output == "raw/"
-    assert "agent_events" in {p.stem for p in (run.path / "raw").iterdir()}
+    assert {"agent_events", "agent_stderr"} <= {p.stem for p in (run.path / "raw").iterdir()}
+    assert '"event":"error"' in run.raw("agent_events")
 
 
 def test_inputs_from_npz_and_a_shape_mismatch(cli, tmp_path):
     shape = zoo.resolve(TFLITE).input_shape
     np.savez(tmp_path / "ok.npz", np.zeros(shape, np.float32))
-    runs = _runs(cli("run", "-d", "local", "-m", TFLITE, "--inputs", str(tmp_path / "ok.npz"), "--stop", "fixed", "--count", "10", "--json"))
+    runs = _runs(cli("run", "-d", "local", "-m", TFLITE, "--inputs", str(tmp_path / "ok.npz"), "--stop", "fixed", "--count", "10", "--baseline", "0.2", "--json"))
     assert runs[0]["status"] == "ok"
     np.save(tmp_path / "bad.npy", np.zeros((1, 3), np.float32))
-    proc = cli("run", "-d", "local", "-m", TFLITE, "--inputs", str(tmp_path / "bad.npy"), "--json")
+    proc = cli("run", "-d", "local", "-m", TFLITE, "--inputs", str(tmp_path / "bad.npy"), *QUICK, "--json")
     r = _runs(proc)[0]
     assert proc.returncode == 1 and r["status"] == "failed"
     assert "has shape [1, 3], model expects" in r["error"]["message"]
