@@ -22,7 +22,7 @@ def ceilings(
     device: Annotated[str, typer.Option("--device", "-d", help="Profile id or YAML path.")],
     remeasure: Annotated[bool, typer.Option("--remeasure", help="Measure again even if stored ceilings exist.")] = False,
     show: Annotated[bool, typer.Option("--show", help="Only show stored (or datasheet) ceilings; never measure.")] = False,
-    full: Annotated[bool, typer.Option("--full", help="ERT's ×1.1 working-set steps and more trials (minutes).")] = False,
+    full: Annotated[bool, typer.Option("--full", help="ERT's ×1.1 working-set steps and more trials (about a minute on a PC; quick: ~15 s).")] = False,
     threads: Annotated[Optional[int], typer.Option(help="Threads (default: the profile's cluster, else every CPU).")] = None,
     max_bytes: Annotated[Optional[int], typer.Option(help="Largest total working set of the bandwidth sweep, bytes "
                                                           "(default: 8x the last-level cache, at least 64 MiB).")] = None,

@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 
 from harness.analysis.ceilings import SANITY_LABELS, Ceilings, ceilings_for
 from harness.analysis.roofline import summarize_roofline
-from harness.analysis.summary import roofline_inputs, steady_latencies
+from harness.analysis.summary import roofline_inputs, steady_latencies, typical_latency
 from harness.errors import HarnessError
 from harness.profiles import DeviceProfile
 from harness.report import figures
@@ -146,11 +146,14 @@ def _device_ceilings(manifests: list[RunManifest], results: Path) -> tuple[Ceili
 
 
 def _report_time_roofline(m: RunManifest, results: Path, ceilings: Ceilings | None, ops: pa.Table) -> dict | None:
-    if ceilings is None or m.status != "ok" or m.summary.latency is None:
+    median, source = typical_latency(m.summary)
+    if ceilings is None or m.status != "ok" or median is None:
         return None
     inputs = roofline_inputs(m, results)
-    return summarize_roofline(m.model.precision, m.summary.latency.median_s, ops.to_pylist(), inputs["analysis"],
-                              ceilings, m.config.threads)
+    out = summarize_roofline(m.model.precision, median, ops.to_pylist(), inputs["analysis"], ceilings, m.config.threads)
+    if out is not None:
+        out["latency_source"] = source
+    return out
 
 
 def _table(view: RunView, name: str) -> pa.Table:
@@ -222,9 +225,11 @@ def _summary_rows(devices: list[DeviceView]) -> list[list]:
                 eff = f"{_pct(r['efficiency'])} ({r.get('bound')}-bound{', report time' if v.roofline_at_report else ''})"
             status = Markup(badge(m.status) + (tag("div", m.error.message, class_="small error") if m.error else "")
                             + "".join(tag("div", p, class_="small warn") for p in v.problems))
+            agg = (m.summary.aggregates or {}).get("steady") or {}
+            median = _ms(lat.median_s) if lat else (f"{_ms(agg['median_s'])} (runtime)" if agg.get("median_s") else None)
             rows.append([
                 d.id, v.label, f"{m.runtime.name} {m.runtime.version or ''}".strip(), m.config.threads, status,
-                lat.n if lat else None, _ms(lat.median_s) if lat else None, _ms(lat.p90_s) if lat else None,
+                lat.n if lat else agg.get("count"), median, _ms(lat.p90_s) if lat else None,
                 f"{_ms(lat.ci95_s[0])} – {_ms(lat.ci95_s[1])}" if lat else None, cold_text,
                 f"{energy * 1e3:.4g} mJ" if energy is not None else None, eff, _run_link(m.run_id),
             ])
@@ -314,6 +319,8 @@ def _provenance(v: RunView) -> Markup:
     ]
     if m.summary.energy:
         items.append(("energy", pre_json(m.summary.energy)))
+    if m.summary.aggregates:
+        items.append(("runtime statistics", pre_json(m.summary.aggregates)))
     if v.roofline:
         r = {k: val for k, val in v.roofline.items() if k != "ops"}
         items.append(("roofline" + (" (computed at report time)" if v.roofline_at_report else ""), pre_json(r)))

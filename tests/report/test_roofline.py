@@ -130,3 +130,19 @@ def test_summarize_roofline_with_measured_op_times_and_thread_note(tmp_path):
     assert sum(o["time_share"] for o in r["ops"]) == pytest.approx(1.0)
     assert 0.0 <= r["memory_bound_time_share"] <= 1.0
     assert any("1 thread(s)" in n for n in r["notes"])
+
+
+def test_runs_with_runtime_aggregates_only_use_the_reported_median(tmp_path):
+    """benchmark_model prints aggregates, no samples: the roofline uses its median and says so."""
+    from harness.analysis.summary import derive_summary
+    from harness.store.record import TABLE_SCHEMAS, Summary
+    from tests.report.records import RunStore, write_run
+
+    m = write_run(RunStore(tmp_path / "results"), "agg", samples=10)
+    base = Summary(aggregates={"source": "benchmark_model", "steady": {"count": 50, "median_s": 2e-3, "mean_s": 3e-3}})
+    empty = {name: schema.empty_table() for name, schema in TABLE_SCHEMAS.items()}
+    analysis = analyze(depthwise_onnx(tmp_path / "dw.onnx"))
+    s = derive_summary(m, base, empty["samples"], empty["telemetry"], empty["ops"], analysis, _ceilings())
+    assert s.latency is None
+    assert s.roofline["median_s"] == 2e-3 and "reported by the runtime" in s.roofline["latency_source"]
+    assert s.roofline["achieved_ops_per_s"] == pytest.approx(analysis.flops / 2e-3)
