@@ -141,20 +141,20 @@ def _app(name: str, **kwargs):
     return build
 
 
-_MLPERF_REF = ("mlcommons/tiny v0.5 reference Keras definition (benchmark/training/{}), "
+_MLPERF_REF = ("mlcommons/tiny reference Keras definition ({}), "
                "counted as deployed: batch norm folded, biases included")
 
 ARCHS: dict[str, ArchSpec] = {s.arch: s for s in [
     ArchSpec("kws01", "keyword spotting (12 classes)", (1, 49, 10, 1), "normal", kws01_ds_cnn,
-             2.66e6, 22.6e3, _MLPERF_REF.format("keyword_spotting/keras_model.py")),
+             2.66e6, 22.6e3, _MLPERF_REF.format("v0.1/training/keyword_spotting/keras_model.py")),
     ArchSpec("vww01", "visual wake words (person / no person)", (1, 96, 96, 3), "unit",
              vww01_mobilenet_v1_025, 7.49e6, 211e3,
-             _MLPERF_REF.format("visual_wake_words/vww_model.py")),
+             _MLPERF_REF.format("v0.1/benchmarks/visual_wake_words/vww_model.py")),
     ArchSpec("ic01", "image classification (CIFAR-10)", (1, 32, 32, 3), "unit", ic01_resnet8,
-             12.5e6, 77.7e3, _MLPERF_REF.format("image_classification/keras_model.py")),
+             12.5e6, 77.7e3, _MLPERF_REF.format("v0.1/benchmarks/image_classification/keras_model.py")),
     ArchSpec("ad01", "anomaly detection (ToyADMOS autoencoder)", (1, 640), "normal",
              ad01_fc_autoencoder, 0.264e6, 266e3,
-             _MLPERF_REF.format("anomaly_detection/keras_model.py")),
+             _MLPERF_REF.format("v0.1/benchmarks/anomaly_detection/keras_model.py")),
     ArchSpec("mobilenet_v1_1.0_224", "image classification (ImageNet)", (1, 224, 224, 3),
              "symmetric", _app("MobileNet", input_shape=(224, 224, 3), alpha=1.0),
              569e6, 4.2e6, "Howard et al. 2017, MobileNets, Table 8 (569 M mult-adds, 4.2 M params)",

@@ -19,7 +19,9 @@ Needs the ``build`` extra (tensorflow-cpu). Downloads nothing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
+import io
 import os
 import shutil
 import sys
@@ -85,39 +87,99 @@ def set_random_weights(model, arch: str) -> None:
             layer.set_weights([values[w.path.rsplit("/", 1)[-1]].astype(np.float32) for w in layer.weights])
 
 
-def to_tflite(model, spec: ArchSpec, int8: bool) -> bytes:
-    import tensorflow as tf
+def fold_batchnorm(model):
+    """The same network with every BatchNormalization that directly follows a Conv2D,
+    DepthwiseConv2D or Dense folded into that layer's kernel and bias — computed here in
+    float64 numpy, so the deployed weights are the same bits on every machine (TF's own
+    folding goes through Eigen's approximate rsqrt, whose last bits depend on the CPU)."""
+    import keras
+    from keras import layers
 
-    # A batch-1 signature gives static shapes everywhere: Flatten becomes one RESHAPE
-    # instead of SHAPE/STRIDED_SLICE/PACK/RESHAPE, as in deployed models (and TFLM).
+    folds = {}  # producer layer name -> its batch norm
+    for layer in model.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            producer = layer.input._keras_history.operation
+            if (isinstance(producer, (layers.Conv2D, layers.DepthwiseConv2D, layers.Dense))
+                    and len(producer._outbound_nodes) == 1):
+                folds[producer.name] = layer
+    folded_bns = {bn.name for bn in folds.values()}
+
+    class FoldedBatchNorm(layers.Layer):  # passes through; accepts BN's call arguments
+        def call(self, inputs, training=None, mask=None):
+            return inputs
+
+    def clone(layer):
+        if layer.name in folded_bns:
+            return FoldedBatchNorm(name=layer.name)
+        config = layer.get_config()
+        if layer.name in folds:
+            config["use_bias"] = True
+        return layer.__class__.from_config(config)
+
+    deployed = keras.models.clone_model(model, clone_function=clone)
+    for layer in model.layers:
+        if layer.name in folded_bns or not layer.weights:
+            continue
+        target = deployed.get_layer(layer.name)
+        if layer.name not in folds:
+            target.set_weights(layer.get_weights())
+            continue
+        bn = folds[layer.name]
+        n = int(bn.moving_mean.shape[0])
+        gamma = np.asarray(bn.gamma, np.float64) if bn.scale else np.ones(n)
+        beta = np.asarray(bn.beta, np.float64) if bn.center else np.zeros(n)
+        scale = gamma / np.sqrt(np.asarray(bn.moving_variance, np.float64) + bn.epsilon)
+        kernel = np.asarray(layer.kernel, np.float64)
+        bias = np.asarray(layer.bias, np.float64) if layer.use_bias else np.zeros(n)
+        kernel = kernel * scale.reshape(kernel.shape[-2:]) if isinstance(layer, layers.DepthwiseConv2D) else kernel * scale
+        bias = (bias - np.asarray(bn.moving_mean, np.float64)) * scale + beta
+        target.set_weights([kernel.astype(np.float32), bias.astype(np.float32)])
+    return deployed
+
+
+def fresh_model(spec: ArchSpec):
+    """The architecture with its seeded weights and batch norm folded, built in a clean
+    Keras session: layer names (which become TFLite tensor names) restart from the same
+    counters, so a file is byte-identical whether it is built alone or after others."""
     import keras
 
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(SEED)
+    model = spec.builder()
+    set_random_weights(model, spec.arch)
+    return fold_batchnorm(model)
+
+
+def to_tflite(spec: ArchSpec, int8: bool) -> bytes:
+    import keras
+    import tensorflow as tf
+
+    model = fresh_model(spec)
+    # A batch-1 signature gives static shapes everywhere: Flatten becomes one RESHAPE
+    # instead of SHAPE/STRIDED_SLICE/PACK/RESHAPE, as in deployed models (and TFLM).
     inputs = keras.Input(batch_shape=spec.input_shape, name="input")
-    converter = tf.lite.TFLiteConverter.from_keras_model(keras.Model(inputs, model(inputs)))
+    deployed = keras.Model(inputs, model(inputs), name="deployed")
+    converter = tf.lite.TFLiteConverter.from_keras_model(deployed)
     if int8:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: ([x] for x in sample_inputs(spec, CALIBRATION_SAMPLES, 1))
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
-    return converter.convert()
+    with contextlib.redirect_stdout(io.StringIO()):  # Keras' "Saved artifact at ..." listing
+        return converter.convert()
 
 
 def build_arch(spec: ArchSpec, wanted: set[str], out_dir: Path) -> dict[str, Path]:
     """Build the wanted entries of one architecture into out_dir."""
-    import keras
+    from tflite_to_onnx import check_onnx_matches_tflite, convert_tflite_to_onnx
 
-    from tflite_to_onnx import convert_tflite_to_onnx, check_onnx_matches_tflite
-
-    keras.utils.set_random_seed(SEED)
-    model = spec.builder()
-    set_random_weights(model, spec.arch)
     built: dict[str, Path] = {}
     fp32_id, int8_id, onnx_id = (f"{spec.arch}-fp32-tflite", f"{spec.arch}-int8-tflite",
                                  f"{spec.arch}-fp32-onnx")
     if wanted & {fp32_id, onnx_id}:
         path = out_dir / file_name(fp32_id)
-        path.write_bytes(to_tflite(model, spec, int8=False))
+        path.write_bytes(to_tflite(spec, int8=False))
         built[fp32_id] = path
         if onnx_id in wanted:
             onnx_path = out_dir / file_name(onnx_id)
@@ -126,7 +188,7 @@ def build_arch(spec: ArchSpec, wanted: set[str], out_dir: Path) -> dict[str, Pat
             built[onnx_id] = onnx_path
     if int8_id in wanted:
         path = out_dir / file_name(int8_id)
-        path.write_bytes(to_tflite(model, spec, int8=True))
+        path.write_bytes(to_tflite(spec, int8=True))
         built[int8_id] = path
     return {k: v for k, v in built.items() if k in wanted}
 
@@ -164,6 +226,14 @@ def commit_it(spec: ArchSpec, entry_id: str, size: int) -> bool:
     return size <= COMMIT_LIMIT_BYTES or (spec.commit_fp32 and "-fp32-" in entry_id)
 
 
+class _ManifestDumper(yaml.SafeDumper):
+    """Shapes on one line: ``input_shape: [1, 224, 224, 3]``."""
+
+
+_ManifestDumper.add_representer(
+    list, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=all(isinstance(x, int) for x in v)))
+
+
 def update_manifest(out_dir: Path) -> None:
     entries = []
     COMMITTED_DIR.mkdir(exist_ok=True)
@@ -183,7 +253,7 @@ def update_manifest(out_dir: Path) -> None:
               "# storage: repo = committed under model_zoo/, cache = built on demand by\n"
               "# `harness zoo build ID` into $HARNESS_ZOO_CACHE (default ~/.cache/harness/zoo).\n"
               "# macs/params: measured by harness.analysis on the file; expected: published figure.\n")
-    body = yaml.safe_dump({"seed": SEED, "models": entries}, sort_keys=False, width=100)
+    body = yaml.dump({"seed": SEED, "models": entries}, Dumper=_ManifestDumper, sort_keys=False, width=100)
     MANIFEST.write_text(header + body)
 
 
@@ -194,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="folder to write the files to")
     parser.add_argument("--update-manifest", action="store_true",
                         help="with --all: copy small files to model_zoo/models/ and rewrite manifest.yaml")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep files already in --out instead of rebuilding them")
     args = parser.parse_args(argv)
 
     known = {e: spec for spec in ARCHS.values() for e in entry_ids(spec)}
@@ -213,10 +285,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--out is required (or --all --update-manifest)")
 
     with tempfile.TemporaryDirectory(prefix="zoo-build-") as tmp:
-        out_dir = Path(tmp) if args.update_manifest or not args.out else args.out
+        out_dir = args.out or Path(tmp)
         out_dir.mkdir(parents=True, exist_ok=True)
         for spec in ARCHS.values():
             mine = wanted & set(entry_ids(spec))
+            if args.reuse:
+                mine = {e for e in mine if not (out_dir / file_name(e)).exists()}
             if not mine:
                 continue
             print(f"building {spec.arch}: {', '.join(sorted(mine))}", flush=True)

@@ -142,33 +142,34 @@ class TfliteGraph:
 
     @cached_property
     def precision(self) -> str:
-        """``fp32`` | ``fp16`` | ``int8`` (full-integer) | ``int8-weights`` (dynamic range) |
-        ``int16x8`` | ``mixed``, judged from the weights of multiply-accumulate ops and the
-        model's input/output tensors."""
-        weight_types = set()
+        """``fp32`` | ``fp16`` (fp16 weights) | ``int8`` (full-integer) | ``int8-weights``
+        (dynamic range) | ``int16x8`` | ``mixed``: from the weights of multiply-accumulate
+        ops and the types ops compute in (QUANTIZE/DEQUANTIZE outputs aside), else from
+        the model's inputs and outputs."""
+        weights, acts = set(), set()
         for op in self.ops:
+            if op.opcode in ("QUANTIZE", "DEQUANTIZE"):
+                continue
+            acts.update(self.tensors[o].dtype for o in op.outputs
+                        if self.tensors[o].dtype in ("float32", "float16", "int8", "uint8", "int16"))
             if op.opcode in _WEIGHTED_OPS and len(op.inputs) > 1 and op.inputs[1] >= 0:
                 w = self.tensors[op.inputs[1]]
-                if not w.is_constant:  # e.g. fp16 weights arrive through DEQUANTIZE
-                    producer = self._producer(op.inputs[1])
-                    if producer is not None and producer.opcode == "DEQUANTIZE":
-                        w = self.tensors[producer.inputs[0]]
-                weight_types.add(w.dtype)
-        io_types = {self.tensors[i].dtype for i in self.inputs + self.outputs}
-        act_types = {self.tensors[op.outputs[0]].dtype for op in self.ops
-                     if op.opcode in _WEIGHTED_OPS and op.outputs}
-        if weight_types <= {"float32"} and act_types <= {"float32"}:
+                producer = None if w.is_constant else self._producer(op.inputs[1])
+                if producer is not None and producer.opcode == "DEQUANTIZE":
+                    w = self.tensors[producer.inputs[0]]  # fp16 / int8 weights stored compressed
+                weights.add(w.dtype)
+        if not acts:
+            acts = {self.tensors[i].dtype for i in self.inputs + self.outputs}
+        if acts <= {"float32"} and weights <= {"float32"}:
             return "fp32"
-        if weight_types <= {"float16"} and act_types <= {"float32"}:
+        if acts <= {"float32"} and weights <= {"float32", "float16"}:
             return "fp16"
-        if weight_types <= {"int8"} and act_types <= {"int8"} and io_types <= {"int8", "uint8"}:
+        if acts <= {"int8", "uint8"} and weights <= {"int8", "uint8"}:
             return "int8"
-        if weight_types <= {"int8"} and act_types <= {"int16"}:
+        if acts <= {"int8", "int16"} and weights <= {"int8"}:
             return "int16x8"
-        if weight_types <= {"int8"} and act_types <= {"float32"}:
+        if acts <= {"float32"} and weights <= {"int8"}:
             return "int8-weights"
-        if weight_types <= {"int8"} and act_types <= {"int8"}:
-            return "int8"  # integer ops with float input/output (QUANTIZE/DEQUANTIZE at the edges)
         return "mixed"
 
     def _producer(self, tensor_index: int) -> TfliteOp | None:
