@@ -18,7 +18,8 @@ Modes (``RunConfig.options["mode"]``):
 Options: ``windows`` (5), ``inferences`` (N; relaxed default 1), ``warmups`` (W; relaxed
 default 1), ``relaxed`` (or ``relaxed_windows``, set by ``harness run --relaxed-windows``),
 ``min_window_s`` (10), ``samples`` (accuracy inputs drawn when no --inputs: 5),
-``relay`` (commands through an energy interface board), ``boot_wait_s`` (1).
+``relay`` (commands through an energy interface board), ``boot_wait_s`` (1),
+``fit_check`` (True: refuse a model whose arena/flatbuffer exceed the profile's SRAM/flash).
 
 Samples: one per window, ``inferences`` = N, ``latency_ns`` = elapsed / N,
 ``start_ns`` = the first stamp on the device clock (µs unwrapped → ns).
@@ -88,6 +89,12 @@ class TinymlRunner(Runner):
         rec.raw["serial"] = transcript  # shared list: the record keeps whatever was exchanged
         details = rec.runtime.details
         details["mode"] = mode
+        rec.stage = "fit"
+        if opts.get("fit_check", True):
+            from harness.mcu.fit import require_fit
+
+            fit = require_fit(ctx.profile, ctx.model_path)
+            details["fit"] = fit.as_dict()
         rec.stage = "connect"
         if hasattr(transport, "boot_model"):
             transport.boot_model(ctx.model_path)  # emulated board: firmware for this model
