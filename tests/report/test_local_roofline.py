@@ -13,6 +13,8 @@ import json
 
 import pytest
 
+from harness import zoo
+from harness.analysis.static import analyze
 from harness.store.store import RunStore
 from tests.report.browser import open_report
 
@@ -52,9 +54,12 @@ def test_multi_model_local_report_places_mobilenet_left_of_the_ridge(cli, tmp_pa
     # per-op truth from onnxruntime's profiler: most of the MobileNet's time is in memory-bound ops
     assert onnx["n_ops_timed"] >= 20
     assert onnx["memory_bound_time_share"] > 0.5
-    depthwise = [o for o in onnx["ops"] if o["type"] == "Conv" and o["arithmetic_intensity"] is not None
-                 and o["arithmetic_intensity"] < 3 and o["flops"] > 0]
-    assert depthwise and all(o["bound"] == "memory" for o in depthwise)
+    # every depthwise convolution (ONNX Conv with [C, 1, k, k] weights) sits left of the ridge
+    static = analyze(zoo.model_file(MOBILENET_ONNX))
+    dw_names = {o.name for o in static.ops if o.type == "Conv" and o.input_shapes[1][1] == 1 and o.input_shapes[1][2] > 1}
+    depthwise = [o for o in onnx["ops"] if o["name"] in dw_names]
+    assert len(depthwise) == 17 and all(o["bound"] == "memory" for o in depthwise)
+    assert sum(o["time_share"] or 0 for o in depthwise) > 0.2  # and they take a good part of the time
 
     page = open_report(out, tmp_path / "report.png")
     print(f"screenshot: {tmp_path / 'report.png'}")
