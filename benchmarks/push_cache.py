@@ -7,7 +7,8 @@ skip them by content hash. Each side is one function returning the median ratio 
 a few repetitions (each repetition starts from an empty work folder).
 
 - ssh: a real OpenSSH sshd on loopback (tests/ssh/sshd.py), SshTransport.
-- adb: the adb helper's half (see `adb_ratio`).
+- adb: the emulated phone of tests/adb_emulator (real ADB protocol over loopback TCP),
+  AdbTransport (adb-shell); the key is accepted once before timing starts.
 
 Target: <= 0.1 on each transport. Loopback is the hardest case for this ratio: the
 upload it saves is as fast as it will ever be, while per-command costs stay.
@@ -64,8 +65,26 @@ def ssh_ratio(model: Path, reps: int) -> tuple[float, list[tuple[float, float]]]
 
 
 def adb_ratio(model: Path, reps: int) -> tuple[float, list[tuple[float, float]]]:
-    """The adb half (emulated phone from tests/adb_emulator); written by the adb side."""
-    raise NotImplementedError("adb half of the push-cache benchmark not written yet")
+    """An emulated phone (tests/adb_emulator: the real ADB protocol on loopback), AdbTransport."""
+    from harness.transports.adb import AdbTransport
+    from tests.adb_emulator.fixtures import emulated_phone
+
+    pairs = []
+    old = time.time() - 60
+    os.utime(model, (old, old))  # a model on disk is not seconds old (digests of racy files are not cached)
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["HARNESS_CONFIG_DIR"] = str(Path(tmp) / "config")  # a throwaway adbkey
+        with emulated_phone(Path(tmp)) as phone:
+            with AdbTransport(phone.profile):  # the phone accepts the new key once, outside the timing
+                pass
+            work = phone.device_path(phone.profile.transport.workdir)
+            for _ in range(reps):
+                shutil.rmtree(work, ignore_errors=True)
+                first, sent1 = timed_setup(lambda: AdbTransport(phone.profile), model)
+                second, sent2 = timed_setup(lambda: AdbTransport(phone.profile), model)
+                assert sent1 and not sent2, "the second push should have been skipped"
+                pairs.append((first, second))
+    return statistics.median(s / f for f, s in pairs), pairs
 
 
 def main() -> None:

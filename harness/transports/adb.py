@@ -21,6 +21,7 @@ user's config folder (``$HARNESS_CONFIG_DIR``, else ``~/.config/harness``) as
 from __future__ import annotations
 
 import codecs
+import functools
 import io
 import os
 import posixpath
@@ -43,7 +44,7 @@ from adb_shell.hidden_helpers import _AdbPacketStore
 
 from harness.errors import CommandTimeout, HarnessError, TransportError
 from harness.transports.adb_link import Idle, LinkLost, PacketLink, tcp_endpoint, usb_endpoint
-from harness.transports.base import CommandResult, CommandTransport, Process, shell_line
+from harness.transports.base import CommandResult, CommandTransport, Process, sha256_of, shell_line
 
 CONFIG_ENV = "HARNESS_CONFIG_DIR"
 #: how often a silent stream lets go of the device (lets other streams and kills through)
@@ -99,12 +100,18 @@ def ensure_adbkey(path: Path) -> Path:
 
 
 def _signer(path: Path):
-    from adb_shell.auth.sign_cryptography import CryptographySigner
-
     try:
-        return CryptographySigner(str(path))
+        return _load_signer(str(path), path.stat().st_mtime_ns)
     except (OSError, ValueError) as e:
         raise TransportError(f"{path}: cannot load the adb key ({e}); delete it to generate a new one") from None
+
+
+@functools.lru_cache(maxsize=8)
+def _load_signer(path: str, _mtime_ns: int):
+    """Loading (and validating) an RSA key takes ~0.1 s: once per key file version, not per connection."""
+    from adb_shell.auth.sign_cryptography import CryptographySigner
+
+    return CryptographySigner(path)
 
 
 # -- processes --------------------------------------------------------------------------
@@ -257,7 +264,7 @@ class AdbTransport(CommandTransport):
         self._link: PacketLink | None = None
         self._device: AdbDevice | None = None
         self._signer = None
-        self._setsid = True
+        self._setsid: bool | None = None
         self._procs: set[AdbProcess] = set()
         self._orphans: set[int] = set()
         self._lock = threading.Lock()
@@ -319,10 +326,15 @@ class AdbTransport(CommandTransport):
         self._key_path = ensure_adbkey(Path(self.spec.adbkey) if self.spec.adbkey else default_adbkey_path())
         self._signer = _signer(self._key_path)
         self._connect(self.spec.connect_timeout_s)
-        self._setsid = "yes" in self._exec_raw("command -v setsid >/dev/null 2>&1 && echo yes || echo no", 30.0)
-        if not self._setsid:
-            self.notes.append("adb: the phone has no setsid; a timeout kills the command but not its children")
         return self
+
+    def _has_setsid(self) -> bool:
+        """Whether the phone has setsid (asked once, when the first command runs)."""
+        if self._setsid is None:
+            self._setsid = "yes" in self._exec_raw("command -v setsid >/dev/null 2>&1 && echo yes || echo no", 30.0)
+            if not self._setsid:
+                self.notes.append("adb: the phone has no setsid; a timeout kills the command but not its children")
+        return self._setsid
 
     def close(self) -> None:
         if self._device is None:
@@ -394,7 +406,7 @@ class AdbTransport(CommandTransport):
             cmd = ["env", *(f"{k}={v}" for k, v in env.items()), *cmd]
         inner = f'echo "__HARNESS_PGID_{nonce}=$$" && cd "$1" && shift && exec "$@"'
         launcher = ["sh", "-c", inner, "sh", cwd or ".", *cmd]
-        if self._setsid:
+        if self._has_setsid():
             launcher = ["setsid", *launcher]
         # the outer shell's own notices ("Terminated") stay out of the command's output
         return f"exec 2>/dev/null; {shell_line(launcher)} </dev/null 2>&1; printf '__HARNESS_RC_{nonce}=%s\\n' \"$?\""
@@ -416,7 +428,7 @@ class AdbTransport(CommandTransport):
             self._procs.discard(proc)
 
     def _kill_group(self, pgid: int, grace_s: float) -> None:
-        target = f"-- -{int(pgid)}" if self._setsid else f"-- {int(pgid)}"
+        target = f"-- -{int(pgid)}" if self._has_setsid() else f"-- {int(pgid)}"
         steps = max(1, int(grace_s / 0.1))
         script = (
             f"kill -s TERM {target} 2>/dev/null || exit 0; i=0; "
@@ -457,6 +469,43 @@ class AdbTransport(CommandTransport):
                 str(local), remote, st_mode=stat.S_IFREG | stat.S_IMODE(st.st_mode), mtime=int(st.st_mtime),
                 transport_timeout_s=SYNC_TIMEOUT_S, read_timeout_s=SYNC_TIMEOUT_S,
             )
+
+    def push(self, local: Path, remote: str) -> bool:
+        """As `CommandTransport.push`, with a digest sidecar (`remote.sha256`) checked first.
+
+        After a push, the sidecar records the file's digest and the size and mtime the
+        phone then reported for it. The next push trusts it when the digest is the local
+        one and the phone still reports that size and mtime (two sync requests, no shell,
+        no hashing on the phone); any change to the file on the phone changes its mtime.
+        Otherwise the phone hashes the file (sha256sum/md5sum) as usual.
+        """
+        local = Path(local)
+        digest = sha256_of(local)
+        if self._sidecar_matches(remote, digest):
+            return False
+        sent = super().push(local, remote)
+        try:
+            device = self._require()
+            with self._adb_errors(f"writing {remote}.sha256"):
+                _, size, mtime = device.stat(remote, SYNC_TIMEOUT_S, SYNC_TIMEOUT_S)
+                text = f"{digest}  {posixpath.basename(remote)}  {size} {mtime}\n"
+                device.push(io.BytesIO(text.encode()), f"{remote}.sha256",
+                            transport_timeout_s=SYNC_TIMEOUT_S, read_timeout_s=SYNC_TIMEOUT_S)
+        except TransportError:
+            pass  # only an optimisation: the next push hashes on the phone instead
+        return sent
+
+    def _sidecar_matches(self, remote: str, digest: str) -> bool:
+        device = self._require()
+        try:
+            with self._adb_errors(f"checking {remote}"):
+                mode, size, mtime = device.stat(remote, SYNC_TIMEOUT_S, SYNC_TIMEOUT_S)
+                if not stat.S_ISREG(mode):
+                    return False
+                fields = self.read_file(f"{remote}.sha256").decode("ascii", "replace").split()
+        except TransportError:
+            return False
+        return len(fields) >= 4 and fields[0] == digest and fields[-2:] == [str(size), str(mtime)]
 
     def pull(self, remote: str, local: Path) -> None:
         data = self.read_file(remote)

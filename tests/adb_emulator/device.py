@@ -181,6 +181,7 @@ class AdbEmulator:
                 continue
             except OSError:
                 return
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as adbd does (disable_tcp_nagle)
             conn = Connection(self, sock)
             with self._lock:
                 self._conns.append(conn)

@@ -14,6 +14,7 @@ from harness.errors import CommandTimeout, TransportError
 from harness.profiles import DeviceProfile
 from harness.transports import open_transport
 from harness.transports.adb import AdbTransport, default_adbkey_path
+from harness.transports.base import sha256_of
 from tests.adb_emulator.fixtures import emulated_phone
 
 pytestmark = pytest.mark.timeout(60)
@@ -90,6 +91,22 @@ def test_push_skips_identical_content_and_pull_round_trips(adb_phone, tmp_path):
         assert out.read_bytes() == src.read_bytes()
         with pytest.raises(TransportError, match="pull of /data/local/tmp/harness/nope"):
             t.read_file(t.path("nope"))
+
+
+def test_push_notices_a_file_changed_on_the_phone(adb_phone, tmp_path):
+    src = tmp_path / "model.bin"
+    src.write_bytes(b"A" * 4096)
+    with open_transport(adb_phone.profile) as t:
+        remote = t.path("m.bin")
+        assert t.push(src, remote) is True
+        assert adb_phone.device_path(remote + ".sha256").read_text().startswith(sha256_of(src))
+        assert t.push(src, remote) is False
+        # same size, new content, written on the phone right away: the sidecar must not be trusted
+        t.run(["sh", "-c", 'printf "%4096s" B > "$1"', "sh", remote], timeout=10).check()
+        assert t.push(src, remote) is True
+        assert adb_phone.device_path(remote).read_bytes() == src.read_bytes()
+        adb_phone.device_path(remote + ".sha256").write_text("garbage")
+        assert t.push(src, remote) is False  # no usable sidecar: the phone hashes its copy
 
 
 def test_push_keeps_the_executable_bit(adb_phone, tmp_path):
