@@ -95,6 +95,14 @@ def test_debian_adb_connects_with_a_trusted_key_then_shells_pushes_and_pulls(adb
         assert back.read_bytes() == blob.read_bytes()
         assert any(e.startswith("OPEN sync:") for e in emu.events)
 
+        # a directory pull lists it (sync LIST) and fetches each file
+        (emu.sandbox / "data/local/tmp/new/dir/second.txt").write_text("two\n")
+        adb("-s", emu.address, "pull", "/data/local/tmp/new/dir", str(tmp_path / "copy"))
+        assert (tmp_path / "copy/second.txt").read_text() == "two\n"
+        assert (tmp_path / "copy/blob.bin").read_bytes() == blob.read_bytes()
+        missing = adb("-s", emu.address, "pull", "/data/local/tmp/nope.bin", str(tmp_path / "x"), check=False)
+        assert missing.returncode != 0 and "nope.bin" in missing.stderr + missing.stdout
+
 
 def test_debian_adb_with_an_unknown_key_stays_unauthorized(adb, tmp_path):
     with AdbEmulator(tmp_path / "phone", accept_new_keys=False) as emu:
