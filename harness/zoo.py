@@ -15,6 +15,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -193,9 +194,19 @@ def build_entry(entry_id: str) -> Path:
         raise ModelError(f"zoo build script not found: {script}")
     out = cache_dir()
     out.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run([sys.executable, str(script), entry.id, "--out", str(out)],
-                          capture_output=True, text=True)
-    if proc.returncode != 0 or not entry.path.is_file():
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
-        raise ModelError(f"building {entry.id} failed (exit {proc.returncode}): " + " | ".join(tail))
+    try:  # progress lines to our stderr (a big model takes minutes)
+        progress = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        progress = subprocess.DEVNULL
+    # Build into a scratch folder and move the file in whole: an interrupted build never
+    # leaves a partial file that would read as built.
+    with tempfile.TemporaryDirectory(prefix=".building-", dir=out) as scratch:
+        proc = subprocess.run([sys.executable, str(script), entry.id, "--out", scratch],
+                              stdout=progress, stderr=subprocess.PIPE, text=True)
+        built = Path(scratch) / Path(entry.file).name
+        if proc.returncode != 0 or not built.is_file():
+            # the script's stderr is mostly TensorFlow chatter; its last lines say what failed
+            tail = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()][-3:]
+            raise ModelError(f"building {entry.id} failed (exit {proc.returncode}): " + " | ".join(tail))
+        os.replace(built, entry.path)
     return entry.path

@@ -206,6 +206,8 @@ def manifest_entry(entry_id: str, path: Path, spec: ArchSpec, committed: bool) -
 
     a = analyze(path)
     arch, precision, fmt = entry_id.rsplit("-", 2)
+    if (a.precision, a.format) != (precision, fmt):
+        raise RuntimeError(f"{path} analyzes as {a.precision} {a.format}, not {precision} {fmt}")
     (inp,), (out,) = a.inputs, a.outputs
     return {
         "id": entry_id, "arch": arch, "task": spec.task, "format": fmt, "precision": precision,

@@ -57,23 +57,25 @@ def measure_arena(path: Path, arena_size: int) -> tuple[int | None, int | None, 
     total, tail = _TOTAL.search(text), _TAIL.search(text)
     if proc.returncode == 0 and total:
         return int(total.group(1)), int(tail.group(1)) if tail else None, None
-    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
-    why = lines[-1] if lines else f"exit status {proc.returncode}"
+    # TFLM says why on its own lines before Python's traceback
+    reasons = [ln.strip() for ln in text.split("Traceback")[0].splitlines() if ln.strip()]
+    why = "; ".join(reasons[:2]) or (text.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
     return None, None, f"TFLite Micro could not allocate the model: {why}"
+
+
+def _arena_too_small(error: str | None) -> bool:
+    return error is not None and "Failed to allocate" in error
 
 
 @lru_cache(maxsize=64)
 def _fit(path_str: str, sha256: str) -> McuFit:
     path = Path(path_str)
     size = path.stat().st_size
-    # TFLM needs at most ~all activations + bookkeeping; start generous, retry bigger.
+    # Generous first guess (activations rarely exceed 4x the model); once 8x more if short.
     arena = max(4 * size, 1 << 20)
-    total = persistent = error = None
-    for _ in range(2):
-        total, persistent, error = measure_arena(path, arena)
-        if total is not None or "Failed to allocate" not in (error or "") and "missing" not in (error or ""):
-            break
-        arena *= 8
+    total, persistent, error = measure_arena(path, arena)
+    if _arena_too_small(error):
+        total, persistent, error = measure_arena(path, arena * 8)
     return McuFit(arena_bytes=total, arena_persistent_bytes=persistent, flash_bytes=size,
                   runtime=_runtime_version(), note=error)
 

@@ -21,6 +21,7 @@ params and bytes, peak activation memory, and (int8 TFLite) what a microcontroll
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -114,6 +115,21 @@ class _Op:
         self.inputs, self.outputs, self.cost = inputs, outputs, cost
 
 
+@dataclass
+class _Graph:
+    """Either format, reduced to what the totals need; tensors keyed by index or name."""
+
+    precision: str
+    size_bytes: int
+    tensors: dict
+    ops: list[_Op]
+    inputs: list  # tensor keys
+    outputs: list
+    input_infos: list[TensorInfo]
+    output_infos: list[TensorInfo]
+    notes: list[str]
+
+
 def model_format(path: Path) -> Format:
     suffix = path.suffix.lower()
     if suffix == ".tflite":
@@ -130,7 +146,7 @@ def model_format(path: Path) -> Format:
                      "expected a .tflite or .onnx file")
 
 
-def _from_tflite(path: Path):
+def _from_tflite(path: Path) -> _Graph:
     from harness.analysis.tflite_costs import tflite_op_cost
     from harness.analysis.tflite_model import load_tflite
 
@@ -155,10 +171,11 @@ def _from_tflite(path: Path):
                           zero_point=int(q.zero_point[0]) if per_tensor else None)
 
     notes = [f"{g.subgraph_count - 1} more subgraph(s) not analyzed"] if g.subgraph_count > 1 else []
-    return g, tensors, ops, g.inputs, g.outputs, [info(i) for i in g.inputs], [info(i) for i in g.outputs], notes
+    return _Graph(g.precision, g.size_bytes, tensors, ops, g.inputs, g.outputs,
+                  [info(i) for i in g.inputs], [info(i) for i in g.outputs], notes)
 
 
-def _from_onnx(path: Path):
+def _from_onnx(path: Path) -> _Graph:
     from harness.analysis.onnx_costs import onnx_op_cost
     from harness.analysis.onnx_model import DEFAULT_DOMAINS, load_onnx
 
@@ -178,7 +195,8 @@ def _from_onnx(path: Path):
         return TensorInfo(name=name, shape=list(t.shape) if t.shape is not None else None, dtype=t.dtype)
 
     notes = [f"symbolic input dimension taken as 1: {d}" for d in g.assumed_dims]
-    return g, tensors, ops, g.inputs, g.outputs, [info(i) for i in g.inputs], [info(o) for o in g.outputs], notes
+    return _Graph(g.precision, g.size_bytes, tensors, ops, g.inputs, g.outputs,
+                  [info(i) for i in g.inputs], [info(o) for o in g.outputs], notes)
 
 
 def _sha256(path: Path) -> str:
@@ -199,16 +217,20 @@ def describe(model: str | Path) -> ModelInfo:
     """Format, precision, size, sha256 and input/output tensors of a model (zoo id or path)."""
     path = _resolve(model)
     fmt = model_format(path)
-    g, _, _, _, _, inputs, outputs, _ = (_from_tflite if fmt == "tflite" else _from_onnx)(path)
+    g = _load(path, fmt)
     return ModelInfo(path=str(path), format=fmt, precision=g.precision, size_bytes=g.size_bytes,
-                     sha256=_sha256(path), inputs=inputs, outputs=outputs)
+                     sha256=_sha256(path), inputs=g.input_infos, outputs=g.output_infos)
 
 
-def _peak_live(tensors: dict, ops: list[_Op], graph_inputs, graph_outputs) -> tuple[int, int]:
-    n = len(ops)
-    first: dict = {k: 0 for k in graph_inputs}
-    last: dict = {k: n - 1 for k in graph_outputs}
-    for i, op in enumerate(ops):
+def _load(path: Path, fmt: Format) -> _Graph:
+    return _from_tflite(path) if fmt == "tflite" else _from_onnx(path)
+
+
+def _peak_live(g: _Graph) -> tuple[int, int]:
+    tensors, n = g.tensors, len(g.ops)
+    first: dict = {k: 0 for k in g.inputs}
+    last: dict = {k: n - 1 for k in g.outputs}
+    for i, op in enumerate(g.ops):
         for k in op.outputs:
             first.setdefault(k, i)
         for k in op.inputs:
@@ -237,11 +259,12 @@ def analyze(model: str | Path, mcu: bool = True) -> ModelAnalysis:
     ``mcu=False`` skips the TFLite Micro arena measurement of int8 TFLite models."""
     path = _resolve(model)
     fmt = model_format(path)
-    g, tensors, ops, g_in, g_out, inputs, outputs, notes = (_from_tflite if fmt == "tflite" else _from_onnx)(path)
+    g = _load(path, fmt)
+    tensors = g.tensors
 
     op_costs: list[OpCost] = []
     weights: set = set()
-    for op in ops:
+    for op in g.ops:
         c: Cost = op.cost
         in_shapes = [list(tensors[k].shape) if k is not None and tensors[k].shape is not None else None
                      for k in op.inputs]
@@ -259,21 +282,21 @@ def analyze(model: str | Path, mcu: bool = True) -> ModelAnalysis:
             row.bytes_written = sum(tensors[k].nbytes or 0 for k in set(op.outputs))
         op_costs.append(row)
 
-    peak, total = _peak_live(tensors, ops, g_in, g_out)
+    peak, total = _peak_live(g)
     read = sum(o.bytes_read for o in op_costs)
     written = sum(o.bytes_written for o in op_costs)
     flops = sum(o.flops for o in op_costs)
     unknown_types = sorted({o.type for o in op_costs if o.unknown})
     result = ModelAnalysis(
         path=str(path), format=fmt, precision=g.precision, size_bytes=g.size_bytes,
-        sha256=_sha256(path), inputs=inputs, outputs=outputs, ops=op_costs,
+        sha256=_sha256(path), inputs=g.input_infos, outputs=g.output_infos, ops=op_costs,
         macs=sum(o.macs for o in op_costs), flops=flops,
         params=sum(tensors[k].numel or 0 for k in weights),
         weight_bytes=sum(tensors[k].nbytes or 0 for k in weights),
         activation_bytes=ActivationBytes(peak_live=peak, total=total),
         bytes_read=read, bytes_written=written, bytes_moved=read + written,
         arithmetic_intensity=flops / (read + written) if read + written else None,
-        unknown_ops=unknown_types, notes=notes,
+        unknown_ops=unknown_types, notes=g.notes,
     )
     if unknown_types:
         result.notes.append(f"unknown op types counted as zero: {', '.join(unknown_types)}")

@@ -133,4 +133,4 @@ def build(
     state = "built" if result.built_now else "already there"
     match = "sha256 matches the manifest" if result.matches_manifest else (
         "sha256 differs from the manifest (other TensorFlow version or CPU?)")
-    console.print(f"{result.id}: {state}: {result.path}\n{match}")
+    console.print(f"{result.id}: {state}: {result.path}\n{match}", soft_wrap=True)

@@ -102,8 +102,18 @@ def test_unknown_op_in_int8_model_does_not_break_the_mcu_fit(tmp_path):
     a = analyze(path)
     assert a.precision == "int8" and a.ops[1].unknown
     assert a.mcu is not None and a.mcu.arena_bytes is None
-    assert "TFLite Micro could not allocate" in a.mcu.note
+    assert "TFLite Micro could not allocate" in a.mcu.note and "CUSTOM" in a.mcu.note
     assert a.mcu.flash_bytes == path.stat().st_size
+
+
+def test_arena_measurement_reports_tflm_reason_when_the_arena_is_short():
+    from harness.analysis.mcu_fit import measure_arena
+
+    path = zoo.get("kws01-int8-tflite").path
+    total, persistent, error = measure_arena(path, 1000)
+    assert total is None and "Failed to allocate" in error
+    total, persistent, error = measure_arena(path, 1 << 20)
+    assert error is None and 0 < persistent < total < 1 << 20
 
 
 def test_unknown_onnx_domain_op_is_listed_with_zero_counts(tmp_path):
