@@ -7,7 +7,7 @@
 
 #include <math.h>
 
-/* -- fixed point (TFLite / gemmlowp semantics) ---------------------------------------- */
+/* -- fixed point (TFLite semantics) ---------------------------------------------------- */
 
 static int32_t saturating_rounding_doubling_high_mul(int32_t a, int32_t b)
 {
@@ -25,6 +25,7 @@ static int32_t rounding_divide_by_pot(int32_t x, int32_t exponent)
     return (x >> exponent) + (remainder > threshold ? 1 : 0);
 }
 
+/* gemmlowp's two roundings: TFLite's reference CONV_2D, DEPTHWISE_CONV_2D, ADD, ... */
 int32_t ee_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, int32_t shift)
 {
     int32_t left = shift > 0 ? shift : 0;
@@ -32,10 +33,21 @@ int32_t ee_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, int32
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x * (1 << left), multiplier), right);
 }
 
+/* One rounding of the 64-bit product: TFLite's per-channel FULLY_CONNECTED. The two
+ * differ by one step on rare ties; the layer table says which one a layer uses. */
+int32_t ee_multiply_by_quantized_multiplier_single(int32_t x, int32_t multiplier, int32_t shift)
+{
+    const int32_t total_shift = 31 - shift;
+    const int64_t round = (int64_t)1 << (total_shift - 1);
+    return (int32_t)(((int64_t)x * (int64_t)multiplier + round) >> total_shift);
+}
+
 static int8_t requantize(const ee_layer_t *L, int32_t acc, int32_t channel)
 {
     int32_t i = L->n_mult > 1 ? channel : 0;
-    int32_t v = ee_multiply_by_quantized_multiplier(acc, L->mult[i], L->shift[i]) + L->out_zp;
+    int32_t v = (L->single_rounding ? ee_multiply_by_quantized_multiplier_single(acc, L->mult[i], L->shift[i])
+                                    : ee_multiply_by_quantized_multiplier(acc, L->mult[i], L->shift[i])) +
+                L->out_zp;
     if (v < L->act_min) v = L->act_min;
     if (v > L->act_max) v = L->act_max;
     return (int8_t)v;

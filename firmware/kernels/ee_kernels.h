@@ -2,7 +2,8 @@
  * int8 kernels for the reference firmware's model runner, with TensorFlow Lite's
  * reference numerics: int32 accumulation with the input zero point folded in,
  * per-channel (or per-tensor) requantization by a Q31 multiplier and a shift with
- * rounding as in TFLite's MultiplyByQuantizedMultiplier, fused activation by
+ * rounding as in TFLite's MultiplyByQuantizedMultiplier (gemmlowp's double rounding,
+ * or a single rounding where TFLite's kernel uses one), fused activation by
  * clamping. Softmax runs in float on the dequantized input and quantizes its
  * output, so it may differ from TFLite's fixed-point softmax by one step.
  *
@@ -42,6 +43,7 @@ typedef struct {
     /* requantization; n_mult = 1 (per tensor) or out_c (per channel) */
     int32_t n_mult;
     const int32_t *mult, *shift;
+    int32_t single_rounding; /* 1: one rounding of the 64-bit product (per-channel FC) */
     const int8_t *weights;
     const int32_t *bias; /* may be 0 */
     /* ADD: inputs rescaled to a common scale after << left_shift */
@@ -57,5 +59,6 @@ int ee_run_layer(const ee_layer_t *layer, int8_t *arena);
 
 /* TFLite's fixed-point helpers, exposed for tests of the numerics. */
 int32_t ee_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, int32_t shift);
+int32_t ee_multiply_by_quantized_multiplier_single(int32_t x, int32_t multiplier, int32_t shift);
 
 #endif /* EE_KERNELS_H */

@@ -16,7 +16,7 @@ from harness.mcu.program import OPS, Layer, ModelProgram
 _INT_FIELDS = (
     "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w", "stride_h", "stride_w",
     "dil_h", "dil_w", "pad_h", "pad_w", "depth_mult", "in_zp", "in2_zp", "out_zp",
-    "act_min", "act_max", "left_shift", "in1_mult", "in1_shift", "in2_mult", "in2_shift",
+    "act_min", "act_max", "single_rounding", "left_shift", "in1_mult", "in1_shift", "in2_mult", "in2_shift",
 )
 
 

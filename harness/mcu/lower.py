@@ -167,7 +167,7 @@ class _Lowering:
             mults = [quantize_multiplier(in_scale * float(s) / out_scale) for s in w_scale.reshape(-1)]
             base.update(in_h=rows, in_w=1, in_c=n_in, out_h=rows, out_w=1, out_c=n_out)
             return Layer(op=kind, mult=[m for m, _ in mults], shift=[s for _, s in mults], weights=w,
-                         bias=self.bias(op), macs=rows * n_in * n_out, **base)
+                         single_rounding=len(mults) > 1, bias=self.bias(op), macs=rows * n_in * n_out, **base)
 
         if kind in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
             if (in_scale, in_zp) != (out_scale, out_zp):

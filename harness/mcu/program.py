@@ -71,6 +71,9 @@ class Layer:
     act_max: int = 127
     mult: list[int] = field(default_factory=list)
     shift: list[int] = field(default_factory=list)
+    #: TFLite's per-channel FULLY_CONNECTED rounds the 64-bit product once; the other
+    #: kernels use gemmlowp's two roundings (they differ on rare ties)
+    single_rounding: bool = False
     weights: np.ndarray | None = None  # int8, in the kernel's layout
     bias: np.ndarray | None = None  # int32
     left_shift: int = 0
