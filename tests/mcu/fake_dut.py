@@ -36,6 +36,7 @@ class FakeDut:
         fault_after_infers: int = 0,
         energy_board=None,
         seconds_per_inference: float = 0.0,
+        relay: bool = False,
     ):
         self.input_bytes = input_bytes
         self.n_results = n_results
@@ -51,6 +52,9 @@ class FakeDut:
         # and each inference really takes `seconds_per_inference` at the board's active power
         self.energy_board = energy_board
         self.seconds_per_inference = seconds_per_inference
+        # behind an energy interface board: commands arrive as "dut <cmd>", the board
+        # acknowledges with its own unprefixed lines, device lines get "[dut]: "
+        self.relay = relay
         self.commands: list[str] = []
         self.infers = 0
         self._db = bytearray()
@@ -81,7 +85,9 @@ class FakeDut:
 
     # -- wire --------------------------------------------------------------------------
 
-    def _send(self, line: str) -> None:
+    def _send(self, line: str, board: bool = False) -> None:
+        if self.relay and not board:
+            line = "[dut]: " + line
         data = (line + self.nl).encode()
         if self.dribble:
             for i in range(0, len(data), 5):
@@ -116,6 +122,13 @@ class FakeDut:
             while b"%" in buf:
                 cmd, _, buf = buf.partition(b"%")
                 text = cmd.decode(errors="replace").strip()[:80]  # commands are clamped at 80
+                if self.relay:
+                    if not text.startswith("dut "):
+                        self._send(f"e-[unknown interface board command: {text}]", board=True)
+                        continue
+                    text = text[4:]
+                    self._send(f"m-dut-passthrough({text})", board=True)
+                    self._send("m-ready", board=True)
                 self.commands.append(text)
                 try:
                     if self._handle(text) == "stop":

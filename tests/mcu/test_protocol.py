@@ -185,3 +185,16 @@ def test_a_device_reset_becomes_a_failed_record_with_the_transcript(fake_dut, tm
     assert run.manifest.tables["samples"] == 3  # the windows before the reset
     raw = {p.stem: p for p in (run.path / "raw").iterdir()}
     assert "m-init-done" in raw["serial"].read_text()
+
+
+def test_through_an_energy_interface_board(fake_dut):
+    """Commands go out as `dut <cmd>%`, device lines come back as `[dut]: ...`, the
+    board's own acknowledgements (and its m-ready) are not the device's, and `db`
+    lines carry at most 26 bytes."""
+    dut = fake_dut(input_bytes=KWS_INPUT, relay=True)
+    ctx, error, _ = run(dut, relay=True, relaxed=True, windows=2, inferences=2, warmups=1)
+    assert error is None, error
+    assert ctx.recorder.rows("samples") == 2
+    db_lines = [c for c in dut.commands if re.fullmatch(r"db [0-9a-f]+", c)]
+    assert max(len(c) - 3 for c in db_lines) == 52
+    assert any("m-dut-passthrough" in line for line in ctx.recorder.raw["serial"])
