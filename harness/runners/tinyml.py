@@ -5,9 +5,9 @@ Modes (``RunConfig.options["mode"]``):
 - ``performance`` (default): W warmups and N timed inferences per window, W always
   sent; a window's time is the difference of its two ``m-lap-us`` stamps (32-bit
   wraparound handled). MLPerf Tiny scores 5 windows of at least 10 s and 10
-  inferences each: median throughput, latency = 1 / median throughput. N is
-  calibrated to reach 10 s unless given; the calibration window is recorded as a
-  warmup sample. ``relaxed=True`` drops the 10 s / 10 inference rule for quick runs
+  inferences each: median throughput, latency = 1 / median throughput. Unless N is
+  given it is calibrated (one inference timed, then N grown until a window lasts 10 s);
+  calibration windows are recorded as warmup samples. ``relaxed=True`` drops the 10 s / 10 inference rule for quick runs
   (the record says so; such a result is not a valid MLPerf Tiny score).
 - ``accuracy``: each input goes through ``infer 1 0``; its ``m-results`` are
   compared with the same int8 model run on the host with LiteRT.
@@ -200,10 +200,12 @@ class TinymlRunner(Runner):
                                     "median_s": row["latency_s"]})
             return row
 
-        # calibration: grow N until a window lasts min_window_s (strict mode, N not given)
+        # calibration (strict rule, N not given): time one inference, then grow N until a
+        # window lasts min_window_s with at least 10 inferences; calibration windows are
+        # recorded as warmup samples
         calibration = 0
         if n is None:
-            trial = REFERENCE_N_W.get(model_key(ctx) or "", (10, 1))[0]
+            trial = 1
             while n is None:
                 last = window(calibration, "warmup", trial, w)
                 calibration += 1
