@@ -8,13 +8,10 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from harness.analysis.ceilings import SANITY_LABELS, Ceilings, ceilings_for, ceilings_path, load_ceilings, measure_ceilings
 from harness.cli import app
 from harness.cli._output import console, err_console, print_json
 from harness.errors import HarnessError
 from harness.profiles import load_profile
-from harness.report.page import si
-from harness.store.store import RunStore
 
 
 @app.command("ceilings")
@@ -35,6 +32,10 @@ def ceilings(
     Stored as <results>/ceilings/<device>.json and reused until re-measured (--remeasure).
     Without a measurement the profile's datasheet numbers are shown, labelled as such.
     """
+    # Imported here: the probe and plotting modules are slow to import for every other command.
+    from harness.analysis.ceilings import ceilings_for, ceilings_path, load_ceilings, measure_ceilings
+    from harness.store.store import RunStore
+
     profile = load_profile(device, profiles)
     root = RunStore(results).root
     stored = None if remeasure else load_ceilings(profile.id, root)
@@ -63,7 +64,10 @@ def ceilings(
         _print(result)
 
 
-def _print(c: Ceilings) -> None:
+def _print(c) -> None:
+    from harness.analysis.ceilings import SANITY_LABELS
+    from harness.report.page import si
+
     when = c.measured_at.strftime("%Y-%m-%d %H:%M UTC") if c.measured_at else "-"
     table = Table("ceiling", "value", "method", title=f"{c.device}: {c.method} ({when}, {c.threads or '-'} thread(s))")
     for dtype, v in c.peak_ops_per_s.items():

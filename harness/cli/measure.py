@@ -10,12 +10,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from harness import session
 from harness.cli import app
 from harness.cli._output import err_console, print_json
 from harness.cli.progress import RunProgress, print_result_table
-from harness.store.record import StopRule
-from harness.store.store import RunStore
 
 
 @app.command("run")
@@ -47,6 +44,10 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per run (an array).")] = False,
 ) -> None:
     """Measure every --model on every --device and record each run."""
+    from harness import session  # the measuring stack loads only for this command
+    from harness.store.record import StopRule
+    from harness.store.store import RunStore
+
     if stop not in ("adaptive", "fixed", "mlperf"):
         raise typer.BadParameter("must be adaptive, fixed or mlperf", param_hint="--stop")
     if stop == "fixed" and count is None and time_s is None:

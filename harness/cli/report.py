@@ -9,7 +9,7 @@ import typer
 
 from harness.cli import app
 from harness.cli._output import console, print_json
-from harness.report.dashboard import DEFAULT_MAX_POINTS, DEFAULT_OUT, build_report
+from harness.report import DEFAULT_MAX_POINTS, DEFAULT_OUT
 
 
 @app.command("report")
@@ -21,6 +21,8 @@ def report(
     as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
 ) -> None:
     """Write one self-contained offline HTML dashboard of every run (default reports/index.html)."""
+    from harness.report.dashboard import build_report
+
     info = build_report(results, out, title=title, max_points=max_points)
     if as_json:
         print_json(info.as_dict())

@@ -38,10 +38,7 @@ from harness.report.page import Markup, badge, definition_list, esc, page, pre_j
 from harness.store.record import TABLE_SCHEMAS, RunManifest
 from harness.store.store import RunStore, StoredRun
 
-DEFAULT_OUT = Path("reports") / "index.html"
-# Points per plotted series: about one per horizontal pixel of a full-width plot. plotly.js
-# alone is 4.8 MB, so each telemetry run adds ~10 kB per channel at this setting.
-DEFAULT_MAX_POINTS = 1200
+from harness.report import DEFAULT_MAX_POINTS, DEFAULT_OUT  # noqa: E402 - re-exported
 
 
 @dataclass
