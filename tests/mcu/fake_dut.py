@@ -97,6 +97,12 @@ class FakeDut:
 
     def _serve(self) -> None:
         try:
+            self._run()
+        except OSError:  # the host hung up: the device has nobody to talk to
+            pass
+
+    def _run(self) -> None:
+        try:
             self._conn, _ = self._srv.accept()
         except OSError:
             return

@@ -74,6 +74,12 @@ class FakeLpm01a:
 
     def _serve(self) -> None:
         try:
+            self._run()
+        except OSError:  # the host hung up
+            pass
+
+    def _run(self) -> None:
+        try:
             self._conn, _ = self._srv.accept()
         except OSError:
             return
