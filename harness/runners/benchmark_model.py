@@ -23,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-from harness.errors import CommandTimeout, HarnessError, TransportError
+from harness.errors import CommandTimeout, HarnessError
 from harness.runners.base import RunContext, Runner
 from harness.runners.benchmark_model_log import BenchmarkLog, BenchmarkLogError, parse_log
 from harness.store.recorder import Recorder

@@ -44,7 +44,7 @@ from adb_shell.hidden_helpers import _AdbPacketStore
 
 from harness.errors import CommandTimeout, HarnessError, TransportError
 from harness.transports.adb_link import Idle, LinkLost, PacketLink, tcp_endpoint, usb_endpoint
-from harness.transports.base import CommandResult, CommandTransport, Process, sha256_of, shell_line
+from harness.transports.base import _RACY_S, CommandResult, CommandTransport, Process, sha256_of, shell_line
 
 CONFIG_ENV = "HARNESS_CONFIG_DIR"
 #: how often a silent stream lets go of the device (lets other streams and kills through)
@@ -474,10 +474,12 @@ class AdbTransport(CommandTransport):
         """As `CommandTransport.push`, with a digest sidecar (`remote.sha256`) checked first.
 
         After a push, the sidecar records the file's digest and the size and mtime the
-        phone then reported for it. The next push trusts it when the digest is the local
-        one and the phone still reports that size and mtime (two sync requests, no shell,
-        no hashing on the phone); any change to the file on the phone changes its mtime.
-        Otherwise the phone hashes the file (sha256sum/md5sum) as usual.
+        phone then reported for it (the pushed file keeps the local mtime). The next push
+        trusts it when the digest is the local one and the phone still reports that size
+        and mtime (two sync requests, no shell, no hashing on the phone): a change on the
+        phone stamps the phone's current time. Files modified in the last seconds get no
+        sidecar (their mtime second is still "now"); otherwise, and without a sidecar, the
+        phone hashes the file (sha256sum/md5sum) as usual.
         """
         local = Path(local)
         digest = sha256_of(local)
@@ -488,6 +490,8 @@ class AdbTransport(CommandTransport):
             device = self._require()
             with self._adb_errors(f"writing {remote}.sha256"):
                 _, size, mtime = device.stat(remote, SYNC_TIMEOUT_S, SYNC_TIMEOUT_S)
+                if time.time() - mtime <= _RACY_S:
+                    return sent  # its mtime second is still "now": a change on the phone could keep it
                 text = f"{digest}  {posixpath.basename(remote)}  {size} {mtime}\n"
                 device.push(io.BytesIO(text.encode()), f"{remote}.sha256",
                             transport_timeout_s=SYNC_TIMEOUT_S, read_timeout_s=SYNC_TIMEOUT_S)

@@ -21,7 +21,6 @@ Python (see fixtures.py).
 from __future__ import annotations
 
 import math
-import os
 import resource
 import sys
 import threading
@@ -97,16 +96,24 @@ def parse_flags(argv: list[str]) -> tuple[dict, set[str], list[str]]:
 # -- measurements -------------------------------------------------------------------------
 
 
-def footprint_kb() -> int:
-    """Current resident set (VmRSS), as the tool's memory footprint."""
+def proc_status_kb() -> dict[str, int]:
+    """The kB fields of /proc/self/status (VmRSS, RssAnon, RssFile, RssShmem...)."""
+    fields = {}
     try:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
+                key, _, rest = line.partition(":")
+                parts = rest.split()
+                if len(parts) == 2 and parts[1] == "kB":
+                    fields[key] = int(parts[0])
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return fields
+
+
+def footprint_kb() -> int:
+    """Current resident set (VmRSS), as the tool's memory footprint."""
+    return proc_status_kb().get("VmRSS") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 class Stat:
@@ -193,8 +200,10 @@ class PeakMemory(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
-        while not self.stop.wait(self.interval):
+        while True:
             self.peak_kb = max(self.peak_kb, footprint_kb())
+            if self.stop.wait(self.interval):
+                return
 
 
 def main(argv: list[str]) -> int:
@@ -271,10 +280,14 @@ def main(argv: list[str]) -> int:
     if peak:
         peak.stop.set()
         peak.join()
-        rss_mb = footprint_kb() >> 10
+    if peak and peak.peak_kb > 0:  # the tool prints these only with a valid peak
+        status = proc_status_kb()
+        rss, shared = status.get("VmRSS", 0) >> 10, (status.get("RssFile", 0) + status.get("RssShmem", 0)) >> 10
         log("INFO", f"Overall peak memory footprint (MB) via periodic monitoring: {fmt(peak.peak_kb / 1024.0)}")
         log("INFO", "Memory status at the end of exeution:")  # sic, as the tool prints it
-        log("INFO", f"- VmRSS              : {rss_mb} MB")
+        log("INFO", f"- VmRSS              : {rss} MB")
+        log("INFO", f"+ RssAnnon           : {rss - shared} MB")
+        log("INFO", f"+ RssFile + RssShmem : {shared} MB")
     if params["enable_op_profiling"]:
         init_rows = [{"type": "AllocateTensors", "name": "AllocateTensors/0", "times": [alloc_us]}]
         log("INFO", "Profiling Info for Benchmark Initialization:\n" + profile_tables(init_rows) + "\n")

@@ -93,20 +93,28 @@ def test_push_skips_identical_content_and_pull_round_trips(adb_phone, tmp_path):
             t.read_file(t.path("nope"))
 
 
-def test_push_notices_a_file_changed_on_the_phone(adb_phone, tmp_path):
+def test_push_sidecar_skips_without_a_shell_and_notices_changes_on_the_phone(adb_phone, tmp_path):
+    emu = adb_phone.emulator
     src = tmp_path / "model.bin"
     src.write_bytes(b"A" * 4096)
+    os.utime(src, (time.time() - 60,) * 2)  # as model files usually are: not seconds old
     with open_transport(adb_phone.profile) as t:
         remote = t.path("m.bin")
         assert t.push(src, remote) is True
         assert adb_phone.device_path(remote + ".sha256").read_text().startswith(sha256_of(src))
+        shells = sum(e.startswith("OPEN shell:") for e in emu.events)
         assert t.push(src, remote) is False
-        # same size, new content, written on the phone right away: the sidecar must not be trusted
+        assert sum(e.startswith("OPEN shell:") for e in emu.events) == shells  # sync requests only
+        # same size, new content, written on the phone: its mtime changes, the sidecar is not trusted
         t.run(["sh", "-c", 'printf "%4096s" B > "$1"', "sh", remote], timeout=10).check()
         assert t.push(src, remote) is True
         assert adb_phone.device_path(remote).read_bytes() == src.read_bytes()
         adb_phone.device_path(remote + ".sha256").write_text("garbage")
         assert t.push(src, remote) is False  # no usable sidecar: the phone hashes its copy
+        fresh = tmp_path / "fresh.bin"
+        fresh.write_bytes(b"C" * 10)
+        assert t.push(fresh, t.path("fresh.bin")) is True
+        assert not adb_phone.device_path(t.path("fresh.bin.sha256")).exists()  # mtime is "now": no sidecar
 
 
 def test_push_keeps_the_executable_bit(adb_phone, tmp_path):
