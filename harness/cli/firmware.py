@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -47,7 +47,7 @@ def gen_model(
 
 @firmware_app.command("build")
 def build(
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Zoo id or .tflite (default: synthetic).")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Zoo id or .tflite (default: synthetic).")] = None,
     energy: Annotated[bool, typer.Option(help="Energy-mode build (timestamps are GPIO pulses).")] = False,
     as_json: JsonOpt = False,
 ) -> None:

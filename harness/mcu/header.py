@@ -41,7 +41,7 @@ def _layer_struct(i: int, layer: Layer, arrays: dict[str, str]) -> str:
     fields += [f".{name} = {int(getattr(layer, name))}" for name in _INT_FIELDS]
     fields.append(f".n_mult = {len(layer.mult)}")
     for key in ("mult", "shift", "weights", "bias"):
-        fields.append(f".{key} = {arrays[key] if key in arrays else '0'}")
+        fields.append(f".{key} = {arrays.get(key, '0')}")
     fields += [
         f".in_scale = {_c_float(layer.in_scale)}",
         f".beta = {_c_float(layer.beta)}",

@@ -18,7 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.analysis.tflite_model import TfliteGraph, TfliteOp, TfliteTensor, load_tflite
+from harness.analysis.tflite_model import (
+    TfliteGraph,
+    TfliteOp,
+    TfliteTensor,
+    load_tflite,
+)
 from harness.errors import ModelError
 from harness.mcu.program import Layer, ModelProgram, plan_arena, quantize_multiplier
 

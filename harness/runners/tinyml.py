@@ -36,7 +36,7 @@ import numpy as np
 from harness.errors import HarnessError, RunAborted
 from harness.mcu.inputs import TensorInfo, load_inputs, model_io, random_inputs
 from harness.mcu.protocol import LAP_WRAP, DutClient, InferReply
-from harness.runners.base import Runner, RunContext
+from harness.runners.base import RunContext, Runner
 
 #: MLPerf Tiny's default (inferences, warmups) per window, by model
 REFERENCE_N_W = {"kws01": (70, 10), "ic01": (20, 5), "vww01": (20, 5), "ad01": (1500, 10)}
@@ -96,6 +96,9 @@ class TinymlRunner(Runner):
             fit = require_fit(ctx.profile, ctx.model_path)
             details["fit"] = fit.as_dict()
         rec.stage = "connect"
+        if mode == "energy" and getattr(transport, "emulated", False):
+            raise HarnessError(f"energy mode needs a real board and a power monitor; {ctx.profile.id} is emulated "
+                               "(its firmware has no supply current to measure)")
         if hasattr(transport, "boot_model"):
             transport.boot_model(ctx.model_path)  # emulated board: firmware for this model
         details.update(getattr(transport, "details", {}))
@@ -265,7 +268,7 @@ class TinymlRunner(Runner):
 
         rec = ctx.recorder
         count = int(ctx.config.options.get("samples", 5))
-        tin, tout, samples = self.inputs(ctx, count)
+        _, tout, samples = self.inputs(ctx, count)
         clock = DeviceClock()
         device_out: list[list[float]] = []
         for i, x in enumerate(samples):

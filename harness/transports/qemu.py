@@ -153,7 +153,7 @@ class QemuBoard:
     def __del__(self):  # never leave an emulator behind
         try:
             self.stop(grace_s=1.0)
-        except Exception:
+        except Exception:  # noqa: BLE001, S110 - at interpreter exit, best effort only
             pass
 
 

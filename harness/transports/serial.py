@@ -29,6 +29,18 @@ if TYPE_CHECKING:
 
 # A read is cut into slices this long so a dead port or emulator is noticed quickly.
 _READ_SLICE_S = 0.2
+# A "line" this long without a newline is handed over as it is (line noise, a wrong baud rate).
+_MAX_LINE_BYTES = 1 << 16
+
+
+def _port_errors() -> tuple[type[BaseException], ...]:
+    from serial import SerialException, SerialTimeoutException
+
+    return (SerialException, SerialTimeoutException, OSError)
+
+
+# pyserial's own errors, and OSError (sockets, ttys that vanish)
+_PORT_ERRORS = _port_errors()
 
 
 class SerialTransport(LineTransport):
@@ -92,7 +104,7 @@ class SerialTransport(LineTransport):
         try:
             ser.write(data)
             ser.flush()
-        except Exception as e:  # pyserial raises SerialException, OSError or socket errors
+        except _PORT_ERRORS as e:
             raise self._lost(e) from None
 
     def read_line(self, timeout: float) -> str | None:
@@ -100,9 +112,10 @@ class SerialTransport(LineTransport):
         deadline = time.monotonic() + max(timeout, 0.0)
         while True:
             end = self._buf.find(b"\n")
-            if end >= 0:
-                raw = bytes(self._buf[:end])
-                del self._buf[: end + 1]
+            if end >= 0 or len(self._buf) >= _MAX_LINE_BYTES:
+                cut = end if end >= 0 else _MAX_LINE_BYTES
+                raw = bytes(self._buf[:cut])
+                del self._buf[: cut + 1 if end >= 0 else cut]
                 return raw.decode("utf-8", errors="replace").rstrip("\r")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -112,7 +125,7 @@ class SerialTransport(LineTransport):
             try:
                 ser.timeout = min(remaining, _READ_SLICE_S)
                 chunk = ser.read(max(1, ser.in_waiting))
-            except Exception as e:
+            except _PORT_ERRORS as e:
                 raise self._lost(e) from None
             self._buf += chunk
 
@@ -121,7 +134,7 @@ class SerialTransport(LineTransport):
         self._buf.clear()
         try:
             ser.reset_input_buffer()
-        except Exception as e:
+        except _PORT_ERRORS as e:
             raise self._lost(e) from None
 
     # -- internals -------------------------------------------------------------------
@@ -132,6 +145,8 @@ class SerialTransport(LineTransport):
         if not url:
             raise TransportError(f"device {self.profile.id!r}: no serial port given (transport.port)")
         try:
+            # note: pyserial's socket:// handler drops whatever arrived before open()
+            # returns; the protocol never relies on seeing a boot banner
             self._ser = serial.serial_for_url(url, baudrate=self.baud, timeout=_READ_SLICE_S, write_timeout=10)
         except (serial.SerialException, ValueError, OSError) as e:
             raise TransportError(f"cannot open serial port {url}: {e}") from None
@@ -144,7 +159,7 @@ class SerialTransport(LineTransport):
             ser, self._ser = self._ser, None
             try:
                 ser.close()
-            except Exception:  # closing a dead port must not mask the first error
+            except _PORT_ERRORS:  # closing a dead port must not mask the first error
                 pass
 
     def _require_open(self) -> Any:

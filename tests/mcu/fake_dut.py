@@ -118,7 +118,7 @@ class FakeDut:
         while not self._stop.is_set():
             try:
                 chunk = self._conn.recv(4096)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return

@@ -92,7 +92,7 @@ class FakeLpm01a:
                 if not chunk:
                     return
                 buf += chunk
-            except socket.timeout:
+            except TimeoutError:
                 pass
             except OSError:
                 return
@@ -140,7 +140,7 @@ class FakeLpm01a:
                 return
             try:
                 buf += self._conn.recv(1024)
-            except socket.timeout:
+            except TimeoutError:
                 pass
             except OSError:
                 return

@@ -13,7 +13,13 @@ from harness.telemetry.monitors import falling_edges, open_monitor
 from harness.telemetry.monitors.base import MonitorTrace
 from harness.telemetry.monitors.joulescope import parse_samples
 from harness.telemetry.monitors.lpm01a import Lpm01aStream, decode_value
-from harness.telemetry.monitors.ppk2 import ADC_MULT, DEFAULT_MODIFIERS, SAMPLE_RATE_HZ, decode_samples, trace_from_bytes
+from harness.telemetry.monitors.ppk2 import (
+    ADC_MULT,
+    DEFAULT_MODIFIERS,
+    SAMPLE_RATE_HZ,
+    decode_samples,
+    trace_from_bytes,
+)
 from tests.mcu.fake_lpm01a import ascii_dec
 
 pytestmark = pytest.mark.timeout(60)

@@ -36,7 +36,7 @@ def run(dut, timeout_s: float = 3.0, **options):
         t0 = time.monotonic()
         try:
             TinymlRunner().run(ctx)
-        except Exception as e:  # the failure is what some tests look at
+        except Exception as e:  # noqa: BLE001 - the failure is what some tests look at
             error = e
         return ctx, error, time.monotonic() - t0
 
@@ -119,7 +119,7 @@ def test_faults_fail_clearly_and_keep_what_was_measured(fake_dut, fault, error_t
 
 def test_another_model_on_the_device_is_refused(fake_dut):
     dut = fake_dut(input_bytes=KWS_INPUT, fault="model:vww01")
-    ctx, error, _ = run(dut, relaxed=True)
+    _, error, _ = run(dut, relaxed=True)
     assert isinstance(error, ModelMismatch) and "vww01" in str(error) and "kws01" in str(error)
     assert not any(c.startswith("infer") for c in dut.commands)
 
@@ -148,7 +148,7 @@ def test_inputs_file_is_sent_byte_for_byte(fake_dut, tmp_path):
     x = np.arange(KWS_INPUT, dtype=np.int64).astype(np.int8).reshape(1, 49, 10, 1)
     np.save(tmp_path / "x.npy", x)
     dut = fake_dut(input_bytes=KWS_INPUT)
-    ctx, error, _ = run(dut, relaxed=True, windows=1, inputs=str(tmp_path / "x.npy"))
+    _, error, _ = run(dut, relaxed=True, windows=1, inputs=str(tmp_path / "x.npy"))
     assert error is None, error
     sent = bytes.fromhex("".join(c[3:] for c in dut.commands if re.fullmatch(r"db [0-9a-f]+", c)))
     assert sent == x.tobytes()
@@ -205,3 +205,15 @@ def test_a_port_that_cannot_be_opened_is_a_transport_error(port):
     profile = serial_profile(port)
     with pytest.raises(TransportError, match="cannot open serial port"):
         SerialTransport(profile).open()
+
+
+def test_energy_mode_on_an_emulated_board_is_refused_before_starting_it():
+    from harness.errors import HarnessError
+    from harness.profiles import load_profile
+
+    profile = load_profile("mps2-an386")
+    t = SerialTransport(profile)
+    ctx = make_ctx(profile, t, mode="energy", fit_check=False)
+    with pytest.raises(HarnessError, match="energy mode needs a real board"):
+        TinymlRunner().run(ctx)
+    assert t._board is None

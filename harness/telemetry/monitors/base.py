@@ -49,7 +49,7 @@ class PowerMonitor(ABC):
     def stop(self) -> MonitorTrace:
         """Stop acquiring and return everything acquired since `start`."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release the instrument."""
 
     def __enter__(self) -> PowerMonitor:

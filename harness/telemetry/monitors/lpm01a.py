@@ -130,7 +130,7 @@ class Lpm01aMonitor(PowerMonitor):
                     if msg is not None:
                         self.transcript.append(msg)
                         self._messages.put(msg)
-        except Exception as e:  # a dead port ends the acquisition; stop() reports it
+        except Exception as e:  # noqa: BLE001 - a dead port ends the acquisition; stop() reports it
             self._error = e
             self._messages.put("")
 
@@ -187,7 +187,7 @@ class Lpm01aMonitor(PowerMonitor):
         if self._ser is not None:
             try:
                 self._ser.write(b"hrc\n")
-            except Exception:  # releasing control of a dead board must not hide the first error
+            except Exception:  # noqa: BLE001, S110 - releasing a dead board must not hide the first error
                 pass
             self._stop.set()
             if self._reader is not None:
