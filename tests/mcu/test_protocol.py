@@ -166,13 +166,19 @@ def test_line_parsers_follow_the_table():
             parse_results(bad)
 
 
-def test_a_device_reset_becomes_a_failed_record_with_the_transcript(fake_dut, tmp_path):
+@pytest.mark.parametrize(("fault", "needle"), [
+    ("reset_on_infer", "reset"),
+    ("malformed_lap", "malformed timestamp"),
+    ("error_on_infer", "arena too small"),
+    ("close_on_infer", "connection lost"),
+])
+def test_each_fault_becomes_a_failed_record_with_the_transcript(fake_dut, tmp_path, fault, needle):
     from harness.session import PlannedRun, run_planned
     from harness.store.record import RunConfig
     from harness.store.store import RunStore
     from tests.mcu.conftest import model_ref
 
-    dut = fake_dut(input_bytes=KWS_INPUT, fault="reset_on_infer", fault_after_infers=3)
+    dut = fake_dut(input_bytes=KWS_INPUT, fault=fault, fault_after_infers=3)
     profile = serial_profile(dut.url)
     ref, path = model_ref("kws01-int8-tflite")
     config = RunConfig(runtime="tinyml", telemetry=False, thermal_gate=False,
@@ -180,11 +186,11 @@ def test_a_device_reset_becomes_a_failed_record_with_the_transcript(fake_dut, tm
     store = RunStore(tmp_path / "results")
     manifest = run_planned(PlannedRun(profile, ref, path, config), store)
     assert manifest.status == "failed"
-    assert "reset" in manifest.error.message and manifest.error.stage == "run"
+    assert needle in manifest.error.message and manifest.error.stage == "run"
     run = store.load(manifest.run_id)
-    assert run.manifest.tables["samples"] == 3  # the windows before the reset
+    assert run.manifest.tables["samples"] == 3  # the windows before the fault
     raw = {p.stem: p for p in (run.path / "raw").iterdir()}
-    assert "m-init-done" in raw["serial"].read_text()
+    assert "> infer 1 0%" in raw["serial"].read_text()
 
 
 def test_through_an_energy_interface_board(fake_dut):
