@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import TransportError
-from harness.transports.base import LineTransport
+from harness.transports.base import LineTransport, TargetInfo
 
 if TYPE_CHECKING:
     from harness.profiles import DeviceProfile
@@ -92,6 +92,27 @@ class SerialTransport(LineTransport):
         if self._board is not None:
             board, self._board = self._board, None
             board.stop()
+
+    def info(self) -> TargetInfo:
+        """`devices check` for a serial target: the protocol's hello (`name%`, `profile%`).
+        An emulated board is started with the synthetic-model firmware for it."""
+        from harness.mcu.protocol import DeviceProtocolError, DutClient
+
+        if self.emulated and self._board is None:
+            self.boot_model(None)
+        dut = DutClient(self, [], self.profile.transport.line_timeout_s)
+        dut.drain_boot(0.5)
+        dut.handshake_done = True
+        try:
+            name = dut.name()
+            firmware, model = dut.profile()
+        except DeviceProtocolError as e:
+            return TargetInfo(reachable=False, reason=f"port open, but the device does not speak the protocol: {e}")
+        info = TargetInfo(reachable=True, os=f"MCU firmware: {firmware}", runtimes={"tinyml": firmware},
+                          notes=[f"device name {name!r}, model {model!r}", f"{self.describe()}"])
+        if self._board is not None:
+            info.notes.append(f"emulator: {self._board.details()['emulator']}")
+        return info
 
     def describe(self) -> str:
         where = self._board.url if self._board else self.url

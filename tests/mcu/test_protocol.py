@@ -223,3 +223,12 @@ def test_energy_mode_on_an_emulated_board_is_refused_before_starting_it():
     with pytest.raises(HarnessError, match="energy mode needs a real board"):
         TinymlRunner().run(ctx)
     assert t._board is None
+
+
+def test_devices_check_says_hello_over_the_protocol(fake_dut):
+    dut = fake_dut(input_bytes=KWS_INPUT)
+    with SerialTransport(serial_profile(dut.url)) as t:
+        info = t.info()
+    assert info.reachable and info.runtimes == {"tinyml": "ULPMark for tinyML Firmware V0.0.1"}
+    assert "fake-dut" in info.notes[0] and "kws01" in info.notes[0]
+    assert dut.commands[:2] == ["name", "profile"]
