@@ -55,29 +55,47 @@ static int8_t requantize(const ee_layer_t *L, int32_t acc, int32_t channel)
 
 /* -- layers --------------------------------------------------------------------------- */
 
+/* The filter taps of output row/column `o` that land inside the input: [*k0, *k1). */
+static void valid_taps(int32_t o, int32_t stride, int32_t pad, int32_t dil, int32_t k, int32_t in, int32_t *k0,
+                       int32_t *k1)
+{
+    const int32_t origin = o * stride - pad;
+    int32_t lo = 0, hi = k;
+    while (lo < k && origin + lo * dil < 0) lo++;
+    while (hi > lo && origin + (hi - 1) * dil >= in) hi--;
+    *k0 = lo;
+    *k1 = hi;
+}
+
 static void conv_2d(const ee_layer_t *L, const int8_t *in, int8_t *out)
 {
     const int32_t in_offset = -L->in_zp;
     const int32_t filter_size = L->k_h * L->k_w * L->in_c;
     for (int32_t oy = 0; oy < L->out_h; oy++) {
+        int32_t ky0, ky1;
+        valid_taps(oy, L->stride_h, L->pad_h, L->dil_h, L->k_h, L->in_h, &ky0, &ky1);
+        const int32_t iy0 = oy * L->stride_h - L->pad_h;
         for (int32_t ox = 0; ox < L->out_w; ox++) {
-            const int32_t iy0 = oy * L->stride_h - L->pad_h;
+            int32_t kx0, kx1;
+            valid_taps(ox, L->stride_w, L->pad_w, L->dil_w, L->k_w, L->in_w, &kx0, &kx1);
             const int32_t ix0 = ox * L->stride_w - L->pad_w;
+            /* with no dilation a row of taps is one contiguous run in input and filter */
+            const int32_t run = L->dil_w == 1 ? (kx1 - kx0) * L->in_c : L->in_c;
+            const int32_t runs = L->dil_w == 1 ? (kx1 > kx0) : kx1 - kx0;
+            int8_t *o = out + (oy * L->out_w + ox) * L->out_c;
             for (int32_t oc = 0; oc < L->out_c; oc++) {
                 int32_t acc = L->bias ? L->bias[oc] : 0;
                 const int8_t *filter = L->weights + oc * filter_size;
-                for (int32_t ky = 0; ky < L->k_h; ky++) {
-                    const int32_t iy = iy0 + ky * L->dil_h;
-                    if (iy < 0 || iy >= L->in_h) continue; /* padding: contributes zero */
-                    for (int32_t kx = 0; kx < L->k_w; kx++) {
-                        const int32_t ix = ix0 + kx * L->dil_w;
-                        if (ix < 0 || ix >= L->in_w) continue;
-                        const int8_t *ip = in + (iy * L->in_w + ix) * L->in_c;
+                for (int32_t ky = ky0; ky < ky1; ky++) {
+                    const int32_t iy = iy0 + ky * L->dil_h; /* padding taps contribute zero */
+                    for (int32_t r = 0; r < runs; r++) {
+                        const int32_t kx = kx0 + r;
+                        const int8_t *ip = in + (iy * L->in_w + ix0 + kx * L->dil_w) * L->in_c;
                         const int8_t *wp = filter + (ky * L->k_w + kx) * L->in_c;
-                        for (int32_t ic = 0; ic < L->in_c; ic++) acc += (ip[ic] + in_offset) * wp[ic];
+                        for (int32_t i = 0; i < run; i++) acc += (ip[i] + in_offset) * wp[i];
                     }
                 }
-                out[(oy * L->out_w + ox) * L->out_c + oc] = requantize(L, acc, oc);
+                o[oc] = requantize(L, acc, oc);
             }
         }
     }
@@ -87,25 +105,24 @@ static void depthwise_conv_2d(const ee_layer_t *L, const int8_t *in, int8_t *out
 {
     const int32_t in_offset = -L->in_zp;
     for (int32_t oy = 0; oy < L->out_h; oy++) {
+        int32_t ky0, ky1;
+        valid_taps(oy, L->stride_h, L->pad_h, L->dil_h, L->k_h, L->in_h, &ky0, &ky1);
+        const int32_t iy0 = oy * L->stride_h - L->pad_h;
         for (int32_t ox = 0; ox < L->out_w; ox++) {
-            const int32_t iy0 = oy * L->stride_h - L->pad_h;
+            int32_t kx0, kx1;
+            valid_taps(ox, L->stride_w, L->pad_w, L->dil_w, L->k_w, L->in_w, &kx0, &kx1);
             const int32_t ix0 = ox * L->stride_w - L->pad_w;
-            for (int32_t ic = 0; ic < L->in_c; ic++) {
-                for (int32_t m = 0; m < L->depth_mult; m++) {
-                    const int32_t oc = ic * L->depth_mult + m;
-                    int32_t acc = L->bias ? L->bias[oc] : 0;
-                    for (int32_t ky = 0; ky < L->k_h; ky++) {
-                        const int32_t iy = iy0 + ky * L->dil_h;
-                        if (iy < 0 || iy >= L->in_h) continue;
-                        for (int32_t kx = 0; kx < L->k_w; kx++) {
-                            const int32_t ix = ix0 + kx * L->dil_w;
-                            if (ix < 0 || ix >= L->in_w) continue;
-                            acc += (in[(iy * L->in_w + ix) * L->in_c + ic] + in_offset) *
-                                   L->weights[(ky * L->k_w + kx) * L->out_c + oc];
-                        }
-                    }
-                    out[(oy * L->out_w + ox) * L->out_c + oc] = requantize(L, acc, oc);
+            int8_t *o = out + (oy * L->out_w + ox) * L->out_c;
+            for (int32_t oc = 0; oc < L->out_c; oc++) {
+                const int32_t ic = oc / L->depth_mult;
+                int32_t acc = L->bias ? L->bias[oc] : 0;
+                for (int32_t ky = ky0; ky < ky1; ky++) {
+                    const int8_t *ip = in + ((iy0 + ky * L->dil_h) * L->in_w + ix0) * L->in_c + ic;
+                    const int8_t *wp = L->weights + ky * L->k_w * L->out_c + oc;
+                    for (int32_t kx = kx0; kx < kx1; kx++)
+                        acc += (ip[kx * L->dil_w * L->in_c] + in_offset) * wp[kx * L->out_c];
                 }
+                o[oc] = requantize(L, acc, oc);
             }
         }
     }
