@@ -103,7 +103,10 @@ def build_firmware(model_path: Path | None = None, energy: bool = False, build_r
         fcntl.flock(lock, fcntl.LOCK_EX)
         if program is not None and not header.is_file():
             write_header(program, header)
-        cmd = ["make", "-C", str(src), f"MODEL_HEADER={header}", f"BUILD_DIR={build_dir}", f"ENERGY={int(energy)}"]
+        # the `db` buffer must hold the model's input (at least the protocol's usual 32 KiB)
+        capacity = max(32768, program.input_bytes if program is not None else 0)
+        cmd = ["make", "-C", str(src), f"MODEL_HEADER={header}", f"BUILD_DIR={build_dir}", f"ENERGY={int(energy)}",
+               f"DB_CAPACITY={capacity}"]
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
         if res.returncode != 0:
             tail = " | ".join((res.stderr or res.stdout).strip().splitlines()[-5:])
