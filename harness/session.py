@@ -84,6 +84,8 @@ def make_config(profile: DeviceProfile, model: ModelRef, opts: RunOptions) -> Ru
         raise HarnessError(
             f"device {profile.id!r} does not have runtime {runtime!r} (its runtimes: {', '.join(profile.runtimes)})"
         )
+    # The MCU runner scores MLPerf Tiny windows; say so instead of a rule it does not apply.
+    stop = StopRule(mode="tinyml") if runtime == "tinyml" else opts.stop
     cluster = opts.cluster or profile.defaults.cluster
     mask = profile.hardware.cluster(cluster).affinity_mask if cluster else None
     return RunConfig(
@@ -94,7 +96,7 @@ def make_config(profile: DeviceProfile, model: ModelRef, opts: RunOptions) -> Ru
         delegate=opts.delegate,
         inputs=opts.inputs,
         seed=opts.seed,
-        stop=opts.stop,
+        stop=stop,
         telemetry=opts.telemetry,
         thermal_gate=opts.thermal_gate,
         baseline_s=opts.baseline_s,

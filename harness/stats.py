@@ -11,7 +11,8 @@ Conventions
   with independent samples (exact binomial up to 5000 samples, normal approximation
   above). Fewer than 6 samples: no CI.
 - MAD: median absolute deviation, unscaled. Outlier: |x − median| / MAD > 1.4826 × 10
-  (a modified z-score above 10, as hyperfine); flagged and counted, never dropped.
+  (a modified z-score above 10, as hyperfine), with the MAD floored at 0.1 % of the
+  median for quantised timers; flagged and counted, never dropped.
 - Stability warnings: CV ≥ 10 %, the first steady-state iteration an outlier (slow
   first run), fewer than 10 samples, CI target not reached before the time cap.
 """
@@ -35,9 +36,11 @@ CI_METHOD = "order-statistic (binomial) 95% CI of the median, distribution-free"
 def outlier_mask(values: np.ndarray) -> np.ndarray:
     """True where a value's modified z-score exceeds the hyperfine threshold."""
     med = np.median(values)
-    mad = np.median(np.abs(values - med))
-    if mad == 0:  # most values identical: anything else is infinitely far out
-        return values != med
+    # Floor the MAD at 0.1 % of the median: with a coarse timer most samples can be
+    # identical (MAD 0), and a 1-tick difference must not count as an outlier.
+    mad = max(float(np.median(np.abs(values - med))), 1e-3 * abs(float(med)))
+    if mad == 0:
+        return np.zeros(len(values), dtype=bool)
     return np.abs(values - med) / mad > OUTLIER_THRESHOLD
 
 
@@ -76,7 +79,7 @@ def stability_warnings(
     if summary is None:
         return ["no steady-state samples"]
     warnings: list[str] = []
-    if summary.n < MIN_SAMPLES:
+    if summary.n < MIN_SAMPLES and stop.mode != "tinyml":  # MLPerf Tiny scores 5 windows by design
         warnings.append(f"only {summary.n} steady-state samples (fewer than {MIN_SAMPLES})")
     if summary.cv >= CV_WARNING:
         warnings.append(f"high variability: CV {summary.cv:.1%} (≥ {CV_WARNING:.0%})")

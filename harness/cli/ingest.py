@@ -32,7 +32,13 @@ def ingest(
     manifest, log = ingest_log(file, device=device, model=model, results=results, profile_dirs=profiles)
     if as_json:
         print_json(ingest_json(manifest, log))
-        return
+    else:
+        _print(manifest)
+    if manifest.status != "ok":  # as `harness run`: a failed run is a non-zero exit
+        raise typer.Exit(1)
+
+
+def _print(manifest) -> None:
     agg = manifest.summary.aggregates or {}
     steady = agg.get("steady", {})
     mean = steady.get("mean_s")

@@ -36,6 +36,10 @@ def run(
     benchmark_binary: Annotated[Optional[Path], typer.Option(help="benchmark_model binary for Android.")] = None,
     op_profile: Annotated[int, typer.Option(help="Per-op profiling iterations after the run (0: off).")] = 0,
     relaxed_windows: Annotated[bool, typer.Option(help="tinyml: allow windows under 10 s (quick runs).")] = False,
+    option: Annotated[
+        Optional[list[str]],
+        typer.Option("--option", "-o", help="Runner option KEY=VALUE, repeatable (e.g. -o mode=accuracy -o windows=3)."),
+    ] = None,
     telemetry: Annotated[bool, typer.Option(help="Sample the device's sensors during the run.")] = True,
     thermal_gate: Annotated[bool, typer.Option(help="Wait for the cooldown temperature first.")] = True,
     baseline: Annotated[float, typer.Option(help="Idle telemetry seconds before and after the workload.")] = 2.0,
@@ -52,7 +56,7 @@ def run(
         raise typer.BadParameter("must be adaptive, fixed or mlperf", param_hint="--stop")
     if stop == "fixed" and count is None and time_s is None:
         raise typer.BadParameter("--stop fixed needs --count and/or --time", param_hint="--stop")
-    options: dict = {}
+    options: dict = _parse_options(option or [])
     if benchmark_binary:
         options["benchmark_binary"] = str(benchmark_binary)
     if op_profile:
@@ -107,3 +111,19 @@ def run(
         sys.exit(130)
     if any(m.status != "ok" for m in manifests):
         sys.exit(1)
+
+
+def _parse_options(items: list[str]) -> dict:
+    """KEY=VALUE pairs; values are read as YAML scalars (3 → int, true → bool, 0.5 → float)."""
+    import yaml
+
+    out: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--option")
+        try:
+            out[key.strip()] = yaml.safe_load(value) if value else ""
+        except yaml.YAMLError:
+            out[key.strip()] = value
+    return out

@@ -247,4 +247,13 @@ class RunManifest(_Model):
             "power_w_mean": self.summary.power_w_mean,
             "temp_c_max": self.summary.temp_c_max,
             "throttled": self.summary.throttled,
+            "roofline": None
+            if not self.summary.roofline
+            else {
+                k: self.summary.roofline.get(k)
+                for k in (
+                    "dtype", "level", "arithmetic_intensity", "ridge_point", "bound", "achieved_ops_per_s",
+                    "attainable_ops_per_s", "efficiency", "memory_bound_time_share",
+                )
+            },
         }

@@ -44,9 +44,12 @@ def stamp_ns(text: str) -> int | None:
     if not m:
         return None
     if m.group(2) is None:
-        return int(m.group(1))
-    frac = (m.group(2) + "000000000")[:9]
-    return int(m.group(1)) * 1_000_000_000 + int(frac)
+        ns = int(m.group(1))
+    else:
+        frac = (m.group(2) + "000000000")[:9]
+        ns = int(m.group(1)) * 1_000_000_000 + int(frac)
+    # A stamp that does not fit the record's int64 column is a garbled line, not a time.
+    return ns if 0 <= ns < 2**63 else None
 
 
 @dataclass

@@ -40,10 +40,7 @@ def check_device(profile: DeviceProfile) -> TargetInfo:
         transport.close()
         return TargetInfo(reachable=False, reason=str(e))
     try:
-        if isinstance(transport, CommandTransport):
-            info = transport.info()
-        else:  # serial: opening it is the check; the firmware's hello is the runner's business
-            info = TargetInfo(reachable=True, notes=[f"{transport.describe()} opened"])
+        info = transport.info()  # command targets: system probe; serial: the protocol's hello
     except HarnessError as e:
         return TargetInfo(reachable=False, reason=f"connected, then: {e}")
     finally:

@@ -168,6 +168,10 @@ class Transport(ABC):
     def describe(self) -> str:
         return f"{self.kind}:{self.profile.id}"
 
+    def info(self) -> TargetInfo:
+        """What `harness devices check` reports once the target is open."""
+        return TargetInfo(reachable=True, notes=[f"{self.describe()} opened"])
+
 
 class CommandTransport(Transport):
     """A target that runs commands (local host, ssh, adb)."""

@@ -54,7 +54,7 @@ def test_ingest_with_device_profile_and_model_file(cli, tmp_path, tiny_model):
 def test_ingest_failed_log_is_a_failed_record_with_its_text(cli, tmp_path):
     log = FIXTURES / "android_termux_int8_failed_prepare_ERROR.txt"
     proc = cli("ingest", "--format", "benchmark_model", str(log), "--json")
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr  # imported, recorded as failed: non-zero like `harness run`
     out = json.loads(proc.stdout)
     assert out["status"] == "failed"
     assert "Node number 57 (BATCH_MATMUL) failed to prepare." in out["error"]["message"]
