@@ -201,20 +201,41 @@ def run_planned(
         status = "failed"
         error = ErrorInfo(message=f"{type(e).__name__}: {e}", stage=rec.stage)
         rec.add_raw("harness_traceback", traceback.format_exc().splitlines())
+    return write_record(
+        store, rec, job.profile, job.model, job.config, status, error, started, dt.datetime.now(dt.timezone.utc)
+    )
+
+
+def write_record(
+    store: RunStore,
+    rec: Recorder,
+    profile: DeviceProfile | None,
+    model: ModelRef,
+    config: RunConfig,
+    status: str,
+    error: ErrorInfo | None,
+    started: dt.datetime,
+    finished: dt.datetime | None,
+) -> RunManifest:
+    """Turn what a run collected into its manifest and summary, and write the record."""
     if error is not None and rec.raw:
         error.raw_output = "raw/"
-    finished = dt.datetime.now(dt.timezone.utc)
+    device = (
+        DeviceRef(id=profile.id, name=profile.name, transport=profile.transport.kind)
+        if profile is not None
+        else DeviceRef(id="unknown", name="unknown (no profile given)", transport="unknown")
+    )
     manifest = RunManifest(
-        run_id=store.new_run_id(started, job.profile.id, job.model.name),
+        run_id=store.new_run_id(started, device.id, model.name),
         status=status,
         error=error,
         started_at=started,
         finished_at=finished,
-        device=DeviceRef(id=job.profile.id, name=job.profile.name, transport=job.profile.transport.kind),
-        profile=job.profile.model_dump(mode="json"),
-        model=job.model,
+        device=device,
+        profile=profile.model_dump(mode="json") if profile is not None else {},
+        model=model,
         runtime=rec.runtime,
-        config=job.config,
+        config=config,
         harness_version=harness.__version__,
         host=_host_info(),
         phases=rec.phases,

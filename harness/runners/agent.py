@@ -9,12 +9,10 @@ flushes what it measured; the record keeps it.
 from __future__ import annotations
 
 import json
-import threading
-import time
 
 from harness.agent import AGENT_PATH
 from harness.errors import CommandTimeout, HarnessError, TransportError
-from harness.runners.base import RunContext, Runner
+from harness.runners.base import RunContext, Runner, Watchdog
 from harness.transports.base import CommandTransport
 
 # Allowance for load, init, first inference and warmup beyond the steady-state cap.
@@ -83,35 +81,16 @@ class AgentRunner(Runner):
         argv = agent_argv(ctx, t.agent_python(), agent_remote, model_remote, inputs_remote)
         rec.notes.append("agent command: " + " ".join(argv))
         proc = t.start(argv)
-
-        # Terminate the agent when the user aborts, or when it overruns its deadline.
-        done = threading.Event()
-        timed_out = threading.Event()
-
-        def watchdog() -> None:
-            limit = time.monotonic() + deadline_s(ctx)
-            while not done.is_set():
-                if ctx.cancel.wait(0.1):
-                    proc.terminate(grace_s=10.0)
-                    return
-                if time.monotonic() > limit:
-                    timed_out.set()
-                    proc.terminate(grace_s=5.0)
-                    return
-
-        guard = threading.Thread(target=watchdog, name="agent-watchdog", daemon=True)
-        guard.start()
         rec.stage = "run"
         events = _EventSink(ctx)
         try:
-            for line in proc.lines():
-                events.feed(line)
-            rc = proc.wait(timeout=30)
+            with Watchdog(proc, ctx.cancel, deadline_s(ctx), name="agent-watchdog") as dog:
+                for line in proc.lines():
+                    events.feed(line)
+                rc = proc.wait(timeout=30)
         finally:
-            done.set()
-            guard.join(timeout=15)
             rec.add_raw("agent_stderr", proc.stderr.splitlines())
-        if timed_out.is_set():
+        if dog.timed_out.is_set():
             raise CommandTimeout(f"agent exceeded its {deadline_s(ctx):.0f} s deadline and was killed")
         if events.error:
             rec.stage = events.error.get("stage", "run")

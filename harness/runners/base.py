@@ -13,6 +13,7 @@ list it in `harness.runners.RUNNERS`.
 from __future__ import annotations
 
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,3 +59,42 @@ class Runner(ABC):
     @abstractmethod
     def run(self, ctx: RunContext) -> None:
         """Measure, appending to `ctx.recorder`; raise on failure."""
+
+
+class Watchdog:
+    """Terminates a streamed process when the run is cancelled or overruns its deadline.
+
+        with Watchdog(proc, ctx.cancel, deadline_s) as dog:
+            for line in proc.lines(): ...
+        if dog.timed_out.is_set(): raise CommandTimeout(...)
+
+    The process gets `cancel_grace_s` to flush what it measured after a cancel.
+    """
+
+    def __init__(self, proc, cancel, deadline_s: float, cancel_grace_s: float = 10.0, name: str = "watchdog"):
+        self.proc = proc
+        self.cancel = cancel
+        self.deadline_s = deadline_s
+        self.cancel_grace_s = cancel_grace_s
+        self.timed_out = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name=name, daemon=True)
+
+    def _watch(self) -> None:
+        limit = time.monotonic() + self.deadline_s
+        while not self._done.is_set():
+            if self.cancel.wait(0.1):
+                self.proc.terminate(grace_s=self.cancel_grace_s)
+                return
+            if time.monotonic() > limit:
+                self.timed_out.set()
+                self.proc.terminate(grace_s=5.0)
+                return
+
+    def __enter__(self) -> Watchdog:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join(timeout=15)

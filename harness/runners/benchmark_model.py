@@ -19,12 +19,10 @@ record (``raw/benchmark_model.txt``) and parsed into the recorder:
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 
 from harness.errors import CommandTimeout, HarnessError
-from harness.runners.base import RunContext, Runner
+from harness.runners.base import RunContext, Runner, Watchdog
 from harness.runners.benchmark_model_log import BenchmarkLog, BenchmarkLogError, parse_log
 from harness.store.recorder import Recorder
 from harness.transports.base import CommandTransport
@@ -189,40 +187,24 @@ class BenchmarkModelRunner(Runner):
         # stderr joins stdout at the source, so the log keeps its order on every transport
         proc = t.start(["sh", "-c", 'exec "$@" 2>&1', "sh", *argv])
 
-        done, timed_out = threading.Event(), threading.Event()
         limit = deadline_s(ctx)
-
-        def watchdog() -> None:
-            end = time.monotonic() + limit
-            while not done.is_set():
-                if ctx.cancel.wait(0.1):
-                    proc.terminate(grace_s=5.0)
-                    return
-                if time.monotonic() > end:
-                    timed_out.set()
-                    proc.terminate(grace_s=5.0)
-                    return
-
-        guard = threading.Thread(target=watchdog, name="benchmark_model-watchdog", daemon=True)
-        guard.start()
         rec.stage = "run"
         lines: list[str] = []
         try:
-            for line in proc.lines():
-                lines.append(line)
-                if line.removeprefix("INFO: ").startswith("count="):
-                    ctx.progress("benchmark_model", {"stats": line})
-            rc = proc.wait(timeout=30)
+            with Watchdog(proc, ctx.cancel, limit, cancel_grace_s=5.0, name="benchmark_model-watchdog") as dog:
+                for line in proc.lines():
+                    lines.append(line)
+                    if line.removeprefix("INFO: ").startswith("count="):
+                        ctx.progress("benchmark_model", {"stats": line})
+                rc = proc.wait(timeout=30)
         except BaseException:
             self._parse_into(rec, lines, strict=False)  # keep whatever was printed before it broke
             raise
         finally:
-            done.set()
-            guard.join(timeout=15)
             rec.add_raw("benchmark_model", lines)
             if proc.stderr:
                 rec.add_raw("benchmark_model_stderr", proc.stderr.splitlines())
-        if timed_out.is_set():
+        if dog.timed_out.is_set():
             raise CommandTimeout(f"benchmark_model exceeded its {limit:.0f} s deadline and was killed")
         if ctx.cancel.is_set():
             self._parse_into(rec, lines, strict=False)
@@ -264,13 +246,10 @@ def ingest_log(
     that is not a benchmark_model log is refused (nothing is written).
     """
     import datetime as dt
-    import platform
-    import socket
 
-    import harness
-    from harness.analysis.summary import summarize_run
     from harness.profiles import load_profile
-    from harness.store.record import DeviceRef, ErrorInfo, ModelRef, RunConfig, RunManifest, RuntimeInfo, StopRule
+    from harness.session import write_record
+    from harness.store.record import ErrorInfo, ModelRef, RunConfig, RuntimeInfo, StopRule
     from harness.store.store import RunStore
 
     path = Path(path)
@@ -300,32 +279,10 @@ def ingest_log(
     record_log(rec, log)
     rec.notes.append(f"ingested from {path.resolve()} (a saved benchmark_model log)")
     started = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc)
-    store = RunStore(results)
-    failed = log.failed
-    manifest = RunManifest(
-        run_id=store.new_run_id(started, profile.id if profile else "ingested", model_ref.name),
-        status="failed" if failed else "ok",
-        error=ErrorInfo(message=f"benchmark_model failed: {log.failure}", stage="run", raw_output="raw/")
-        if failed else None,
-        started_at=started,
-        device=DeviceRef(
-            id=profile.id if profile else "unknown",
-            name=profile.name if profile else "unknown (ingested log)",
-            transport=profile.transport.kind if profile else "ingest",
-        ),
-        profile=profile.model_dump(mode="json") if profile else {},
-        model=model_ref,
-        runtime=rec.runtime,
-        config=config,
-        harness_version=harness.__version__,
-        host={"hostname": socket.gethostname(), "platform": platform.platform(), "python": platform.python_version()},
-        phases=rec.phases,
-        conditions=rec.conditions,
-        timeline=rec.timeline,
-        notes=rec.notes,
+    error = ErrorInfo(message=f"benchmark_model failed: {log.failure}", stage="run") if log.failed else None
+    manifest = write_record(
+        RunStore(results), rec, profile, model_ref, config, "failed" if log.failed else "ok", error, started, None
     )
-    manifest.summary = summarize_run(manifest, rec)
-    store.write(manifest, rec)
     return manifest, log
 
 

@@ -23,7 +23,7 @@ def test_ingest_op_profiling_log_json_and_record(cli, tmp_path):
     out = json.loads(proc.stdout)
     # the run fields `harness run --json` prints ...
     assert {"run_id", "status", "device", "model", "runtime", "cold", "latency", "aggregates", "memory"} <= set(out)
-    assert (out["status"], out["model"], out["runtime"], out["transport"]) == ("ok", "mobilenet_v1_quant", "benchmark_model", "ingest")
+    assert (out["status"], out["model"], out["runtime"], out["transport"]) == ("ok", "mobilenet_v1_quant", "benchmark_model", "unknown")
     assert out["latency"] is None  # the log has aggregates only: no per-iteration samples are made up
     assert out["aggregates"]["per_iteration_samples"] is False
     assert out["aggregates"]["steady"]["count"] == 50
