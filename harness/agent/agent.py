@@ -184,7 +184,8 @@ class Model:
         raise NotImplementedError
 
 
-def _tflite_interpreter_class():
+def tflite_interpreter_class():
+    """(Interpreter class, library name, version) of the TFLite runtime the target has."""
     try:
         from ai_edge_litert import interpreter as mod
 
@@ -207,7 +208,7 @@ class TfliteModel(Model):
     name = "tflite"
 
     def __init__(self):
-        self._cls, self.library, self.version = _tflite_interpreter_class()
+        self._cls, self.library, self.version = tflite_interpreter_class()
 
     def prepare(self, content, threads, inputs):
         kwargs = {"model_content": content}

@@ -197,21 +197,13 @@ def bandwidth_sweep(np, threads: int, mode: dict, max_total_bytes: int) -> list[
 
 
 def tflite_interpreter():
+    """The agent's runtime lookup (agent.py is pushed beside this file); Nones without one."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from agent import tflite_interpreter_class
+
     try:
-        from ai_edge_litert import interpreter as mod
-
-        import ai_edge_litert as pkg
-
-        return mod.Interpreter, "ai_edge_litert", getattr(pkg, "__version__", "unknown")
-    except ImportError:
-        pass
-    try:
-        from tflite_runtime import interpreter as mod
-
-        import tflite_runtime as pkg
-
-        return mod.Interpreter, "tflite_runtime", getattr(pkg, "__version__", "unknown")
-    except ImportError:
+        return tflite_interpreter_class()
+    except RuntimeError:
         return None, None, None
 
 

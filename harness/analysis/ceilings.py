@@ -21,7 +21,6 @@ import json
 import math
 import os
 import statistics
-import sys
 import tempfile
 import threading
 from collections.abc import Callable
@@ -390,7 +389,8 @@ def measure_ceilings(
         assert isinstance(t, CommandTransport)
         script = t.path("ceilings", "ceilings.py")
         t.push(PROBE_PATH, script)
-        argv = [profile.defaults.python or (sys.executable if t.kind == "local" else "python3"), script, "--mode", mode]
+        t.push(AGENT_PATH, t.path("ceilings", "agent.py"))  # the probe shares the agent's runtime lookup
+        argv = [t.agent_python(), script, "--mode", mode]
         for dtype in ("fp32", "int8"):
             local = Path(tmp) / f"fc_{dtype}_{FC_SIZE}.tflite"
             local.write_bytes(build_fc_model(FC_SIZE, FC_SIZE, dtype))
