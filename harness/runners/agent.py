@@ -9,6 +9,8 @@ flushes what it measured; the record keeps it.
 from __future__ import annotations
 
 import json
+import shlex
+from pathlib import Path
 
 from harness.agent import AGENT_PATH
 from harness.errors import CommandTimeout, HarnessError, TransportError
@@ -71,15 +73,13 @@ class AgentRunner(Runner):
         t.push(ctx.model_path, model_remote)
         inputs_remote = None
         if ctx.config.inputs:
-            from pathlib import Path
-
             src = Path(ctx.config.inputs)
             inputs_remote = t.path("inputs", src.name)
             t.push(src, inputs_remote)
 
         rec.stage = "start"
         argv = agent_argv(ctx, t.agent_python(), agent_remote, model_remote, inputs_remote)
-        rec.notes.append("agent command: " + " ".join(argv))
+        rec.notes.append("agent command: " + shlex.join(argv))
         proc = t.start(argv)
         rec.stage = "run"
         events = _EventSink(ctx)
