@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import os
 import statistics
 import tempfile
 import threading
@@ -33,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from harness.agent import AGENT_PATH
 from harness.errors import HarnessError
 from harness.profiles import DeviceProfile
+from harness.store.atomic import write_atomic
 
 PROBE_PATH = AGENT_PATH.with_name("ceilings.py")
 CEILINGS_DIR = "ceilings"
@@ -316,13 +316,7 @@ def ceilings_path(device_id: str, results: Path | str) -> Path:
 
 
 def save_ceilings(ceilings: Ceilings, results: Path | str) -> Path:
-    path = ceilings_path(ceilings.device, results)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{ceilings.device}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(ceilings.model_dump_json(indent=2))
-    os.replace(tmp, path)
-    return path
+    return write_atomic(ceilings_path(ceilings.device, results), ceilings.model_dump_json(indent=2))
 
 
 def load_ceilings(device_id: str, results: Path | str) -> Ceilings | None:

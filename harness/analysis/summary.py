@@ -93,7 +93,10 @@ def _add_energy(summary: Summary, manifest: RunManifest, telemetry: pa.Table) ->
     if e["throttled"] is not None:
         summary.throttled = bool(summary.throttled) or e["throttled"]
     summary.energy = e["energy"]
-    summary.warnings += [f"energy: {w}" for w in e["energy"].get("warnings", [])]
+    # A target with no power sensor is not a problem with this run (the reason stays in
+    # summary.energy); partial coverage or a charging battery is.
+    if e["energy"].get("channels"):
+        summary.warnings += [f"energy: {w}" for w in e["energy"].get("warnings", [])]
 
 
 def roofline_inputs(manifest: RunManifest, results) -> dict:

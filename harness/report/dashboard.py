@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,12 +31,21 @@ from harness.analysis.roofline import summarize_roofline
 from harness.analysis.summary import roofline_inputs, steady_latencies, typical_latency
 from harness.errors import HarnessError
 from harness.profiles import DeviceProfile
-from harness.report import figures
-from harness.report.page import Markup, badge, definition_list, esc, page, pre_json, si, table, tag
+from harness.report import DEFAULT_MAX_POINTS, DEFAULT_OUT, figures  # noqa: E402 - re-exported
+from harness.report.page import (
+    Markup,
+    badge,
+    definition_list,
+    esc,
+    page,
+    pre_json,
+    si,
+    table,
+    tag,
+)
+from harness.store.atomic import write_atomic
 from harness.store.record import TABLE_SCHEMAS, RunManifest
 from harness.store.store import RunStore, StoredRun
-
-from harness.report import DEFAULT_MAX_POINTS, DEFAULT_OUT  # noqa: E402 - re-exported
 
 
 @dataclass
@@ -414,12 +421,7 @@ def build_report(results: Path | str | None = None, out: Path | str = DEFAULT_OU
     if not devices:
         raise HarnessError(f"{results}: no run records in this folder")
     html = render(devices, results, title, max_points)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".report.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(html)
-    os.replace(tmp, out)
+    out = write_atomic(out, html)
     runs = [v for d in devices for v in d.runs]
     return ReportInfo(out, len(runs), sum(v.m.status != "ok" for v in runs), len(devices), out.stat().st_size,
                       time.perf_counter() - t0)

@@ -16,12 +16,11 @@ Format: https://docs.google.com/document/d/1CvAClvFfyA5R-PhYUmn5OOQtYMH4h6I0nSsK
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import pyarrow as pa
 
+from harness.store.atomic import write_atomic
 from harness.store.record import RunManifest
 from harness.store.store import RunStore
 
@@ -88,10 +87,4 @@ def write_trace(run_id: str, output: Path, results: Path | str | None = None) ->
     """Load a run from the store and write its trace to `output` (atomically)."""
     run = RunStore(results).load(run_id)
     trace = to_trace_events(run.manifest, run.samples, run.telemetry)
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(trace, f, separators=(",", ":"), allow_nan=False)
-    os.replace(tmp, output)
-    return output
+    return write_atomic(output, json.dumps(trace, separators=(",", ":"), allow_nan=False))

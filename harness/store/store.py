@@ -18,7 +18,6 @@ import json
 import os
 import re
 import secrets
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import pyarrow.parquet as pq
 from pydantic import ValidationError
 
 from harness.errors import HarnessError
+from harness.store.atomic import write_atomic
 from harness.store.record import SCHEMA_VERSION, TABLE_SCHEMAS, RunManifest
 from harness.store.recorder import Recorder
 
@@ -103,12 +103,7 @@ class RunStore:
 
     @staticmethod
     def _write_manifest(run_dir: Path, manifest: RunManifest) -> None:
-        fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=".manifest.", suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            f.write(manifest.model_dump_json(indent=2))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, run_dir / MANIFEST)
+        write_atomic(run_dir / MANIFEST, manifest.model_dump_json(indent=2))
 
     # -- reading -----------------------------------------------------------------------
 

@@ -14,7 +14,6 @@ Units at the edge: m°C → C, kHz → Hz, mV → V, mA → A, µJ → J.
 
 from __future__ import annotations
 
-import fnmatch
 import posixpath
 import re
 from dataclasses import dataclass

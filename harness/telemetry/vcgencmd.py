@@ -37,7 +37,7 @@ THROTTLED_NOW = ("under_voltage", "arm_freq_capped", "throttled", "soft_temp_lim
 
 _F = r"[-+]?\d{1,12}(?:\.\d{1,12})?"
 _TEMP = re.compile(rf"^temp=({_F})'C$")
-_CLOCK = re.compile(rf"^(?:([a-z0-9_]+):\s*)?frequency\(\d{{1,6}}\)=(\d{{1,15}})$")
+_CLOCK = re.compile(r"^(?:([a-z0-9_]+):\s*)?frequency\(\d{1,6}\)=(\d{1,15})$")
 _THROTTLED = re.compile(r"^throttled=0x([0-9a-fA-F]{1,16})$")
 _VOLT = re.compile(rf"^volt=({_F})V$")
 _PMIC = re.compile(rf"^([A-Za-z0-9_]+)_([AV]) (current|volt)\(\d{{1,6}}\)=({_F})([AV])$")

@@ -5,7 +5,6 @@ checked against `time.monotonic_ns()`. Also checks that stop() leaves no sampler
 process behind on the target.
 """
 
-import os
 import shutil
 import time
 

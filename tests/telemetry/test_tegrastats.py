@@ -1,6 +1,5 @@
 """tegrastats: exact SI values from every captured variant."""
 
-import pytest
 
 from harness.telemetry import tegrastats
 from harness.telemetry.channels import Problem
