@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 
 import pytest
 
@@ -45,6 +46,10 @@ def test_write_then_read_back_through_store_pandas_and_duckdb(tmp_path):
     assert sorted(p.name for p in run_dir.iterdir()) == [
         "manifest.json", "raw", "samples.parquet", "telemetry.parquet"
     ]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (run_dir / "manifest.json").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
+    assert not list(run_dir.glob(".manifest*"))  # no temporary left behind
     run = store.load(m.run_id[:20])
     assert run.manifest.tables == {"samples": 7, "telemetry": 1, "ops": 0}
     assert run.samples.num_rows == 7 and run.ops.num_rows == 0
