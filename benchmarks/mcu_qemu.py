@@ -20,7 +20,7 @@ from harness.runners.base import RunContext
 from harness.runners.tinyml import TinymlRunner
 from harness.store.record import ModelRef, RunConfig, RuntimeInfo
 from harness.store.recorder import Recorder
-from harness.transports.base import sha256_of
+from harness.digest import sha256_of
 from harness.transports.serial import SerialTransport
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from harness.errors import ModelError
 from harness.store.record import ModelRef
-from harness.transports.base import sha256_of
+from harness.digest import sha256_of
 
 FORMATS = {".tflite": "tflite", ".onnx": "onnx"}
 

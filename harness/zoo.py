@@ -10,7 +10,6 @@ does not. ``$HARNESS_ZOO_DIR`` points at another zoo folder (manifest + build sc
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import subprocess
@@ -23,6 +22,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from harness.digest import sha256_of
 from harness.errors import ModelError
 
 MODEL_SUFFIXES = (".tflite", ".onnx")
@@ -152,14 +152,6 @@ def model_file(spec: str, build: bool = False) -> Path:
     return path
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 class BuildResult(BaseModel):
     id: str
     path: str
@@ -179,7 +171,7 @@ def build(spec: str, force: bool = False) -> BuildResult:
     elif force or not entry.built:
         build_entry(entry.id)
         built_now = True
-    digest = sha256_file(entry.path)
+    digest = sha256_of(entry.path)
     return BuildResult(id=entry.id, path=str(entry.path), sha256=digest,
                        matches_manifest=digest == entry.sha256, built_now=built_now)
 

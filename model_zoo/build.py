@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import io
 import os
 import shutil
@@ -40,6 +39,8 @@ sys.path.insert(0, str(ZOO_DIR))
 sys.path.insert(0, str(ZOO_DIR.parent))
 
 from archs import ARCHS, INPUT_RANGES, ArchSpec  # noqa: E402
+
+from harness.digest import sha256_of  # noqa: E402
 
 SEED = 20240229
 CALIBRATION_SAMPLES = 16
@@ -191,14 +192,6 @@ def build_arch(spec: ArchSpec, wanted: set[str], out_dir: Path) -> dict[str, Pat
         path.write_bytes(to_tflite(spec, int8=True))
         built[int8_id] = path
     return {k: v for k, v in built.items() if k in wanted}
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def manifest_entry(entry_id: str, path: Path, spec: ArchSpec, committed: bool) -> dict:

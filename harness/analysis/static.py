@@ -20,7 +20,6 @@ params and bytes, peak activation memory, and (int8 TFLite) what a microcontroll
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -28,6 +27,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from harness.analysis.op_costs import Cost, TensorView, unknown
+from harness.digest import sha256_of
 from harness.errors import ModelError
 
 Format = Literal["tflite", "onnx"]
@@ -199,14 +199,6 @@ def _from_onnx(path: Path) -> _Graph:
                   [info(i) for i in g.inputs], [info(o) for o in g.outputs], notes)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _resolve(model: str | Path) -> Path:
     from harness.zoo import model_file
 
@@ -219,7 +211,7 @@ def describe(model: str | Path) -> ModelInfo:
     fmt = model_format(path)
     g = _load(path, fmt)
     return ModelInfo(path=str(path), format=fmt, precision=g.precision, size_bytes=g.size_bytes,
-                     sha256=_sha256(path), inputs=g.input_infos, outputs=g.output_infos)
+                     sha256=sha256_of(path), inputs=g.input_infos, outputs=g.output_infos)
 
 
 def _load(path: Path, fmt: Format) -> _Graph:
@@ -289,7 +281,7 @@ def analyze(model: str | Path, mcu: bool = True) -> ModelAnalysis:
     unknown_types = sorted({o.type for o in op_costs if o.unknown})
     result = ModelAnalysis(
         path=str(path), format=fmt, precision=g.precision, size_bytes=g.size_bytes,
-        sha256=_sha256(path), inputs=g.input_infos, outputs=g.output_infos, ops=op_costs,
+        sha256=sha256_of(path), inputs=g.input_infos, outputs=g.output_infos, ops=op_costs,
         macs=sum(o.macs for o in op_costs), flops=flops,
         params=sum(tensors[k].numel or 0 for k in weights),
         weight_bytes=sum(tensors[k].nbytes or 0 for k in weights),

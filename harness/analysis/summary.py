@@ -109,7 +109,7 @@ def roofline_inputs(manifest: RunManifest, results) -> dict:
     """
     from harness.analysis.ceilings import ceilings_for
     from harness.profiles import DeviceProfile
-    from harness.transports.base import sha256_of
+    from harness.digest import sha256_of
 
     out: dict = {"analysis": None, "ceilings": None, "roofline_warnings": []}
     try:

@@ -19,7 +19,7 @@ from pathlib import Path
 from harness.errors import HarnessError
 from harness.mcu.header import write_header
 from harness.mcu.program import ModelProgram
-from harness.transports.base import sha256_of
+from harness.digest import sha256_of
 
 #: bump when the header format or the lowering changes, so cached headers are redone
 GENERATOR_VERSION = 3

@@ -44,7 +44,8 @@ from adb_shell.hidden_helpers import _AdbPacketStore
 
 from harness.errors import CommandTimeout, HarnessError, TransportError
 from harness.transports.adb_link import Idle, LinkLost, PacketLink, tcp_endpoint, usb_endpoint
-from harness.transports.base import _RACY_S, CommandResult, CommandTransport, Process, sha256_of, shell_line
+from harness.digest import RACY_S, sha256_of
+from harness.transports.base import CommandResult, CommandTransport, Process, shell_line
 
 CONFIG_ENV = "HARNESS_CONFIG_DIR"
 #: how often a silent stream lets go of the device (lets other streams and kills through)
@@ -490,7 +491,7 @@ class AdbTransport(CommandTransport):
             device = self._require()
             with self._adb_errors(f"writing {remote}.sha256"):
                 _, size, mtime = device.stat(remote, SYNC_TIMEOUT_S, SYNC_TIMEOUT_S)
-                if time.time() - mtime <= _RACY_S:
+                if time.time() - mtime <= RACY_S:
                     return sent  # its mtime second is still "now": a change on the phone could keep it
                 text = f"{digest}  {posixpath.basename(remote)}  {size} {mtime}\n"
                 device.push(io.BytesIO(text.encode()), f"{remote}.sha256",

@@ -16,10 +16,7 @@ argument, so no user string (a model path, say) is ever interpreted by a shell.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import shlex
-import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
@@ -27,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+from harness.digest import md5_of, sha256_of  # noqa: F401 - re-exported for transports
 from harness.errors import TransportError
 
 if TYPE_CHECKING:
@@ -43,41 +41,6 @@ def shell_line(argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: s
         parts.extend(shlex.quote(f"{k}={v}") for k, v in env.items())
     parts.append(shlex.join(argv))
     return " ".join(parts)
-
-
-def sha256_of(path: Path) -> str:
-    return _digest_of("sha256", path)
-
-
-def md5_of(path: Path) -> str:
-    return _digest_of("md5", path)
-
-
-# (algo, realpath, size, mtime_ns, inode) -> hex digest. Models are hashed when resolved
-# and again at every push: hash each file version once per process.
-_DIGESTS: dict[tuple, str] = {}
-_DIGESTS_LOCK = threading.Lock()
-#: a file modified this recently may change again within the same (coarse) mtime tick
-_RACY_S = 2.0
-
-
-def _digest_of(algo: str, path: Path) -> str:
-    st = os.stat(path)
-    key = (algo, os.path.realpath(path), st.st_size, st.st_mtime_ns, st.st_ino)
-    with _DIGESTS_LOCK:
-        if key in _DIGESTS:
-            return _DIGESTS[key]
-    h = hashlib.new(algo)  # md5: content comparison only, for targets without sha256sum
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    digest = h.hexdigest()
-    if time.time() - st.st_mtime > _RACY_S:  # as git does with racy timestamps
-        with _DIGESTS_LOCK:
-            if len(_DIGESTS) > 1024:
-                _DIGESTS.clear()
-            _DIGESTS[key] = digest
-    return digest
 
 
 @dataclass

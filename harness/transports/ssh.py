@@ -38,7 +38,8 @@ import paramiko
 
 from harness.errors import CommandTimeout, TransportError
 from harness.profiles import DeviceProfile, SshTransportSpec
-from harness.transports.base import CommandResult, CommandTransport, Process, sha256_of, shell_line
+from harness.digest import sha256_of
+from harness.transports.base import CommandResult, CommandTransport, Process, shell_line
 
 #: printed by the remote shell before it execs the command; followed by its pid (= pgid)
 PGID_MARKER = "harness-pgid:"

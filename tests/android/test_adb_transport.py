@@ -14,7 +14,7 @@ from harness.errors import CommandTimeout, TransportError
 from harness.profiles import DeviceProfile
 from harness.transports import open_transport
 from harness.transports.adb import AdbTransport, default_adbkey_path
-from harness.transports.base import sha256_of
+from harness.digest import sha256_of
 from tests.adb_emulator.fixtures import emulated_phone
 
 pytestmark = pytest.mark.timeout(60)

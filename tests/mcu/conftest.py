@@ -12,7 +12,7 @@ from harness.profiles import parse_profile
 from harness.runners.base import RunContext
 from harness.store.record import ModelRef, RunConfig, RuntimeInfo
 from harness.store.recorder import Recorder
-from harness.transports.base import sha256_of
+from harness.digest import sha256_of
 
 MLPERF_TINY = ("kws01", "vww01", "ic01", "ad01")
 

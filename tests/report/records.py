@@ -27,7 +27,7 @@ from harness.store.record import (
 )
 from harness.store.recorder import Recorder
 from harness.store.store import RunStore
-from harness.transports.base import sha256_of
+from harness.digest import sha256_of
 
 
 def write_run(

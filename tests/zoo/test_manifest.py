@@ -10,7 +10,7 @@ import pytest
 from harness import zoo
 from harness.analysis.static import analyze
 from harness.errors import ModelError
-from harness.zoo import sha256_file
+from harness.digest import sha256_of
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -50,7 +50,7 @@ def test_committed_files_match_their_sha256_and_size():
     for e in COMMITTED:
         assert e.built, e.path
         assert e.path.stat().st_size == e.size_bytes, e.id
-        assert sha256_file(e.path) == e.sha256, e.id
+        assert sha256_of(e.path) == e.sha256, e.id
 
 
 def test_committed_files_respect_the_size_rule():
