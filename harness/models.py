@@ -10,29 +10,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from harness.analysis.static import model_format, model_precision
+from harness.digest import sha256_of
 from harness.errors import ModelError
 from harness.store.record import ModelRef
-from harness.digest import sha256_of
 
-FORMATS = {".tflite": "tflite", ".onnx": "onnx"}
-
-
-def model_format(path: Path) -> str:
-    """The format from the file name, confirmed by the file's first bytes."""
-    fmt = FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise ModelError(
-            f"{path}: unsupported model format {path.suffix or '(no extension)'!r} "
-            f"(supported: {', '.join(FORMATS)})"
-        )
-    with open(path, "rb") as f:
-        head = f.read(8)
-    if fmt == "tflite" and head[4:8] != b"TFL3":
-        raise ModelError(f"{path}: not a TFLite model (no TFL3 flatbuffer identifier)")
-    # An ONNX ModelProto starts with a protobuf key byte (field 1..8, varint or length-delimited).
-    if fmt == "onnx" and (len(head) < 2 or head[0] not in (0x08, 0x12, 0x1A, 0x22, 0x2A, 0x32, 0x3A, 0x42)):
-        raise ModelError(f"{path}: not an ONNX model (not a protobuf ModelProto)")
-    return fmt
+FORMATS = (".tflite", ".onnx")
 
 
 def _looks_like_path(spec: str) -> bool:
@@ -53,7 +36,7 @@ def resolve_model(spec: str) -> tuple[ModelRef, Path]:
             raise ModelError(f"unknown model {spec!r}: not a file, and not a zoo id (see `harness zoo list`)")
         path = zoo.model_file(spec)
     fmt = model_format(path)
-    precision = entry.precision if entry is not None else _precision(path, fmt)
+    precision = entry.precision if entry is not None else _precision(path)
     ref = ModelRef(
         name=entry.id if entry is not None else path.stem,
         path=str(path.resolve()),
@@ -66,15 +49,11 @@ def resolve_model(spec: str) -> tuple[ModelRef, Path]:
     return ref, path
 
 
-def _precision(path: Path, fmt: str) -> str:
+def _precision(path: Path) -> str:
     """fp32 / int8 / … from the static analysis; 'unknown' if it cannot tell."""
-    try:
-        from harness.analysis.static import model_precision
-    except ImportError:
-        return "unknown"
     try:
         return model_precision(path)
     except ModelError:
         raise
-    except Exception:  # a model the analysis cannot read still runs
+    except Exception:  # a model the analysis cannot read in full still runs
         return "unknown"

@@ -130,20 +130,32 @@ class _Graph:
     notes: list[str]
 
 
+# An ONNX ModelProto starts with a protobuf key byte (fields 1..8, varint or length-delimited).
+_ONNX_FIRST_BYTES = (0x08, 0x12, 0x1A, 0x22, 0x2A, 0x32, 0x3A, 0x42)
+
+
 def model_format(path: Path) -> Format:
+    """The format from the file name (or a TFL3 header), confirmed by the file's first bytes."""
+    path = Path(path)
     suffix = path.suffix.lower()
-    if suffix == ".tflite":
-        return "tflite"
-    if suffix == ".onnx":
-        return "onnx"
     try:
         with open(path, "rb") as f:
-            if f.read(8)[4:8] == b"TFL3":
-                return "tflite"
-    except OSError:
-        pass
-    raise ModelError(f"{path}: unsupported model format {suffix or '(no extension)'!r}; "
-                     "expected a .tflite or .onnx file")
+            head = f.read(8)
+    except FileNotFoundError:
+        raise ModelError(f"{path}: no such model file") from None
+    except OSError as e:
+        raise ModelError(f"{path}: cannot read: {e.strerror}") from None
+    fmt = {".tflite": "tflite", ".onnx": "onnx"}.get(suffix)
+    if fmt is None and head[4:8] == b"TFL3":
+        fmt = "tflite"
+    if fmt is None:
+        raise ModelError(f"{path}: unsupported model format {suffix or '(no extension)'!r}; "
+                         "expected a .tflite or .onnx file")
+    if fmt == "tflite" and head[4:8] != b"TFL3":
+        raise ModelError(f"{path}: not a TFLite model (no TFL3 flatbuffer identifier)")
+    if fmt == "onnx" and (len(head) < 2 or head[0] not in _ONNX_FIRST_BYTES):
+        raise ModelError(f"{path}: not an ONNX model (not a protobuf ModelProto)")
+    return fmt
 
 
 def _from_tflite(path: Path) -> _Graph:
