@@ -10,8 +10,9 @@ from typing import Any
 from pydantic import BaseModel
 from rich.console import Console
 
-console = Console(stderr=False)
-err_console = Console(stderr=True)
+# Piped output is not wrapped at rich's default 80 columns: tables stay one row per line.
+console = Console(stderr=False, width=None if sys.stdout.isatty() else 200)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 
 def _default(o: Any) -> Any:

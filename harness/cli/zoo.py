@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from harness.cli import app
@@ -21,8 +20,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 def _print(table: Table) -> None:
     # Piped output is not squeezed into rich's default 80 columns: ids and op names
     # stay whole for grep and for the reader of a CI log.
-    out = console if console.is_terminal else Console(width=200)
-    out.print(table)
+    console.print(table)
 
 
 def _si(n: float | None, unit: str = "") -> str:
