@@ -114,11 +114,14 @@ def plan_runs(
         raise HarnessError(f"{opts.inputs}: no such inputs file")
     profiles = [load_profile(d, profile_dirs) for d in devices]
     resolved = [resolve_model(m) for m in models]
-    return [
+    jobs = [
         PlannedRun(profile, ref, path, make_config(profile, ref, opts))
         for profile in profiles
         for ref, path in resolved
     ]
+    for job in jobs:
+        runner_for(job.config.runtime, job.profile.transport.kind).check(job.profile, job.config)
+    return jobs
 
 
 def _host_info() -> dict[str, str]:

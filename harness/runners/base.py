@@ -60,6 +60,10 @@ class Runner(ABC):
     def run(self, ctx: RunContext) -> None:
         """Measure, appending to `ctx.recorder`; raise on failure."""
 
+    def check(self, profile: DeviceProfile, config: RunConfig) -> None:
+        """Refuse, with a `HarnessError`, a configuration that cannot run — at plan time,
+        before any device time is spent. Default: nothing to check."""
+
 
 class Watchdog:
     """Terminates a streamed process when the run is cancelled or overruns its deadline.

@@ -22,8 +22,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.errors import CommandTimeout, HarnessError
+from harness.profiles import DeviceProfile
 from harness.runners.base import RunContext, Runner, Watchdog
-from harness.runners.benchmark_model_log import BenchmarkLog, BenchmarkLogError, parse_log
+from harness.runners.benchmark_model_log import (
+    BenchmarkLog,
+    BenchmarkLogError,
+    parse_log,
+)
+from harness.store.record import RunConfig
 from harness.store.recorder import Recorder
 from harness.transports.base import CommandTransport
 
@@ -44,11 +50,11 @@ class BenchmarkModelFailed(HarnessError):
     """benchmark_model ran but reported a failure (its log is in the record)."""
 
 
-def benchmark_binary(ctx: RunContext) -> Path:
-    src = ctx.config.options.get("benchmark_binary") or ctx.profile.benchmark_binary
+def benchmark_binary(profile: DeviceProfile, config: RunConfig) -> Path:
+    src = config.options.get("benchmark_binary") or profile.benchmark_binary
     if not src:
         raise HarnessError(
-            f"device {ctx.profile.id!r}: no benchmark_model binary: pass --benchmark-binary PATH "
+            f"device {profile.id!r}: no benchmark_model binary: pass --benchmark-binary PATH "
             "or set 'benchmark_binary' in the profile (it is never downloaded)"
         )
     path = Path(src).expanduser()
@@ -163,6 +169,9 @@ class BenchmarkModelRunner(Runner):
     runtimes = ("benchmark_model",)
     transports = ("adb", "ssh", "local")
 
+    def check(self, profile: DeviceProfile, config: RunConfig) -> None:
+        benchmark_binary(profile, config)
+
     def run(self, ctx: RunContext) -> None:
         t = ctx.transport
         if not isinstance(t, CommandTransport):
@@ -170,7 +179,7 @@ class BenchmarkModelRunner(Runner):
         rec = ctx.recorder
         rec.runtime.name = "benchmark_model"
         rec.runtime.library = "tflite benchmark_model"
-        binary = benchmark_binary(ctx)
+        binary = benchmark_binary(ctx.profile, ctx.config)
 
         rec.stage = "push"
         bin_remote = t.path("benchmark_model")
@@ -249,7 +258,13 @@ def ingest_log(
 
     from harness.profiles import load_profile
     from harness.session import write_record
-    from harness.store.record import ErrorInfo, ModelRef, RunConfig, RuntimeInfo, StopRule
+    from harness.store.record import (
+        ErrorInfo,
+        ModelRef,
+        RunConfig,
+        RuntimeInfo,
+        StopRule,
+    )
     from harness.store.store import RunStore
 
     path = Path(path)

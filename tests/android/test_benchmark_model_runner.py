@@ -199,6 +199,7 @@ def test_flags_follow_the_configuration():
     with pytest.raises(HarnessError, match="not a --flag=value"):
         benchmark_flags(ctx(options={"benchmark_args": ["; rm -rf /"]}), "/m")
     with pytest.raises(HarnessError, match="no benchmark_model binary"):
-        benchmark_binary(ctx())
+        benchmark_binary(ctx().profile, ctx().config)
     with pytest.raises(HarnessError, match="/nowhere/benchmark_model: benchmark_model binary not found"):
-        benchmark_binary(ctx(options={"benchmark_binary": "/nowhere/benchmark_model"}))
+        c = ctx(options={"benchmark_binary": "/nowhere/benchmark_model"})
+        benchmark_binary(c.profile, c.config)
