@@ -78,13 +78,9 @@ def run_energy(runner: TinymlRunner, ctx: RunContext, dut: DutClient) -> None:
     rec.stage = "monitor"
     monitor.start()
     try:
-        loaded = None
         for i in range(windows):
-            data = samples[i % len(samples)].tobytes()
-            if data != loaded:
-                rec.stage = "load"
-                dut.load(data)
-                loaded = data
+            rec.stage = "load"
+            dut.ensure_loaded(samples[i % len(samples)].tobytes())
             rec.stage = "run"
             reply = dut.infer(n, w, expect_laps=False, timeout_s=runner.infer_timeout(ctx, n, w, None) * 10)
             if reply.laps_us:

@@ -127,6 +127,8 @@ class DutClient:
         self.relay = relay
         self.handshake_done = False
         self._t0 = time.monotonic()
+        #: the input buffer's contents after the last complete `db` load
+        self._loaded: bytes | None = None
 
     # -- transcript ---------------------------------------------------------------------
 
@@ -237,6 +239,12 @@ class DutClient:
                 where = "before the last byte" if done else f"after all {n} bytes"
                 raise DeviceProtocolError(f"device reported m-load-done {where}" if done
                                           else f"no m-load-done {where}")
+        self._loaded = bytes(data)
+
+    def ensure_loaded(self, data: bytes) -> None:
+        """`load`, unless the input buffer already holds these bytes (every `db` line is a round trip)."""
+        if data != self._loaded:
+            self.load(data)
 
     def infer(self, iterations: int, warmups: int, expect_laps: bool, timeout_s: float) -> InferReply:
         """`infer N W` with W always explicit (the device's default is 10)."""

@@ -185,16 +185,12 @@ class TinymlRunner(Runner):
         clock = DeviceClock()
         emulated_ns = 2 ** int(details["icount_shift"]) if "icount_shift" in details else None
         per_inf: float | None = None
-        loaded: bytes | None = None
         rows: list[dict[str, Any]] = []
 
         def window(index: int, phase: str, n_: int, w_: int) -> dict[str, Any]:
-            nonlocal per_inf, loaded
-            data = samples[index % len(samples)].tobytes()
-            if data != loaded:
-                rec.stage = "load"
-                dut.load(data)
-                loaded = data
+            nonlocal per_inf
+            rec.stage = "load"
+            dut.ensure_loaded(samples[index % len(samples)].tobytes())
             rec.stage = "run"
             reply = dut.infer(n_, w_, expect_laps=True, timeout_s=self.infer_timeout(ctx, n_, w_, per_inf))
             row = self._record_window(ctx, reply, clock, index, phase, emulated_ns)
