@@ -34,3 +34,15 @@ class CommandTimeout(TransportError):
 
 class RunAborted(Exception):
     """The run was stopped by the user (SIGINT/SIGTERM); what was measured is kept."""
+
+
+def describe_validation_error(err, prefix: str = "") -> str:
+    """A pydantic ValidationError as one line: ``<field path>: <reason> (and N more)``.
+
+    `prefix` is prepended to the field path (e.g. ``models[3].``).
+    """
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-"))
+    msg = first["msg"].removeprefix("Value error, ")
+    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    return f"{prefix}{loc or '<top level>'}: {msg}{more}"

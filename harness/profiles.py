@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from harness.errors import ProfileError
+from harness.errors import ProfileError, describe_validation_error
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "device_profiles"
 ENV_VAR = "HARNESS_PROFILES"
@@ -250,21 +250,13 @@ def search_dirs(extra: list[Path] | None = None) -> list[Path]:
     return dirs
 
 
-def _format_validation(path: Path, err: ValidationError) -> str:
-    first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-"))
-    msg = first["msg"].removeprefix("Value error, ")
-    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
-    return f"{path}: {loc or '<top level>'}: {msg}{more}"
-
-
 def parse_profile(data: Any, source: Path) -> DeviceProfile:
     if not isinstance(data, dict):
         raise ProfileError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
     try:
         profile = DeviceProfile.model_validate(data)
     except ValidationError as e:
-        raise ProfileError(_format_validation(source, e)) from None
+        raise ProfileError(f"{source}: {describe_validation_error(e)}") from None
     profile._source = str(source)
     return profile
 

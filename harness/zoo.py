@@ -23,7 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from harness.digest import sha256_of
-from harness.errors import ModelError
+from harness.errors import ModelError, describe_validation_error
 
 MODEL_SUFFIXES = (".tflite", ".onnx")
 
@@ -89,9 +89,7 @@ def _load_manifest(path: Path, mtime_ns: int) -> tuple[ZooEntry, ...]:
         try:
             entries.append(ZooEntry.model_validate(row))
         except ValidationError as e:
-            err = e.errors()[0]
-            field = ".".join(str(p) for p in err["loc"])
-            raise ModelError(f"{path}: models[{i}].{field}: {err['msg']}") from e
+            raise ModelError(f"{path}: {describe_validation_error(e, prefix=f'models[{i}].')}") from None
     return tuple(entries)
 
 

@@ -30,7 +30,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.agent import AGENT_PATH
-from harness.errors import HarnessError
+from harness.errors import HarnessError, describe_validation_error
 from harness.profiles import DeviceProfile
 from harness.store.atomic import write_atomic
 
@@ -327,11 +327,7 @@ def load_ceilings(device_id: str, results: Path | str) -> Ceilings | None:
     try:
         return Ceilings.model_validate(json.loads(path.read_text()))
     except (OSError, ValueError) as e:
-        if isinstance(e, ValidationError):
-            first = e.errors()[0]
-            msg = f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
-        else:
-            msg = str(e)
+        msg = describe_validation_error(e) if isinstance(e, ValidationError) else str(e)
         raise CeilingsError(f"{path}: unreadable ceilings file ({msg}); re-measure with `harness ceilings`") from None
 
 

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import ValidationError
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, describe_validation_error
 from harness.store.atomic import write_atomic
 from harness.store.record import SCHEMA_VERSION, TABLE_SCHEMAS, RunManifest
 from harness.store.recorder import Recorder
@@ -126,9 +126,7 @@ class RunStore:
         try:
             return RunManifest.model_validate(data)
         except ValidationError as e:
-            first = e.errors()[0]
-            loc = ".".join(str(p) for p in first["loc"])
-            raise HarnessError(f"{path}: {loc}: {first['msg']}") from None
+            raise HarnessError(f"{path}: {describe_validation_error(e)}") from None
 
     def manifests(self) -> list[RunManifest]:
         """Every complete run, oldest first."""
