@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -342,7 +343,17 @@ def render(devices: list[DeviceView], results: Path, title: str = "harness repor
     n_failed = sum(v.m.status != "ok" for v in runs)
     config = {"displaylogo": False, "responsive": True}
 
-    def fig_html(fig, div_id: str) -> Markup:
+    used_ids: set[str] = set()
+
+    def fig_html(fig, kind: str, key: str) -> Markup:
+        # plotly writes the div id into the HTML and the script unescaped, and the key (a
+        # device or run id) comes from a manifest: keep only [A-Za-z0-9_-], then make it unique
+        base = f"fig-{kind}-" + re.sub(r"[^A-Za-z0-9_-]", "_", key)
+        div_id, n = base, 1
+        while div_id in used_ids:
+            n += 1
+            div_id = f"{base}-{n}"
+        used_ids.add(div_id)
         html = fig.to_html(full_html=False, include_plotlyjs=False, config=config, div_id=div_id)
         return tag("div", Markup(html), class_="figure")
 
@@ -370,12 +381,12 @@ def render(devices: list[DeviceView], results: Path, title: str = "harness repor
                   for v in d.runs if v.roofline]
         if d.ceilings is not None or points:
             body.append(fig_html(figures.roofline_figure(f"{d.id} ({d.name})", d.ceilings, points),
-                                 f"fig-roofline-{d.id}"))
+                                 "roofline", d.id))
         body += _ceilings_block(d)
         sweeps = figures.ceilings_figure(d.ceilings) if d.ceilings is not None else None
         if sweeps is not None:
             body.append(tag("details", [tag("summary", "Ceilings sweeps (how the ceilings were found)"),
-                                        fig_html(sweeps, f"fig-ceilings-{d.id}")]))
+                                        fig_html(sweeps, "ceilings", d.id)]))
         rows = _roofline_rows(d)
         if rows:
             body.append(table(["model", "dtype", "AI (op/B)", "ridge (op/B)", "bound", "achieved", "attainable",
@@ -390,7 +401,7 @@ def render(devices: list[DeviceView], results: Path, title: str = "harness repor
                                         v.m.summary.latency.median_s if v.m.summary.latency else None)
                   for v in d.runs if v.latencies_s.size]
         if series:
-            body.append(fig_html(figures.latency_figure(f"{d.id} ({d.name})", series), f"fig-latency-{d.id}"))
+            body.append(fig_html(figures.latency_figure(f"{d.id} ({d.name})", series), "latency", d.id))
         else:
             body.append(tag("p", f"{d.id}: no steady-state samples.", class_="muted"))
     body.append(tag("h2", "Telemetry timelines", id="timelines"))
@@ -398,7 +409,7 @@ def render(devices: list[DeviceView], results: Path, title: str = "harness repor
     if not with_telemetry:
         body.append(tag("p", "No run recorded telemetry.", class_="muted"))
     for v in with_telemetry:
-        body.append(fig_html(figures.timeline_figure(v.timeline, max(1, max_points // 2)), f"fig-timeline-{v.m.run_id}"))
+        body.append(fig_html(figures.timeline_figure(v.timeline, max(1, max_points // 2)), "timeline", v.m.run_id))
     body.append(tag("h2", "Provenance", id="provenance"))
     body += [_provenance(v) for v in runs]
     plotly_js = get_plotlyjs()

@@ -129,3 +129,23 @@ def test_unreadable_table_is_reported_on_the_page_not_fatal(results, tmp_path):
     html = build_report(results, tmp_path / "index.html").path.read_text()
     assert f"{samples}: unreadable" in html
     assert "fig-latency-local" in html  # the other runs are still plotted
+
+
+def test_hostile_device_and_run_ids_do_not_reach_figure_markup(tmp_path):
+    """A crafted manifest's ids end up in plotly's div ids (written unescaped into HTML and JS)."""
+    hostile = '"><img src=x onerror=alert(1)>'
+    store = RunStore(tmp_path / "results")
+    m = write_run(store, "m", telemetry_points=300)
+    run_dir = store.root / m.run_id
+    data = json.loads((run_dir / "manifest.json").read_text())
+    data["run_id"] = m.run_id + hostile
+    data["device"]["id"] = "dev" + hostile
+    (run_dir / "manifest.json").write_text(json.dumps(data))
+    run_dir.rename(store.root / data["run_id"])
+    html = build_report(store.root, tmp_path / "index.html").path.read_text()
+    body = html[html.index("</head>"):]
+    assert "<img src=x onerror=alert(1)>" not in html and "<img" not in body
+    figs = _figures(html)
+    safe = "_img_src_x_onerror_alert_1__"
+    assert f"fig-latency-dev__{safe}" in figs
+    assert f"fig-timeline-{m.run_id}__{safe}" in figs  # the run's telemetry was still found and plotted
