@@ -12,6 +12,7 @@ power-of-two shift (`quantize_multiplier`).
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -99,9 +100,15 @@ class Layer:
         return self.out_h * self.out_w * self.out_c
 
 
+def firmware_model_id(name: str) -> str:
+    """`name` as the firmware's model id: it is written into a C string literal (and the
+    device echoes it in ``m-model-[...]``), so only [A-Za-z0-9_.-] is kept, others become _."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "model"
+
+
 @dataclass
 class ModelProgram:
-    model_id: str
+    model_id: str  # made safe for the C header by __post_init__ (see `firmware_model_id`)
     layers: list[Layer]
     input_offset: int
     input_bytes: int
@@ -116,6 +123,9 @@ class ModelProgram:
     input_zp: int = 0
     output_shape: tuple[int, ...] = ()
     source: str = ""
+
+    def __post_init__(self) -> None:
+        self.model_id = firmware_model_id(self.model_id)
 
     @property
     def macs(self) -> int:

@@ -139,3 +139,16 @@ def test_requantization_matches_numpy_reference_on_real_weights():
     layer = program_from_tflite(path).layers[0]
     real = np.array([m * 2.0 ** (s - 31) for m, s in zip(layer.mult, layer.shift)])
     assert real == pytest.approx(s_in * s_w / s_out, rel=1e-9)
+
+
+def test_model_id_from_a_hostile_file_name_cannot_inject_c(tmp_path):
+    # the id (from the file stem) becomes `#define EE_MODEL_ID "..."` in the header
+    hostile = tmp_path / 'x"\\n#include "evil.h.tflite'
+    hostile.write_bytes(zoo.model_file("ad01-int8-tflite").read_bytes())
+    program = program_from_tflite(hostile)
+    assert program.model_id == "x__n_include__evil.h"
+    header = render_header(program)
+    assert '#define EE_MODEL_ID "x__n_include__evil.h"\n' in header
+    assert [line for line in header.splitlines() if "EE_MODEL_ID" in line] == [
+        '#define EE_MODEL_ID "x__n_include__evil.h"']
+    assert program_from_tflite(hostile, model_id='a"b\\c').model_id == "a_b_c"
