@@ -3,7 +3,7 @@
 The discovery script prints ``path<TAB>value`` for every thermal zone, cpufreq policy,
 hwmon label/input, RAPL zone and battery file it can read under a root folder (``/``
 on a real target, a fixture tree in tests), plus ``#cmd:<name>:<path>`` for the
-tools it finds (tegrastats, vcgencmd, python3). Paths are printed without the root,
+tools it finds (tegrastats, vcgencmd, nvpmodel, and the agent's Python as ``python``). Paths are printed without the root,
 so the view speaks in the target's absolute paths.
 """
 
@@ -16,7 +16,7 @@ from harness.telemetry.sysfs import DumpView
 from harness.transports.base import CommandTransport
 
 DISCOVER_SH = r"""
-R=$1; bat=$2; shift 2
+R=$1; bat=$2; py=$3; shift 3
 show() {
   for f in "$@"; do
     [ -f "$f" ] || continue
@@ -32,9 +32,10 @@ for d in "$@"; do
 done
 for k in name max_energy_range_uj energy_uj; do show "$R"/sys/class/powercap/intel-rapl*/$k; done
 [ -n "$bat" ] && show "$R$bat"/current_now "$R$bat"/voltage_now "$R$bat"/status "$R$bat"/capacity "$R$bat"/temp
-for c in tegrastats vcgencmd python3 nvpmodel; do
+for c in tegrastats vcgencmd nvpmodel; do
   p=$(command -v "$c" 2>/dev/null) && echo "#cmd:$c:$p"
 done
+p=$(command -v "$py" 2>/dev/null) && echo "#cmd:python:$p"
 exit 0
 """
 
@@ -57,9 +58,10 @@ def root_prefix(root: str) -> str:
 
 def discover(
     transport: CommandTransport, root: str = "/", battery: str | None = None,
-    hwmon_dirs: tuple[str, ...] = (), timeout_s: float = 30.0,
+    hwmon_dirs: tuple[str, ...] = (), timeout_s: float = 30.0, python: str = "python3",
 ) -> Discovery:
-    argv = ["sh", "-c", DISCOVER_SH, "harness-discover", root_prefix(root), battery or "", *hwmon_dirs]
+    """`python`: the interpreter to look for (the agent's, `CommandTransport.agent_python`)."""
+    argv = ["sh", "-c", DISCOVER_SH, "harness-discover", root_prefix(root), battery or "", python, *hwmon_dirs]
     res = transport.run(argv, timeout=timeout_s)
     if res.returncode != 0:
         res.check("sensor discovery")

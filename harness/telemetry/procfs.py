@@ -18,15 +18,17 @@ USER_HZ = 100
 _UNITS = {"kB": 1024, "mB": 1024**2, "B": 1}
 
 
-def cpu_time_s(stat_line: str, ticks_per_s: int = USER_HZ) -> float:
-    """utime + stime of a ``/proc/<pid>/stat`` line, in seconds."""
+def cpu_time_s(stat_line: str, ticks_per_s: int = USER_HZ, children: bool = False) -> float:
+    """utime + stime of a ``/proc/<pid>/stat`` line, in seconds; with `children`, plus
+    cutime + cstime (the waited-for children, such as a shell loop's `sleep`)."""
     head, sep, rest = stat_line.rpartition(")")
     fields = rest.split()
-    if not sep or len(fields) < 13:
+    # after ')': field 3 (state) is fields[0], so field N is fields[N - 3]
+    used = (11, 12, 13, 14) if children else (11, 12)
+    if not sep or len(fields) <= used[-1]:
         raise HarnessError(f"/proc/<pid>/stat: expected '<pid> (<comm>) <state> …', got {stat_line[:80]!r}")
     try:
-        # after ')': field 3 (state) is fields[0], so field N is fields[N - 3]
-        return (int(fields[11]) + int(fields[12])) / ticks_per_s
+        return sum(int(fields[i]) for i in used) / ticks_per_s
     except ValueError:
         raise HarnessError(f"/proc/<pid>/stat: utime/stime are not integers in {stat_line[:80]!r}") from None
 

@@ -9,15 +9,15 @@
 Steps: `discovery.discover` reads what sensors the target has (one round trip); the
 profile's ``sensors`` become a list of files (thermal zones by type, cpufreq by CPU,
 INA3221 rails by label, RAPL zones, battery files) plus optional tegrastats/vcgencmd
-streams; the sampler (``sampler.sh`` under ``sh``, or ``sampler_py.py`` under
-``python3``) reads them every period and prints one line per sample; a reader thread
+streams; the sampler (``sampler.sh`` under ``sh``, or ``sampler_py.py`` under the
+target's Python, `CommandTransport.agent_python`) reads them every period and prints one line per sample; a reader thread
 turns lines into rows as they arrive (listeners such as the thermal watchdog see them
 live); `stop` maps stamps onto CLOCK_MONOTONIC (see `clock`), calibrates the battery
 current's sign and unit over the whole run, and unwraps RAPL counters.
 
 Modes: ``shell`` (works everywhere, Android included), ``python`` (exact monotonic
-stamps, lowest cost; needs python3 on the target), ``auto`` (python when the target
-has it). The sysfs root is a parameter (default ``/``) so tests run the real script
+stamps, lowest cost; needs the agent's Python on the target: the profile's
+``defaults.python``, else python3), ``auto`` (python when the target has it). The sysfs root is a parameter (default ``/``) so tests run the real script
 against fixture trees.
 
 Baseline windows: `mark(name)` returns the device-clock time of the newest sample
@@ -42,7 +42,7 @@ from harness.telemetry import battery, tegrastats, vcgencmd
 from harness.telemetry.channels import Problem, Reading, TelemetryRow
 from harness.telemetry.clock import PROBE, ClockMap, parse_probe, stamp_ns
 from harness.telemetry.discovery import Discovery, discover
-from harness.telemetry.procfs import USER_HZ, cpu_time_s, rss_bytes
+from harness.telemetry.procfs import cpu_time_s, rss_bytes
 from harness.telemetry.sysfs import cpufreqs, hwmon_channels, rapl_zones, thermal_c, thermal_zones, unwrap_energy
 from harness.transports.base import CommandTransport, Process
 
@@ -53,6 +53,8 @@ Listener = Callable[[TelemetryRow], None]
 TEGRASTATS_MIN_MS = 100
 VCGENCMD_PERIOD_S = 0.5
 PMIC_PERIOD_S = 2.0
+#: the sampler's output lines kept verbatim (the record stores this many)
+MAX_RAW_LINES = 200
 
 
 def _script(name: str) -> str:
@@ -100,7 +102,9 @@ class Sampler:
         self.channels: list[Channel] = []
         self.absent: list[str] = []
         self.marks: dict[str, int] = {}
-        self.raw_lines: list[str] = []
+        self.raw_lines: list[str] = []  # the first MAX_RAW_LINES output lines
+        #: what went wrong around the sampler without costing the rows (a probe at stop, ...)
+        self.notes: list[str] = []
         self.listeners: list[Listener] = []
         self.discovery: Discovery | None = None
         self.clock = ClockMap("monotonic")
@@ -131,7 +135,8 @@ class Sampler:
     def plan(self) -> list[Channel]:
         """Resolve the profile's sensors against what the target has (fills `absent`)."""
         s = self.profile.sensors
-        d = self.discovery = discover(self.transport, self.root, s.battery, tuple({r.driver_dir for r in s.hwmon_rails}))
+        d = self.discovery = discover(self.transport, self.root, s.battery, tuple({r.driver_dir for r in s.hwmon_rails}),
+                                      python=self.transport.agent_python())
         view, chans, absent = d.view, [], []
 
         zones = thermal_zones(view)
@@ -204,13 +209,16 @@ class Sampler:
             *[c.path for c in self.channels],
         ]
         if python:
-            return ["python3", "-c", _script("sampler_py.py"), *args]
+            return [self.transport.agent_python(), "-c", _script("sampler_py.py"), *args]
         return [*shlex.split(self.shell), "-c", _script("sampler.sh"), "harness-sampler", *args]
 
+    def _has_python(self) -> bool:
+        return "python" in (self.discovery.commands if self.discovery else {})
+
     def _probe(self) -> None:
-        if self.clock.source == "monotonic" or "python3" not in (self.discovery.commands if self.discovery else {}):
+        if self.clock.source == "monotonic" or not self._has_python():
             return
-        res = self.transport.run(["python3", "-c", PROBE], timeout=30)
+        res = self.transport.run([self.transport.agent_python(), "-c", PROBE], timeout=30)
         point = parse_probe(res.stdout) if res.ok else None
         if point:
             self.clock.points.append(point)
@@ -221,9 +229,10 @@ class Sampler:
         self.plan()
         if self.workdir_needed():
             self.transport.run(["mkdir", "-p", self.transport.workdir], timeout=30)
-        python = self.mode == "python" or (self.mode == "auto" and "python3" in self.discovery.commands)
-        if self.mode == "python" and "python3" not in self.discovery.commands:
-            raise HarnessError(f"{self.transport.describe()}: sampler mode 'python' needs python3 on the target")
+        python = self.mode == "python" or (self.mode == "auto" and self._has_python())
+        if self.mode == "python" and not self._has_python():
+            raise HarnessError(f"{self.transport.describe()}: sampler mode 'python' needs "
+                               f"{self.transport.agent_python()} on the target")
         self._proc = self.transport.start(self._argv(python))
         self._reader = threading.Thread(target=self._read, name="telemetry-sampler", daemon=True)
         self._reader.start()
@@ -266,11 +275,19 @@ class Sampler:
         """Stop the sampler; every row with its stamp on CLOCK_MONOTONIC (when the target can tell)."""
         if self._proc is None:
             raise HarnessError("sampler was not started")
+        # the rows are already on the host: a target that stops answering (link dropped)
+        # costs the clock probe and the cost figure, never the rows
         try:
-            self._probe()
-            self._measure_own_cost()
+            for what, step in (("clock probe", self._probe), ("own-cost measurement", self._measure_own_cost)):
+                try:
+                    step()
+                except HarnessError as e:
+                    self.notes.append(f"telemetry sampler: {what} failed at stop: {e}")
         finally:
-            self._proc.terminate(grace_s=3)
+            try:
+                self._proc.terminate(grace_s=3)
+            except HarnessError as e:
+                self.notes.append(f"telemetry sampler: stopping it failed: {e}")
             if self._reader:
                 self._reader.join(timeout=10)
         return self._finish()
@@ -281,11 +298,9 @@ class Sampler:
         if not pid.isdigit() or self._started_at is None:
             return
         res = self.transport.run(["cat", f"/proc/{pid}/stat"], timeout=30)
-        fields = res.stdout.rpartition(")")[2].split() if res.ok else []
-        if len(fields) >= 15:
-            ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime stime cutime cstime
+        if res.ok:
             wall = time.monotonic() - self._started_at
-            self.own_cpu_s = ticks / USER_HZ
+            self.own_cpu_s = cpu_time_s(res.stdout, children=True)
             self.own_cpu_fraction = self.own_cpu_s / wall if wall > 0 else None
 
     # -- parsing ---------------------------------------------------------------------
@@ -298,12 +313,16 @@ class Sampler:
 
     def _read(self) -> None:
         assert self._proc is not None
-        for line in self._proc.lines():
-            self.feed(line)
+        try:
+            for line in self._proc.lines():
+                self.feed(line)
+        except HarnessError as e:  # the link dropped: the rows so far stay
+            self.notes.append(f"telemetry sampler: output stream ended: {e}")
 
     def feed(self, line: str) -> None:
-        """One output line of the on-target sampler (kept verbatim in `raw_lines`)."""
-        self.raw_lines.append(line)
+        """One output line of the on-target sampler (the first MAX_RAW_LINES kept verbatim in `raw_lines`)."""
+        if len(self.raw_lines) < MAX_RAW_LINES:
+            self.raw_lines.append(line)
         try:
             self._line(line)
         except (ValueError, IndexError, KeyError, HarnessError):
@@ -427,4 +446,5 @@ class Sampler:
             "exit": self.exit_reason,
             "own_cpu_s": self.own_cpu_s,
             "own_cpu_fraction": self.own_cpu_fraction,
+            "notes": list(self.notes),
         }

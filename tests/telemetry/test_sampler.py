@@ -206,3 +206,38 @@ def test_watchdog_listener_sees_rows_live(tmp_path):
     assert dog.tripped.wait(5)
     s.stop()
     assert "thermal/gpu-thermal reached 85.5 °C" in dog.reason
+
+
+def test_raw_lines_keep_only_the_first_ones(tmp_path):
+    from harness.telemetry.sampler import MAX_RAW_LINES
+
+    prof = make_profile(tmp_path, {})
+    s = Sampler(transport(prof), prof)
+    for i in range(MAX_RAW_LINES + 50):
+        s.feed(f"junk {i}")
+    assert len(s.raw_lines) == MAX_RAW_LINES and s.raw_lines[-1] == f"junk {MAX_RAW_LINES - 1}"
+
+
+def test_python_mode_runs_the_profiles_python(tmp_path):
+    import sys
+
+    from harness.errors import HarnessError
+    from harness.profiles import DeviceProfile
+
+    root = tree(tmp_path, "x86_rapl")
+    alias = tmp_path / "bin" / "target-python"
+    alias.parent.mkdir()
+    alias.symlink_to(sys.executable)
+
+    def profile(python):
+        return DeviceProfile(id="fixture", name="fixture", transport={"kind": "local"},
+                             sensors={"thermal_zones": ["acpitz"]}, defaults={"python": python})
+
+    prof = profile(str(alias))
+    s = Sampler(transport(prof), prof, rate_hz=50, root=str(root), mode="python")
+    rows, *_ = run_sampler(s, 0.1)
+    assert s.discovery.commands["python"] == str(alias) and s.clock.source == "monotonic"
+    assert {r.value for r in by_channel(rows)["thermal/acpitz"]} == {27.8}
+    prof = profile(str(tmp_path / "no-such-python"))
+    with pytest.raises(HarnessError, match="no-such-python on the target"):
+        Sampler(transport(prof), prof, root=str(root), mode="python").start()

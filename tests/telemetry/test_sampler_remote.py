@@ -78,3 +78,27 @@ def test_over_adb(adb_phone, mode):  # noqa: F811
     prof = with_sensors(adb_phone.profile)
     with AdbTransport(prof) as t:
         check_run(t, prof, "/data/local/tmp/tree", mode)
+
+
+def test_a_dropped_link_costs_the_probe_never_the_rows(tmp_path):
+    from harness.transports.ssh import SshTransport
+
+    server = start_sshd(tmp_path, "board")
+    try:
+        root = tmp_path / "tree"
+        shutil.copytree(FIXTURES / "sysfs/jetson_orin_nano", root)
+        prof = with_sensors(server.profile())
+        with SshTransport(prof) as t:
+            s = Sampler(t, prof, rate_hz=100, root=str(root), mode="shell")
+            s.start()
+            s.wait_samples(5)
+            server.drop_connections()  # the cable is pulled: stop()'s probe and /proc read fail
+            rows = s.stop()
+        values = {}
+        for r in rows:
+            values.setdefault(r.channel, set()).add(r.value)
+        assert values["thermal/cpu-thermal"] == {53.968} and len(rows) >= 5 * 3
+        assert any("clock probe failed at stop" in n and "connection lost" in n for n in s.notes)
+        assert s.details()["notes"] == s.notes and s.own_cpu_s is None
+    finally:
+        server.stop()
