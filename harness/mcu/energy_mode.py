@@ -76,8 +76,8 @@ def run_energy(runner: TinymlRunner, ctx: RunContext, dut: DutClient) -> None:
     _, _, samples = runner.inputs(ctx, 1)
     monitor = _monitor_for(ctx)
     rec.stage = "monitor"
-    monitor.start()
     try:
+        monitor.start()  # inside the try: a start that fails half way still releases the instrument
         for i in range(windows):
             rec.stage = "load"
             dut.ensure_loaded(samples[i % len(samples)].tobytes())

@@ -29,8 +29,9 @@ def ascii_dec(x: float) -> str:
 
 
 class FakeLpm01a:
-    def __init__(self, idle_w: float = 0.002, active_w: float = 0.040):
+    def __init__(self, idle_w: float = 0.002, active_w: float = 0.040, refuse: tuple[str, ...] = ()):
         self.idle_w, self.active_w = idle_w, active_w
+        self.refuse = refuse  # commands answered "error <cmd>", as the board does for bad settings
         self._active = False
         self._lock = threading.Lock()
         self._pulses: list[float] = []
@@ -103,6 +104,8 @@ class FakeLpm01a:
                 if cmd == "start":
                     self._send(f"PowerShield > ack {cmd}")
                     self._stream()
+                elif cmd.split(" ")[0] in self.refuse:
+                    self._send(f"PowerShield > error {cmd}")
                 elif cmd:
                     self._send(f"PowerShield > ack {cmd}")
 

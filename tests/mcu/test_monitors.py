@@ -219,3 +219,47 @@ def test_energy_mode_end_to_end_with_a_powershield(fake_dut):
     channels = set(rec.table("telemetry").column("channel").to_pylist())
     assert {"power/lpm01a", "gpio/timestamp"} <= channels
     assert not any(c.startswith("m-lap") for c in dut.commands)
+
+
+def test_a_monitor_that_fails_to_start_is_still_released(fake_dut):
+    import time
+
+    from harness.runners.tinyml import TinymlRunner
+    from harness.transports.serial import SerialTransport
+    from tests.mcu.conftest import make_ctx, serial_profile
+    from tests.mcu.fake_lpm01a import FakeLpm01a
+
+    lpm = FakeLpm01a(refuse=("volt",))
+    try:
+        dut = fake_dut(input_bytes=490, energy_board=lpm, seconds_per_inference=0.05)
+        profile = serial_profile(dut.url, sensors={"power_monitor": "lpm01a", "power_monitor_port": lpm.url})
+        with SerialTransport(profile) as t:
+            ctx = make_ctx(profile, t, mode="energy", relaxed=True, windows=1, inferences=1, warmups=0)
+            with pytest.raises(HarnessError, match="LPM01A refused 'volt 3000m'"):
+                TinymlRunner().run(ctx)
+        deadline = time.monotonic() + 5
+        while "hrc" not in lpm.commands and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert lpm.commands[:2] == ["htc", "volt 3000m"] and "hrc" in lpm.commands  # control handed back
+    finally:
+        lpm.close()
+
+
+def test_ppk2_close_releases_its_serial_port():
+    import serial
+
+    from harness.telemetry.monitors.ppk2 import Ppk2Monitor
+
+    class Ppk2Api:  # the part of ppk2-api's PPK2_API that close() uses (an extra, not installed here)
+        def __init__(self):
+            self.ser = serial.serial_for_url("loop://")
+            self.power: list[str] = []
+
+        def toggle_DUT_power(self, state):
+            self.power.append(state)
+
+    mon = Ppk2Monitor("/dev/ttyACM0")
+    mon._ppk = api = Ppk2Api()
+    mon.close()
+    assert api.power == ["OFF"] and not api.ser.is_open
+    mon.close()  # twice is harmless

@@ -94,11 +94,17 @@ class Ppk2Monitor(PowerMonitor):
         return trace_from_bytes(b"".join(self._chunks), modifiers, self.voltage_mv / 1000, self.logic_bit)
 
     def close(self) -> None:
+        """Power the DUT off and release the serial port (ppk2-api only closes it on garbage collection)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(2)
         if self._ppk is not None:
+            ppk, self._ppk = self._ppk, None
             try:
-                self._ppk.toggle_DUT_power("OFF")
+                ppk.toggle_DUT_power("OFF")
             finally:
-                self._ppk = None
+                if getattr(ppk, "ser", None) is not None:
+                    ppk.ser.close()
 
 
 def trace_from_bytes(buf: bytes, modifiers: dict, vdd_v: float, logic_bit: int = 0) -> MonitorTrace:
