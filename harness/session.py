@@ -23,12 +23,23 @@ from pathlib import Path
 
 import harness
 from harness.analysis.summary import roofline_inputs, summarize_run
-from harness.errors import HarnessError, ModelError, RunAborted
+from pydantic import ValidationError
+
+from harness.errors import HarnessError, ModelError, RunAborted, describe_validation_error
 from harness.models import resolve_model
 from harness.profiles import DeviceProfile, load_profile
 from harness.runners import runner_for
 from harness.runners.base import Progress, RunContext
-from harness.store.record import DeviceRef, ErrorInfo, ModelRef, RunConfig, RunManifest, RuntimeInfo, StopRule
+from harness.store.record import (
+    DeviceRef,
+    ErrorInfo,
+    ModelRef,
+    RunConfig,
+    RunManifest,
+    RuntimeInfo,
+    StopRule,
+    Summary,
+)
 from harness.store.recorder import Recorder
 from harness.store.store import RunStore
 from harness.telemetry.recording import RunTelemetry
@@ -88,20 +99,23 @@ def make_config(profile: DeviceProfile, model: ModelRef, opts: RunOptions) -> Ru
     stop = StopRule(mode="tinyml") if runtime == "tinyml" else opts.stop
     cluster = opts.cluster or profile.defaults.cluster
     mask = profile.hardware.cluster(cluster).affinity_mask if cluster else None
-    return RunConfig(
-        runtime=runtime,
-        threads=opts.threads or profile.defaults.threads,
-        cluster=cluster,
-        affinity_mask=mask,
-        delegate=opts.delegate,
-        inputs=opts.inputs,
-        seed=opts.seed,
-        stop=stop,
-        telemetry=opts.telemetry,
-        thermal_gate=opts.thermal_gate,
-        baseline_s=opts.baseline_s,
-        options=dict(opts.options),
-    )
+    try:
+        return RunConfig(
+            runtime=runtime,
+            threads=opts.threads or profile.defaults.threads,
+            cluster=cluster,
+            affinity_mask=mask,
+            delegate=opts.delegate,
+            inputs=opts.inputs,
+            seed=opts.seed,
+            stop=stop,
+            telemetry=opts.telemetry,
+            thermal_gate=opts.thermal_gate,
+            baseline_s=opts.baseline_s,
+            options=dict(opts.options),
+        )
+    except ValidationError as e:
+        raise HarnessError(f"invalid run configuration: {describe_validation_error(e)}") from None
 
 
 def plan_runs(
@@ -162,14 +176,14 @@ def run_planned(
     started = dt.datetime.now(dt.timezone.utc)
     rec = Recorder(runtime=RuntimeInfo(name=job.config.runtime, delegate=job.config.delegate))
     status, error = "ok", None
-    tele = None
+    transport = None
     try:
         rec.stage = "connect"
         runner = runner_for(job.config.runtime, job.profile.transport.kind)
         rec.runtime.details["runner"] = runner.name
-        with open_transport(job.profile) as transport:
-            rec.notes.extend(getattr(transport, "notes", []))
-            tele = RunTelemetry(transport, job.profile, job.config, rec)
+        transport = open_transport(job.profile)
+        with transport:
+            tele = RunTelemetry(transport, job.profile, job.config, rec, cancel)
             try:
                 tele.before()
                 ctx = RunContext(
@@ -196,6 +210,7 @@ def run_planned(
         elif cancel.is_set():
             status, error = "aborted", ErrorInfo(message="aborted by the user (SIGTERM/SIGINT)", stage=rec.stage)
     except (RunAborted, KeyboardInterrupt):
+        cancel.set()  # a library caller without a signal handler: start no further runs either
         status, error = "aborted", ErrorInfo(message="aborted by the user", stage=rec.stage)
     except HarnessError as e:
         status = "aborted" if cancel.is_set() else "failed"
@@ -204,6 +219,8 @@ def run_planned(
         status = "failed"
         error = ErrorInfo(message=f"{type(e).__name__}: {e}", stage=rec.stage)
         rec.add_raw("harness_traceback", traceback.format_exc().splitlines())
+    if transport is not None:  # notes a transport adds while running (e.g. a fallback it had to take)
+        rec.notes.extend(n for n in getattr(transport, "notes", []) if n not in rec.notes)
     return write_record(
         store, rec, job.profile, job.model, job.config, status, error, started, dt.datetime.now(dt.timezone.utc)
     )
@@ -246,7 +263,11 @@ def write_record(
         timeline=rec.timeline,
         notes=rec.notes,
     )
-    manifest.summary = summarize_run(manifest, rec, **roofline_inputs(manifest, store.root))
+    try:
+        manifest.summary = summarize_run(manifest, rec, **roofline_inputs(manifest, store.root))
+    except Exception as e:  # whatever the analysis trips on, the measured samples are written
+        manifest.summary = Summary(stop_reason=rec.stop_reason, warnings=[*rec.warnings, f"summary failed: {e}"])
+        rec.add_raw("harness_traceback", traceback.format_exc().splitlines())
     store.write(manifest, rec)
     return manifest
 

@@ -112,16 +112,18 @@ def roofline_inputs(manifest: RunManifest, results) -> dict:
     from harness.digest import sha256_of
 
     out: dict = {"analysis": None, "ceilings": None, "roofline_warnings": []}
-    try:
-        out["ceilings"] = ceilings_for(DeviceProfile.model_validate(manifest.profile), results)
-    except Exception as e:  # an unreadable ceilings file must not cost the run its record
-        out["roofline_warnings"].append(f"roofline: no ceilings: {e}")
+    if manifest.profile:  # an ingested log may name no device: no ceilings to judge it against
+        try:
+            out["ceilings"] = ceilings_for(DeviceProfile.model_validate(manifest.profile), results)
+        except Exception as e:  # an unreadable ceilings file must not cost the run its record
+            first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            out["roofline_warnings"].append(f"roofline: no ceilings: {first_line}")
     path = Path(manifest.model.path)
     try:
         if path.is_file() and sha256_of(path) == manifest.model.sha256:
             from harness.analysis.static import analyze
 
-            out["analysis"] = analyze(path)
+            out["analysis"] = analyze(path, mcu=False)  # the roofline needs no TFLM arena
     except Exception as e:  # a model the static analysis cannot read still gets its latency summary
         out["roofline_warnings"].append(f"roofline: static analysis of {path.name} failed: {e}")
     return out

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from harness.cli import app
-from harness.cli._output import console, print_json
+from harness.cli._output import console, err_console, plain, print_json
 from harness.store.store import RunStore
 
 results_app = typer.Typer(help="Run records: list and show.", no_args_is_help=True)
@@ -28,13 +28,16 @@ def list_runs(
     as_json: JsonOpt = False,
 ) -> None:
     """Every run in the results folder, oldest first."""
+    store = RunStore(results)
     runs = [
         m
-        for m in RunStore(results).manifests()
+        for m in store.manifests()
         if (device is None or m.device.id == device)
         and (model is None or m.model.name == model)
         and (status is None or m.status == status)
     ]
+    for problem in store.problems:
+        err_console.print(f"warning: skipped {problem}", markup=False)
     if as_json:
         print_json([m.brief() for m in runs])
         return
@@ -42,15 +45,17 @@ def list_runs(
     for m in runs:
         lat = m.summary.latency
         table.add_row(
-            m.run_id,
-            m.started_at.strftime("%Y-%m-%d %H:%M:%S"),
-            m.device.id,
-            m.model.name,
-            m.runtime.name,
-            m.status,
-            str(lat.n) if lat else "-",
-            f"{lat.median_s * 1e3:.3f}" if lat else "-",
-            m.summary.stop_reason or "-",
+            *plain(
+                m.run_id,
+                m.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+                m.device.id,
+                m.model.name,
+                m.runtime.name,
+                m.status,
+                lat.n if lat else None,
+                f"{lat.median_s * 1e3:.3f}" if lat else None,
+                m.summary.stop_reason,
+            )
         )
     console.print(table)
 
@@ -65,4 +70,4 @@ def show(run_id: str, results: ResultsOpt = None, as_json: JsonOpt = False) -> N
         print_json(data)
     else:
         console.print_json(run.manifest.model_dump_json())
-        console.print(f"record: {run.path}")
+        console.print(f"record: {run.path}", markup=False)

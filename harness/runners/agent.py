@@ -13,6 +13,7 @@ import shlex
 from pathlib import Path
 
 from harness.agent import AGENT_PATH
+from harness.agent.agent import MLPERF_MAX_S
 from harness.errors import CommandTimeout, HarnessError, TransportError
 from harness.runners.base import RunContext, Runner, Watchdog
 from harness.transports.base import CommandTransport
@@ -28,7 +29,7 @@ class AgentError(HarnessError):
 def agent_argv(ctx: RunContext, python: str, agent: str, model: str, inputs: str | None) -> list[str]:
     cfg, stop = ctx.config, ctx.config.stop
     argv = [python, agent, "--model", model, "--runtime", cfg.runtime, "--seed", str(cfg.seed)]
-    argv += ["--stop", stop.mode if stop.mode != "tinyml" else "adaptive"]
+    argv += ["--stop", stop.mode]
     argv += ["--ci-target", repr(stop.ci_target), "--min-iters", str(stop.min_iters)]
     argv += ["--min-time", repr(stop.min_time_s), "--max-time", repr(stop.max_time_s)]
     argv += ["--warmup-min", str(stop.warmup_min), "--warmup-max-time", repr(stop.warmup_max_s)]
@@ -52,7 +53,7 @@ def agent_argv(ctx: RunContext, python: str, agent: str, model: str, inputs: str
 def deadline_s(ctx: RunContext) -> float:
     """Longest the agent may take before it is killed as hung."""
     stop = ctx.config.stop
-    cap = 600.0 if stop.mode == "mlperf" else stop.max_time_s
+    cap = MLPERF_MAX_S if stop.mode == "mlperf" else stop.max_time_s
     return cap + stop.warmup_max_s + _START_ALLOWANCE_S
 
 

@@ -84,7 +84,3 @@ class Recorder:
 
     def table(self, name: str) -> pa.Table:
         return pa.table(self._columns[name], schema=TABLE_SCHEMAS[name])
-
-    def steady_latencies_ns(self) -> list[int]:
-        cols = self._columns["samples"]
-        return [lat for lat, ph in zip(cols["latency_ns"], cols["phase"]) if ph == "steady"]

@@ -73,6 +73,8 @@ class StoredRun:
 class RunStore:
     def __init__(self, root: Path | str | None = None):
         self.root = Path(root) if root is not None else default_results_dir()
+        #: why runs were skipped by the last `manifests()` call
+        self.problems: list[str] = []
 
     # -- writing -----------------------------------------------------------------------
 
@@ -129,8 +131,18 @@ class RunStore:
             raise HarnessError(f"{path}: {describe_validation_error(e)}") from None
 
     def manifests(self) -> list[RunManifest]:
-        """Every complete run, oldest first."""
-        runs = [self._read_manifest(d) for d in self.run_dirs()]
+        """Every complete run, oldest first.
+
+        A manifest that cannot be read (hand-edited, from a newer harness) is skipped and
+        its reason kept in `self.problems`, so one bad run does not hide all the others.
+        """
+        runs = []
+        self.problems = []
+        for d in self.run_dirs():
+            try:
+                runs.append(self._read_manifest(d))
+            except HarnessError as e:
+                self.problems.append(str(e))
         return sorted(runs, key=lambda m: (m.started_at, m.run_id))
 
     def load(self, run_id: str) -> StoredRun:

@@ -17,7 +17,6 @@ external power monitor (harness.telemetry.monitors).
 from __future__ import annotations
 
 import threading
-import time
 
 from harness.errors import HarnessError
 from harness.profiles import DeviceProfile
@@ -29,8 +28,17 @@ from harness.transports.base import CommandTransport, Transport
 
 
 class RunTelemetry:
-    def __init__(self, transport: Transport, profile: DeviceProfile, config: RunConfig, recorder: Recorder):
+    def __init__(
+        self,
+        transport: Transport,
+        profile: DeviceProfile,
+        config: RunConfig,
+        recorder: Recorder,
+        cancel: threading.Event | None = None,
+    ):
         self.transport = transport
+        #: the user's abort: the cooldown wait and the idle baselines give way to it
+        self.cancel = cancel or threading.Event()
         self.profile = profile
         self.config = config
         self.rec = recorder
@@ -52,7 +60,7 @@ class RunTelemetry:
         t, rec = self.transport, self.rec
         if self.config.thermal_gate:
             rec.stage = "cooldown"
-            rec.conditions["cooldown"] = wait_for_cooldown(t, self.profile)
+            rec.conditions["cooldown"] = wait_for_cooldown(t, self.profile, cancel=self.cancel)
         rec.stage = "telemetry"
         rec.conditions["before"] = snapshot(t, self.profile)
         t.run(["mkdir", "-p", t.path("run")], timeout=30)
@@ -75,7 +83,7 @@ class RunTelemetry:
             return
         self.sampler = sampler
         rec.timeline["baseline_start_ns"] = sampler.mark("baseline_start_ns")
-        time.sleep(self.config.baseline_s)
+        self.cancel.wait(self.config.baseline_s)
         rec.timeline["workload_start_ns"] = sampler.mark("workload_start_ns")
 
     def _watch(self, row) -> None:
@@ -91,17 +99,17 @@ class RunTelemetry:
             self.sampler = None
             try:
                 rec.timeline["workload_end_ns"] = sampler.mark("workload_end_ns")
-                if not self.tripped.is_set():
-                    time.sleep(self.config.baseline_s)
+                if not (self.tripped.is_set() or self.cancel.is_set()):
+                    self.cancel.wait(self.config.baseline_s)
                 rec.timeline["baseline_end_ns"] = sampler.mark("baseline_end_ns")
-            finally:
+            finally:  # whatever broke above, keep every row the sampler delivered
                 rows = sampler.stop()
-            for row in rows:
-                rec.add_telemetry(row.t_ns, row.channel, row.value, row.unit)
-            rec.conditions["telemetry"] = sampler.details()
-            rec.add_raw("telemetry_sampler", sampler.raw_lines[:200])
-            for channel in sampler.absent:
-                rec.notes.append(f"telemetry: configured channel absent on the target: {channel}")
+                for row in rows:
+                    rec.add_telemetry(row.t_ns, row.channel, row.value, row.unit)
+                rec.conditions["telemetry"] = sampler.details()
+                rec.add_raw("telemetry_sampler", sampler.raw_lines[:200])
+                for channel in sampler.absent:
+                    rec.notes.append(f"telemetry: configured channel absent on the target: {channel}")
         try:
             rec.conditions["after"] = snapshot(self.transport, self.profile)
         except HarnessError as e:  # the link may be gone after a failure: keep what we have

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, RunAborted
 from harness.profiles import DeviceProfile
 from harness.telemetry import vcgencmd
 from harness.telemetry.channels import TelemetryRow
@@ -54,6 +54,7 @@ def wait_for_cooldown(
     poll_s: float = 2.0,
     root: str = "/",
     on_poll: Callable[[str, float], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> dict:
     """Wait until the hottest watched zone is below ``limits.cooldown_temp_c``.
 
@@ -61,6 +62,7 @@ def wait_for_cooldown(
     reason when there is no target temperature or no readable sensor).
     """
     target = profile.limits.cooldown_temp_c
+    cancel = cancel or threading.Event()
     if target is None:
         return {"skipped": "profile sets no limits.cooldown_temp_c"}
     timeout_s = profile.limits.cooldown_timeout_s if timeout_s is None else timeout_s
@@ -80,7 +82,8 @@ def wait_for_cooldown(
                 f"{profile.id}: still at {temps[hottest]:.1f} °C ({hottest}) after {timeout_s:g} s; "
                 f"cooldown target is {target:g} °C (limits.cooldown_temp_c)"
             )
-        time.sleep(min(poll_s, max(0.0, timeout_s - waited)))
+        if cancel.wait(min(poll_s, max(0.0, timeout_s - waited))):  # sleeps, unless the user aborts
+            raise RunAborted(f"{profile.id}: aborted while waiting to cool below {target:g} °C")
 
 
 class ThermalWatchdog:

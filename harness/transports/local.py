@@ -21,18 +21,21 @@ def default_workdir() -> str:
 
 
 def _kill_group(proc: subprocess.Popen, grace_s: float) -> None:
-    """SIGTERM the process group, then SIGKILL whatever is left after `grace_s`."""
-    if proc.poll() is not None:
-        return
+    """SIGTERM the process group, then SIGKILL whatever is left after `grace_s`.
+
+    The whole group, even when its leader has already exited: a child still holding
+    the stdout pipe would otherwise keep a reader blocked.
+    """
     try:
         os.killpg(proc.pid, signal.SIGTERM)
     except ProcessLookupError:
+        proc.poll()
         return
     try:
         proc.wait(timeout=grace_s)
     except subprocess.TimeoutExpired:
         pass
-    try:  # children may outlive the leader: kill the whole group regardless
+    try:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
@@ -64,10 +67,6 @@ class LocalProcess(Process):
 
     def terminate(self, grace_s: float = 5.0) -> None:
         _kill_group(self._proc, grace_s)
-
-    def signal(self, signum: int) -> None:
-        if self._proc.poll() is None:
-            os.killpg(self._proc.pid, signum)
 
     def wait(self, timeout: float | None = None) -> int:
         try:
@@ -109,6 +108,7 @@ class LocalTransport(CommandTransport):
         try:
             proc = subprocess.Popen(
                 argv,
+                stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
@@ -122,6 +122,7 @@ class LocalTransport(CommandTransport):
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             _kill_group(proc, grace_s=2.0)
+            proc.communicate()  # drain and close the pipes
             raise CommandTimeout(
                 f"{argv[0]} exceeded its {timeout:g} s timeout and was killed (with its children)"
             ) from None

@@ -84,6 +84,11 @@ def test_newer_schema_and_broken_manifest_are_refused_clearly(tmp_path):
     (run_dir / "manifest.json").write_text("{not json")
     with pytest.raises(HarnessError, match="unreadable run manifest"):
         store.load(m.run_id)
+    # listing skips the broken run, says why, and still shows the others
+    good = _manifest(store, model="other")
+    store.write(good, _recorder(2))
+    assert [r.run_id for r in store.manifests()] == [good.run_id]
+    assert len(store.problems) == 1 and "unreadable run manifest" in store.problems[0]
 
 
 def test_empty_store_has_empty_views(tmp_path):
