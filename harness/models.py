@@ -7,34 +7,18 @@ or a file that is not the model it claims to be is a `ModelError` naming the fil
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from harness import zoo
 from harness.analysis.static import model_format, model_precision
 from harness.digest import sha256_of
 from harness.errors import ModelError
 from harness.store.record import ModelRef
 
-FORMATS = (".tflite", ".onnx")
-
-
-def _looks_like_path(spec: str) -> bool:
-    return os.sep in spec or Path(spec).suffix.lower() in FORMATS or Path(spec).exists()
-
 
 def resolve_model(spec: str) -> tuple[ModelRef, Path]:
-    entry = None
-    if _looks_like_path(spec):
-        path = Path(spec).expanduser()
-        if not path.is_file():
-            raise ModelError(f"{path}: no such model file")
-    else:
-        from harness import zoo
-
-        entry = zoo.resolve(spec)
-        if entry is None:
-            raise ModelError(f"unknown model {spec!r}: not a file, and not a zoo id (see `harness zoo list`)")
-        path = zoo.model_file(spec)
+    path = zoo.model_file(spec)  # a zoo id or a file; ModelError naming it otherwise
+    entry = None if zoo.is_path(spec) else zoo.resolve(spec)
     fmt = model_format(path)
     precision = entry.precision if entry is not None else _precision(path)
     ref = ModelRef(

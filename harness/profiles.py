@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PrivateAttr, ValidationError, field_validator, model_validator
 
 from harness.errors import ProfileError, describe_validation_error
 
@@ -101,7 +101,7 @@ TransportSpec = Annotated[
 class CpuCluster(_Strict):
     name: str
     core: str = Field(description="Core type, e.g. Cortex-A76.")
-    cpus: list[int] = Field(description="Logical CPU numbers in this cluster.")
+    cpus: list[NonNegativeInt] = Field(min_length=1, description="Logical CPU numbers in this cluster.")
     max_freq_hz: float | None = None
 
     @property

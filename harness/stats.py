@@ -91,6 +91,11 @@ def stability_warnings(
         )
     if summary.outliers:
         warnings.append(f"{summary.outliers} outlier(s) flagged (modified z-score > 10), kept in the statistics")
+    if stop.mode == "fixed" and stop_reason == "max_time":
+        warnings.append(
+            f"stopped at the {stop.max_time_s:g} s cap (--max-time) after {summary.n} iterations, "
+            f"before the fixed count of {stop.count}"
+        )
     if stop.mode == "adaptive" and stop_reason == "max_time":
         lo, hi = summary.ci95_s
         if np.isfinite(lo) and summary.median_s > 0:

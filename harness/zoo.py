@@ -116,7 +116,8 @@ def get(spec: str) -> ZooEntry:
     return entry
 
 
-def _looks_like_path(spec: str) -> bool:
+def is_path(spec: str) -> bool:
+    """Whether a --model value names a file (rather than a zoo id)."""
     return os.sep in spec or "/" in spec or spec.lower().endswith(MODEL_SUFFIXES) or Path(spec).exists()
 
 
@@ -125,7 +126,7 @@ def model_file(spec: str, build: bool = False) -> Path:
 
     A zoo entry that is built on demand and not built yet raises `ModelError` telling to
     run ``harness zoo build ID`` (or is built now with ``build=True``)."""
-    if not _looks_like_path(spec):
+    if not is_path(spec):
         entry = resolve(spec)
         if entry is None:
             raise ModelError(f"unknown model {spec!r}: not a zoo id (see `harness zoo list`) "
@@ -141,7 +142,7 @@ def model_file(spec: str, build: bool = False) -> Path:
                          "(incomplete checkout?)")
     path = Path(spec).expanduser()
     if not path.exists():
-        raise ModelError(f"model file not found: {path}")
+        raise ModelError(f"{path}: no such model file")
     if not path.is_file():
         raise ModelError(f"{path}: not a file")
     from harness.analysis.static import model_format

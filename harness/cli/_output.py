@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from rich.console import Console
+from rich.text import Text
 
 # Piped output is not wrapped at rich's default 80 columns: tables stay one row per line.
 console = Console(stderr=False, width=None if sys.stdout.isatty() else 200)
@@ -48,3 +49,9 @@ def print_json(obj: Any) -> None:
     text = json.dumps(_finite(json.loads(json.dumps(obj, default=_default))), indent=2)
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
+
+
+def plain(*values: object) -> list[Text]:
+    """Table cells shown as given: names and device messages may contain [brackets]
+    that rich would otherwise take for markup (and drop, or fail on)."""
+    return [v if isinstance(v, Text) else Text("-" if v is None else str(v)) for v in values]

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from harness import profiles
 from harness.cli import app
-from harness.cli._output import console, print_json
+from harness.cli._output import console, plain, print_json
 from harness.errors import ProfileError
 
 devices_app = typer.Typer(help="Device profiles: list, show, validate, check.", no_args_is_help=True)
@@ -44,7 +44,7 @@ def list_devices(profiles_dir: ProfilesOpt = None, as_json: JsonOpt = False) -> 
     else:
         table = Table("id", "name", "transport", "runtimes", "file")
         for p in found:
-            table.add_row(p.id, p.name, p.transport.kind, ", ".join(p.runtimes), p.source)
+            table.add_row(*plain(p.id, p.name, p.transport.kind, ", ".join(p.runtimes), p.source))
         console.print(table)
     for e in errors:
         typer.echo(f"warning: {e}", err=True)

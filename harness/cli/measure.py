@@ -48,7 +48,10 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per run (an array).")] = False,
 ) -> None:
     """Measure every --model on every --device and record each run."""
+    from pydantic import ValidationError
+
     from harness import session  # the measuring stack loads only for this command
+    from harness.errors import HarnessError, describe_validation_error
     from harness.store.record import StopRule
     from harness.store.store import RunStore
 
@@ -63,14 +66,8 @@ def run(
         options["op_profile"] = op_profile
     if relaxed_windows:
         options["relaxed_windows"] = True
-    opts = session.RunOptions(
-        runtime=runtime,
-        threads=threads,
-        cluster=cluster,
-        delegate=delegate,
-        inputs=str(inputs) if inputs else None,
-        seed=seed,
-        stop=StopRule(
+    try:
+        stop_rule = StopRule(
             mode=stop,
             ci_target=ci_target,
             min_iters=min_iters,
@@ -79,7 +76,17 @@ def run(
             count=count,
             time_s=time_s,
             warmup_min=warmup_min,
-        ),
+        )
+    except ValidationError as e:
+        raise HarnessError(f"invalid stopping rule: {describe_validation_error(e)}") from None
+    opts = session.RunOptions(
+        runtime=runtime,
+        threads=threads,
+        cluster=cluster,
+        delegate=delegate,
+        inputs=str(inputs) if inputs else None,
+        seed=seed,
+        stop=stop_rule,
         telemetry=telemetry,
         thermal_gate=thermal_gate,
         baseline_s=baseline,

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
-from harness.cli._output import console, err_console
+from harness.cli._output import console, err_console, plain
 from harness.store.record import RunManifest
 
 
@@ -64,21 +71,23 @@ def print_result_table(manifests: list[RunManifest], results_dir: Path) -> None:
         lat = m.summary.latency
         ci = f"{_ms(lat.ci95_s[0])}–{_ms(lat.ci95_s[1])}" if lat else "-"
         table.add_row(
-            m.run_id,
-            m.device.id,
-            m.model.name,
-            m.runtime.name,
-            m.status if m.status == "ok" else f"[red]{m.status}[/red]",
-            str(lat.n) if lat else "-",
-            _ms(lat.median_s if lat else None),
-            _ms(lat.p90_s if lat else None),
-            ci,
-            m.summary.stop_reason or "-",
+            *plain(
+                m.run_id,
+                m.device.id,
+                m.model.name,
+                m.runtime.name,
+                Text(m.status, style=None if m.status == "ok" else "red"),
+                lat.n if lat else None,
+                _ms(lat.median_s if lat else None),
+                _ms(lat.p90_s if lat else None),
+                ci,
+                m.summary.stop_reason,
+            )
         )
     console.print(table)
     for m in manifests:
         if m.error:
-            console.print(f"[red]{m.run_id}: {m.error.stage}: {m.error.message}[/red]")
+            console.print(Text(f"{m.run_id}: {m.error.stage}: {m.error.message}", style="red"))
         for w in m.summary.warnings:
-            console.print(f"[yellow]{m.run_id}: warning: {w}[/yellow]")
-    console.print(f"records in {results_dir}")
+            console.print(Text(f"{m.run_id}: warning: {w}", style="yellow"))
+    console.print(f"records in {results_dir}", markup=False)

@@ -25,7 +25,7 @@ import datetime as _dt
 from typing import Any, Literal
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator, field_validator
 
 SCHEMA_VERSION = 1
 
@@ -89,14 +89,21 @@ class StopRule(_Model):
     """When the steady state has been measured enough. See `harness.stats`."""
 
     mode: Literal["adaptive", "fixed", "mlperf", "tinyml"] = "adaptive"
-    ci_target: float = Field(0.01, description="adaptive: CI half-width relative to the median")
-    min_iters: int = 10
-    min_time_s: float = 1.0
-    max_time_s: float = 60.0
-    count: int | None = Field(None, description="fixed: iterations")
-    time_s: float | None = Field(None, description="fixed: seconds")
-    warmup_min: int = Field(3, description="warmup iterations before the steady-state check")
-    warmup_max_s: float = Field(10.0, description="cap on warmup time")
+    ci_target: float = Field(0.01, gt=0, description="adaptive: CI half-width relative to the median")
+    min_iters: int = Field(10, ge=1)
+    min_time_s: float = Field(1.0, ge=0)
+    max_time_s: float = Field(60.0, gt=0, description="cap on steady-state seconds (fixed runs: raised to time_s)")
+    count: int | None = Field(None, ge=1, description="fixed: iterations")
+    time_s: float | None = Field(None, gt=0, description="fixed: seconds")
+    warmup_min: int = Field(3, ge=1, description="warmup iterations before the steady-state check")
+    warmup_max_s: float = Field(10.0, ge=0, description="cap on warmup time")
+
+    @model_validator(mode="after")
+    def _cap_covers_fixed_time(self):
+        # A fixed --time longer than the cap is what the user asked for: the cap follows it.
+        if self.mode == "fixed" and self.time_s is not None and self.time_s > self.max_time_s:
+            self.max_time_s = self.time_s
+        return self
 
 
 class RunConfig(_Model):
@@ -110,7 +117,7 @@ class RunConfig(_Model):
     stop: StopRule = Field(default_factory=StopRule)
     telemetry: bool = True
     thermal_gate: bool = True
-    baseline_s: float = Field(2.0, description="idle telemetry window before and after the workload")
+    baseline_s: float = Field(2.0, ge=0, description="idle telemetry window before and after the workload")
     options: dict[str, Any] = Field(default_factory=dict, description="runner-specific options")
 
 

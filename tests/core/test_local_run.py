@@ -143,3 +143,14 @@ def test_inputs_from_npz_and_a_shape_mismatch(cli, tmp_path):
     r = _runs(proc)[0]
     assert proc.returncode == 1 and r["status"] == "failed"
     assert "has shape [1, 3], model expects" in r["error"]["message"]
+
+
+def test_names_with_brackets_print_as_given(cli, tmp_path):
+    # rich would take "[bold]" for markup and drop it from the name
+    model = tmp_path / "m[bold]x.tflite"
+    shutil.copy(zoo.model_file(TFLITE), model)
+    proc = cli("run", "-d", "local", "-m", str(model), "--stop", "fixed", "--count", "10", "--baseline", "0")
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "m[bold]x" in proc.stdout
+    listed = cli("results", "list")
+    assert listed.returncode == 0 and "m[bold]x" in listed.stdout
