@@ -71,7 +71,7 @@ def test_bad_files_get_one_error_line(cli, tmp_path):
     assert_one_line_error(cli("zoo", "analyze", str(tmp_path / "cut.tflite")), "truncated or corrupt")
     assert_one_line_error(cli("zoo", "analyze", str(tmp_path / "notes.onnx")), "ONNX model")
     assert_one_line_error(cli("zoo", "analyze", str(tmp_path / "w.h5")), "unsupported model format")
-    assert_one_line_error(cli("zoo", "analyze", str(tmp_path / "missing.tflite")), "not found")
+    assert_one_line_error(cli("zoo", "analyze", str(tmp_path / "missing.tflite")), "no such model file")
     assert_one_line_error(cli("zoo", "show", "nope"), "unknown zoo model 'nope'")
 
 
