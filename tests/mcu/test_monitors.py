@@ -214,6 +214,10 @@ def test_energy_mode_end_to_end_with_a_powershield(fake_dut):
         assert row["power_w"] == pytest.approx(0.040, rel=0.03)
     score = rec.runtime.details["mlperf_tiny"]
     assert score["median_energy_j_per_inference"] == pytest.approx(0.040 * 0.05, rel=0.1)
+    energy = rec.aggregates["energy"]  # where the summary picks it up
+    assert energy["j_per_inference_median"] == score["median_energy_j_per_inference"]
+    assert energy["power_w_mean"] == pytest.approx(0.040, rel=0.03)
+    assert energy["windows"] == rows and energy["source"] == "lpm01a"
     samples = rec.table("samples").to_pylist()
     assert [s["inferences"] for s in samples] == [4, 4, 4]
     channels = set(rec.table("telemetry").column("channel").to_pylist())
