@@ -30,7 +30,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.agent import AGENT_PATH
-from harness.errors import HarnessError, describe_validation_error
+from harness.errors import CommandTimeout, HarnessError, describe_validation_error
 from harness.profiles import DeviceProfile
 from harness.store.atomic import write_atomic
 
@@ -86,6 +86,8 @@ class Ceilings(BaseModel):
             return None
         threads = self.threads or 1
         for c in caches:
+            if c.get("level") is None:  # a cache the target described without its level
+                continue
             name = f"L{c['level']}"
             instances = -(-threads // max(1, int(c.get("shared_cpus") or 1)))
             if name in self.bandwidth_bytes_per_s and c.get("size_bytes") and nbytes <= c["size_bytes"] * instances:
@@ -363,6 +365,7 @@ def measure_ceilings(
 ) -> Ceilings:
     """Run the probe on the device over its command transport; store and return the ceilings."""
     import harness
+    from harness.runners.base import Watchdog
     from harness.transports import open_transport
     from harness.transports.base import CommandTransport
 
@@ -397,9 +400,7 @@ def measure_ceilings(
         if cluster:
             argv = ["taskset", profile.hardware.cluster(cluster).affinity_mask, *argv]
         proc = t.start(argv)
-        timer = threading.Timer(_DEADLINE_S[mode], proc.terminate)
-        timer.start()
-        try:
+        with Watchdog(proc, threading.Event(), _DEADLINE_S[mode], name="ceilings-deadline") as dog:
             for line in proc.lines():
                 try:
                     ev = json.loads(line)
@@ -413,9 +414,10 @@ def measure_ceilings(
                 if ev.get("event") == "progress" and progress:
                     progress(ev["stage"], ev["i"], ev["n"])
             rc = proc.wait(timeout=30)
-        finally:
-            timer.cancel()
         stderr = proc.stderr
+    if dog.timed_out.is_set():
+        raise CommandTimeout(f"ceilings probe on {profile.id} did not finish within its {_DEADLINE_S[mode]:g} s "
+                             f"deadline ({mode} mode) and was stopped")
     err = next((e for e in events if e.get("event") == "error"), None)
     if err is not None:
         raise CeilingsError(f"ceilings probe failed on {profile.id} during {err.get('stage')}: {err.get('type')}: {err.get('message')}")

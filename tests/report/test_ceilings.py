@@ -221,3 +221,21 @@ def test_probe_runs_over_a_real_sshd(tmp_path):
     assert c.bandwidth_bytes_per_s and c.target["runtime"] == "ai_edge_litert"
     assert (tmp_path / "results" / "ceilings" / "board.json").is_file()
     assert isinstance(load_ceilings("board", tmp_path / "results"), Ceilings)
+
+
+def test_level_holding_skips_a_cache_without_a_level():
+    c = derive_ceilings(_events(), "dev")
+    c.target["caches"] = [{"size_bytes": 16 << 10}, *CACHES[:2]]  # an entry the target gave no level for
+    assert c.level_holding(20 << 10) == "L1"
+    assert c.level_holding(100 << 20) == "DRAM"
+
+
+def test_a_probe_over_its_deadline_is_a_timeout_not_an_early_exit(tmp_path, monkeypatch):
+    import harness.analysis.ceilings as ceilings_mod
+    from harness.errors import CommandTimeout
+    from harness.profiles import load_profile
+
+    monkeypatch.setitem(ceilings_mod._DEADLINE_S, "quick", 0.5)
+    with pytest.raises(CommandTimeout, match=r"local did not finish within its 0.5 s deadline \(quick mode\)"):
+        measure_ceilings(load_profile("local"), tmp_path / "results", max_bytes=int(QUICK_BYTES))
+    assert not (tmp_path / "results" / "ceilings").exists()
