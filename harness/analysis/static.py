@@ -311,6 +311,15 @@ def analyze(model: str | Path, mcu: bool = True) -> ModelAnalysis:
     return result
 
 
+def analyze_if_unchanged(path: str | Path, sha256: str, mcu: bool = False) -> ModelAnalysis | None:
+    """The analysis of a recorded model while its file is still the recorded one (same
+    sha256); None when the file is gone or changed."""
+    path = Path(path)
+    if path.is_file() and sha256_of(path) == sha256:
+        return analyze(path, mcu=mcu)
+    return None
+
+
 def model_precision(model: str | Path) -> str:
     """``fp32`` | ``int8`` | ``fp16`` | ... of a model (zoo id or path); see `describe`."""
     path = _resolve(model)

@@ -29,7 +29,8 @@ import pyarrow.compute as pc
 
 from harness.analysis.ceilings import SANITY_LABELS, Ceilings, ceilings_for
 from harness.analysis.roofline import summarize_roofline
-from harness.analysis.summary import roofline_inputs, steady_latencies, typical_latency
+from harness.analysis.static import analyze_if_unchanged
+from harness.analysis.summary import steady_latencies, typical_latency
 from harness.errors import HarnessError
 from harness.profiles import DeviceProfile
 from harness.report import DEFAULT_MAX_POINTS, DEFAULT_OUT, figures  # noqa: E402 - re-exported
@@ -150,12 +151,19 @@ def _device_ceilings(manifests: list[RunManifest], results: Path) -> tuple[Ceili
         return None, f"profile snapshot of run {latest.run_id} does not validate: {str(e).splitlines()[0]}"
 
 
-def _report_time_roofline(m: RunManifest, results: Path, ceilings: Ceilings | None, ops: pa.Table) -> dict | None:
+def _report_time_roofline(view: RunView, ceilings: Ceilings | None) -> dict | None:
+    """The roofline against the device's ceilings (read once per device, passed in)."""
+    m = view.m
     median, source = typical_latency(m.summary)
     if ceilings is None or m.status != "ok" or median is None:
         return None
-    inputs = roofline_inputs(m, results)
-    out = summarize_roofline(m.model.precision, median, ops.to_pylist(), inputs["analysis"], ceilings, m.config.threads)
+    try:
+        analysis = analyze_if_unchanged(m.model.path, m.model.sha256)
+    except Exception as e:  # a model the analysis cannot read: the run is still listed
+        view.problems.append(f"roofline: static analysis of {Path(m.model.path).name} failed: {e}")
+        return None
+    out = summarize_roofline(m.model.precision, median, _table(view, "ops").to_pylist(), analysis, ceilings,
+                             m.config.threads)
     if out is not None:
         out["latency_source"] = source
     return out
@@ -190,7 +198,7 @@ def gather(results: Path) -> list[DeviceView]:
             view.latencies_s, _ = steady_latencies(samples)
             view.roofline = m.summary.roofline
             if view.roofline is None:
-                view.roofline = _report_time_roofline(m, results, ceilings, _table(view, "ops"))
+                view.roofline = _report_time_roofline(view, ceilings)
                 view.roofline_at_report = view.roofline is not None
             telemetry = _table(view, "telemetry")
             if telemetry.num_rows:

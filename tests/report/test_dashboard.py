@@ -149,3 +149,17 @@ def test_hostile_device_and_run_ids_do_not_reach_figure_markup(tmp_path):
     safe = "_img_src_x_onerror_alert_1__"
     assert f"fig-latency-dev__{safe}" in figs
     assert f"fig-timeline-{m.run_id}__{safe}" in figs  # the run's telemetry was still found and plotted
+
+
+def test_ceilings_are_read_once_per_device(tmp_path, monkeypatch):
+    import harness.analysis.ceilings as ceilings_mod
+
+    store = RunStore(tmp_path / "results")
+    for seed in range(3):
+        write_run(store, f"m{seed}", seed=seed)  # recorded without ceilings: roofline computed at report time
+    save_ceilings(derive_ceilings(_events(), "local"), store.root)
+    reads = []
+    real = ceilings_mod.load_ceilings
+    monkeypatch.setattr(ceilings_mod, "load_ceilings", lambda *a, **k: reads.append(a) or real(*a, **k))
+    build_report(store.root, tmp_path / "index.html")
+    assert len(reads) == 1
