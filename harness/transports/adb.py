@@ -44,8 +44,7 @@ from adb_shell.hidden_helpers import _AdbPacketStore
 
 from harness.errors import CommandTimeout, HarnessError, TransportError
 from harness.transports.adb_link import Idle, LinkLost, PacketLink, tcp_endpoint, usb_endpoint
-from harness.digest import RACY_S, sha256_of
-from harness.transports.base import CommandResult, CommandTransport, Process, shell_line
+from harness.transports.base import CommandResult, CommandTransport, Process, kill_group_argv, shell_line
 
 CONFIG_ENV = "HARNESS_CONFIG_DIR"
 #: how often a silent stream lets go of the device (lets other streams and kills through)
@@ -429,14 +428,8 @@ class AdbTransport(CommandTransport):
             self._procs.discard(proc)
 
     def _kill_group(self, pgid: int, grace_s: float) -> None:
-        target = f"-- -{int(pgid)}" if self._has_setsid() else f"-- {int(pgid)}"
-        steps = max(1, int(grace_s / 0.1))
-        script = (
-            f"kill -s TERM {target} 2>/dev/null || exit 0; i=0; "
-            f"while [ $i -lt {steps} ] && kill -s 0 {target} 2>/dev/null; do sleep 0.1; i=$((i+1)); done; "
-            f"kill -s KILL {target} 2>/dev/null; exit 0"
-        )
-        self._exec_raw(script, grace_s + 15.0)
+        # without setsid the command leads no group: the script then kills the single pid
+        self._exec_raw(shell_line(kill_group_argv(pgid, grace_s)), grace_s + 15.0)
 
     # -- CommandTransport ---------------------------------------------------------------
 
@@ -471,46 +464,18 @@ class AdbTransport(CommandTransport):
                 transport_timeout_s=SYNC_TIMEOUT_S, read_timeout_s=SYNC_TIMEOUT_S,
             )
 
-    def push(self, local: Path, remote: str) -> bool:
-        """As `CommandTransport.push`, with a digest sidecar (`remote.sha256`) checked first.
-
-        After a push, the sidecar records the file's digest and the size and mtime the
-        phone then reported for it (the pushed file keeps the local mtime). The next push
-        trusts it when the digest is the local one and the phone still reports that size
-        and mtime (two sync requests, no shell, no hashing on the phone): a change on the
-        phone stamps the phone's current time. Files modified in the last seconds get no
-        sidecar (their mtime second is still "now"); otherwise, and without a sidecar, the
-        phone hashes the file (sha256sum/md5sum) as usual.
-        """
-        local = Path(local)
-        digest = sha256_of(local)
-        if self._sidecar_matches(remote, digest):
-            return False
-        sent = super().push(local, remote)
-        try:
-            device = self._require()
-            with self._adb_errors(f"writing {remote}.sha256"):
-                _, size, mtime = device.stat(remote, SYNC_TIMEOUT_S, SYNC_TIMEOUT_S)
-                if time.time() - mtime <= RACY_S:
-                    return sent  # its mtime second is still "now": a change on the phone could keep it
-                text = f"{digest}  {posixpath.basename(remote)}  {size} {mtime}\n"
-                device.push(io.BytesIO(text.encode()), f"{remote}.sha256",
-                            transport_timeout_s=SYNC_TIMEOUT_S, read_timeout_s=SYNC_TIMEOUT_S)
-        except TransportError:
-            pass  # only an optimisation: the next push hashes on the phone instead
-        return sent
-
-    def _sidecar_matches(self, remote: str, digest: str) -> bool:
+    # the push sidecar (see `CommandTransport.push`) through sync requests: no shell
+    def _stat_remote(self, remote: str) -> tuple[int, int] | None:
         device = self._require()
-        try:
-            with self._adb_errors(f"checking {remote}"):
-                mode, size, mtime = device.stat(remote, SYNC_TIMEOUT_S, SYNC_TIMEOUT_S)
-                if not stat.S_ISREG(mode):
-                    return False
-                fields = self.read_file(f"{remote}.sha256").decode("ascii", "replace").split()
-        except TransportError:
-            return False
-        return len(fields) >= 4 and fields[0] == digest and fields[-2:] == [str(size), str(mtime)]
+        with self._adb_errors(f"stat of {remote}"):
+            mode, size, mtime = device.stat(remote, SYNC_TIMEOUT_S, SYNC_TIMEOUT_S)
+        return (int(size), int(mtime)) if stat.S_ISREG(mode) else None  # a missing file has mode 0
+
+    def _write_remote(self, remote: str, data: bytes, mtime: int) -> None:
+        device = self._require()
+        with self._adb_errors(f"writing {remote}"):
+            device.push(io.BytesIO(data), remote, mtime=mtime,
+                        transport_timeout_s=SYNC_TIMEOUT_S, read_timeout_s=SYNC_TIMEOUT_S)
 
     def pull(self, remote: str, local: Path) -> None:
         data = self.read_file(remote)

@@ -4,8 +4,8 @@ Two shapes share one lifecycle (`open` / `close`, usable as a context manager):
 
 - `CommandTransport` (local, ssh, adb): run a command with a timeout, start a
   long-running command and stream its stdout lines, push/pull files (a push is
-  skipped when the target already holds a file with the same sha256), read a file,
-  kill what it started.
+  skipped when the target already holds a file with the same sha256, known from a
+  digest sidecar or hashed on the target), read a file, kill what it started.
 - `LineTransport` (serial): line-oriented request/response with a timeout on every
   read.
 
@@ -16,6 +16,7 @@ argument, so no user string (a model path, say) is ever interpreted by a shell.
 
 from __future__ import annotations
 
+import posixpath
 import shlex
 import time
 from abc import ABC, abstractmethod
@@ -24,11 +25,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from harness.digest import md5_of, sha256_of  # noqa: F401 - re-exported for transports
+from harness.digest import RACY_S, md5_of, sha256_of
 from harness.errors import TransportError
 
 if TYPE_CHECKING:
     from harness.profiles import DeviceProfile
+
+
+#: `sh -c KILL_GROUP sh PGID STEPS`: SIGTERM process group PGID, wait up to STEPS tenths of
+#: a second, then SIGKILL it (exit status 3 then). Falls back to the single pid when PGID
+#: leads no group (a session that was not made a process group). `kill -SIG -PGID`, no
+#: `--`: dash, bash, busybox sh and mksh (Android's sh) all read it the same way.
+KILL_GROUP = (
+    'g="-$1"; kill -0 "$g" 2>/dev/null || g="$1"; '
+    'kill -TERM "$g" 2>/dev/null || exit 0; i=0; '
+    'while [ "$i" -lt "$2" ]; do kill -0 "$g" 2>/dev/null || exit 0; sleep 0.1; i=$((i+1)); done; '
+    'kill -KILL "$g" 2>/dev/null; exit 3'
+)
+
+#: the digest sidecar next to a pushed file (see `CommandTransport.push`)
+SIDECAR_SUFFIX = ".sha256"
+
+
+def kill_group_argv(pgid: int, grace_s: float) -> list[str]:
+    """The command that stops process group `pgid` on a target, SIGKILL after `grace_s`."""
+    return ["sh", "-c", KILL_GROUP, "sh", str(int(pgid)), str(max(1, round(grace_s * 10)))]
 
 
 def shell_line(argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: str | None = None) -> str:
@@ -200,16 +221,58 @@ class CommandTransport(Transport):
         """Upload `local` unless the target already has identical content at `remote`.
 
         Returns True when bytes were transferred, False when the push was skipped.
+
+        Fast path, on transports that can stat and write files without a shell (ssh,
+        adb: `_stat_remote`, `_write_remote`): a sidecar ``remote.sha256`` in sha256sum's
+        format (``<sha256>  <name>``) whose own mtime is the mtime the file had when its
+        digest was recorded (uploads keep the local file's mtime). It is trusted when it
+        holds the local file's sha256 and the file still has the local size and that
+        mtime: a change on the target stamps the target's current time. A file whose
+        mtime is within RACY_S of now gets no sidecar (a change in that same second
+        could keep it). Otherwise the target hashes its copy (sha256sum, else md5sum).
         """
         local = Path(local)
+        digest = sha256_of(local)
+        if self._sidecar_matches(remote, digest, local.stat().st_size):
+            return False
         have = self.remote_digest(remote)
-        if have is not None:
-            algo, digest = have
-            mine = sha256_of(local) if algo == "sha256" else md5_of(local)
-            if mine == digest:
+        sent = have is None or have[1] != (digest if have[0] == "sha256" else md5_of(local))
+        if sent:
+            self.upload(local, remote)
+        self._write_sidecar(remote, digest)
+        return sent
+
+    def _stat_remote(self, remote: str) -> tuple[int, int] | None:
+        """(size, mtime in whole seconds) of a regular file on the target, None if there is
+        none. The default (no cheap stat: the local transport) disables the sidecar."""
+        return None
+
+    def _write_remote(self, remote: str, data: bytes, mtime: int) -> None:
+        """Write a small file (its folder exists) and set its mtime; with `_stat_remote`."""
+        raise NotImplementedError(f"{type(self).__name__} has no direct file write")
+
+    def _sidecar_matches(self, remote: str, digest: str, size: int) -> bool:
+        try:
+            st = self._stat_remote(remote)
+            if st is None or st[0] != size:
                 return False
-        self.upload(local, remote)
-        return True
+            side = self._stat_remote(remote + SIDECAR_SUFFIX)
+            if side is None or side[1] != st[1]:
+                return False
+            recorded = self.read_file(remote + SIDECAR_SUFFIX)[:200].decode("ascii", "replace").split()
+        except TransportError:
+            return False  # no sidecar, or unreadable: the target hashes its copy instead
+        return bool(recorded) and recorded[0] == digest
+
+    def _write_sidecar(self, remote: str, digest: str) -> None:
+        try:
+            st = self._stat_remote(remote)
+            if st is None or time.time() - st[1] <= RACY_S:
+                return
+            line = f"{digest}  {posixpath.basename(remote)}\n"
+            self._write_remote(remote + SIDECAR_SUFFIX, line.encode(), st[1])
+        except TransportError:
+            pass  # only an optimisation: the next push hashes on the target instead
 
     def which(self, program: str) -> bool:
         res = self.run(["sh", "-c", 'command -v "$1"', "sh", program], timeout=30)

@@ -29,6 +29,7 @@ import os
 import queue
 import signal
 import socket
+import stat
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -38,23 +39,10 @@ import paramiko
 
 from harness.errors import CommandTimeout, TransportError
 from harness.profiles import DeviceProfile, SshTransportSpec
-from harness.digest import sha256_of
-from harness.transports.base import CommandResult, CommandTransport, Process, shell_line
+from harness.transports.base import CommandResult, CommandTransport, Process, kill_group_argv, shell_line
 
 #: printed by the remote shell before it execs the command; followed by its pid (= pgid)
 PGID_MARKER = "harness-pgid:"
-
-# Sends SIGTERM to process group $1, waits up to $2 tenths of a second, then SIGKILLs it
-# (exit status 3 then). Falls back to the single pid if $1 leads no group (an sshd that
-# did not make the session a process group). `kill -SIG -PGID`, no `--`: dash, bash and
-# busybox all read it the same way.
-_KILL_GROUP = (
-    'g="-$1"; kill -0 "$g" 2>/dev/null || g="$1"; '
-    'kill -TERM "$g" 2>/dev/null || exit 0; i=0; '
-    'while [ "$i" -lt "$2" ]; do kill -0 "$g" 2>/dev/null || exit 0; sleep 0.1; i=$((i+1)); done; '
-    'kill -KILL "$g" 2>/dev/null; exit 3'
-)
-
 
 def parse_jump(jump: str, default_user: str | None) -> tuple[str | None, str, int]:
     """``[user@]host[:port]`` (IPv6 as ``[addr]:port``) -> (user, host, port)."""
@@ -239,10 +227,9 @@ class SshProcess(Process):
     def terminate(self, grace_s: float = 5.0) -> None:
         if self._finished.is_set() or self.pgid is None:
             return
-        steps = max(1, int(grace_s * 10))
         self._killed_by = signal.SIGTERM  # before the kill lands: the exit watcher must not probe
         try:
-            rc = self._transport.run_bare(["sh", "-c", _KILL_GROUP, "sh", str(self.pgid), str(steps)], grace_s + 10)
+            rc = self._transport.run_bare(kill_group_argv(self.pgid, grace_s), grace_s + 10)
             if rc == 3:
                 self._killed_by = signal.SIGKILL
         except TransportError:
@@ -604,7 +591,9 @@ class SshTransport(CommandTransport):
             sftp = self._sftp_client()
             try:
                 sftp.put(str(local), tmp, confirm=True)
-                sftp.chmod(tmp, local.stat().st_mode & 0o777)
+                st = local.stat()
+                sftp.chmod(tmp, st.st_mode & 0o777)
+                sftp.utime(tmp, (int(st.st_atime), int(st.st_mtime)))  # keeps the local mtime, as adb push does
                 sftp.posix_rename(tmp, remote)
             except (OSError, EOFError, paramiko.SSHException) as e:
                 raise self._sftp_error(f"upload {local} -> {remote}", e) from None
@@ -631,34 +620,25 @@ class SshTransport(CommandTransport):
             except (OSError, EOFError, paramiko.SSHException) as e:
                 raise self._sftp_error(f"read {remote}", e) from None
 
-    def push(self, local: Path, remote: str) -> bool:
-        local = Path(local)
-        digest = sha256_of(local)
-        if self._sidecar_matches(local, remote, digest):
-            return False
-        sent = super().push(local, remote)
-        self._write_sidecar(remote, digest)
-        return sent
-
-    def _sidecar_matches(self, local: Path, remote: str, digest: str) -> bool:
+    def _stat_remote(self, remote: str) -> tuple[int, int] | None:
         with self._sftp_lock:
             sftp = self._sftp_client()
             try:
-                st, side = sftp.stat(remote), sftp.stat(remote + ".sha256")
-                if st.st_size != local.stat().st_size or (st.st_mtime or 0) > (side.st_mtime or 0):
-                    return False
-                with sftp.open(remote + ".sha256", "rb") as f:
-                    recorded = f.read(200).decode("ascii", "replace").split()
-            except (OSError, EOFError, paramiko.SSHException):
-                return False  # no sidecar, or unreadable: fall back to hashing on the target
-        return bool(recorded) and recorded[0] == digest
+                st = sftp.stat(remote)
+            except FileNotFoundError:
+                return None
+            except (OSError, EOFError, paramiko.SSHException) as e:
+                raise self._sftp_error(f"stat {remote}", e) from None
+        if st.st_mode is None or not stat.S_ISREG(st.st_mode) or st.st_size is None or st.st_mtime is None:
+            return None
+        return int(st.st_size), int(st.st_mtime)
 
-    def _write_sidecar(self, remote: str, digest: str) -> None:
-        name = remote.rsplit("/", 1)[-1]
+    def _write_remote(self, remote: str, data: bytes, mtime: int) -> None:
         with self._sftp_lock:
             sftp = self._sftp_client()
             try:
-                with sftp.open(remote + ".sha256", "wb") as f:
-                    f.write(f"{digest}  {name}\n".encode())
-            except (OSError, EOFError, paramiko.SSHException):
-                pass  # only an optimisation: the next push hashes on the target instead
+                with sftp.open(remote, "wb") as f:
+                    f.write(data)
+                sftp.utime(remote, (mtime, mtime))
+            except (OSError, EOFError, paramiko.SSHException) as e:
+                raise self._sftp_error(f"write {remote}", e) from None

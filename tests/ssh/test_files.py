@@ -15,6 +15,9 @@ pytestmark = pytest.mark.timeout(60)
 
 def _file(path, data: bytes):
     path.write_bytes(data)
+    # as model files usually are: not seconds old (a file whose mtime is "now" gets no
+    # sidecar, since a change on the target within that second could keep its mtime)
+    os.utime(path, (time.time() - 60,) * 2)
     return path
 
 
@@ -49,6 +52,7 @@ def test_push_skips_by_sha256sum_when_there_is_no_sidecar(ssh, sshd, tmp_path):
     src = _file(tmp_path / "m.bin", os.urandom(5000))
     landed = sshd.dir / "work" / "m.bin"
     landed.write_bytes(src.read_bytes())  # already there, put by someone else
+    os.utime(landed, (time.time() - 60,) * 2)
     assert ssh.push(src, ssh.path("m.bin")) is False
     assert (sshd.dir / "work" / "m.bin.sha256").exists()  # and the next push takes the fast path
 
@@ -99,3 +103,17 @@ def test_pull_round_trip_of_a_larger_file(ssh, sshd, tmp_path):
     (sshd.dir / "work" / "big").write_bytes(data)
     ssh.pull(ssh.path("big"), tmp_path / "big")
     assert (tmp_path / "big").read_bytes() == data
+
+
+def test_push_keeps_the_local_mtime_and_a_fresh_file_gets_no_sidecar(ssh, sshd, tmp_path):
+    src = _file(tmp_path / "m.bin", b"M" * 100)
+    assert ssh.push(src, ssh.path("m.bin")) is True
+    landed = sshd.dir / "work" / "m.bin"
+    assert landed.stat().st_mtime == int(src.stat().st_mtime)
+    # the sidecar's mtime is the file's when its digest was recorded
+    assert (sshd.dir / "work" / "m.bin.sha256").stat().st_mtime == landed.stat().st_mtime
+    fresh = tmp_path / "fresh.bin"
+    fresh.write_bytes(b"F" * 10)
+    assert ssh.push(fresh, ssh.path("fresh.bin")) is True
+    assert not (sshd.dir / "work" / "fresh.bin.sha256").exists()
+    assert ssh.push(fresh, ssh.path("fresh.bin")) is False  # hashed on the target instead
