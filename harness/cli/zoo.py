@@ -23,19 +23,11 @@ def _print(table: Table) -> None:
     console.print(table)
 
 
-def _si(n: float | None, unit: str = "") -> str:
-    if n is None:
-        return "-"
-    for factor, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= factor:
-            return f"{n / factor:.3g} {prefix}{unit}".rstrip()
-    return f"{n:.4g} {unit}".rstrip()
-
-
 @zoo_app.command("list")
 def list_models(as_json: JsonOpt = False) -> None:
     """Every zoo entry: id, format, precision, MACs, params, and whether its file is there."""
     from harness import zoo
+    from harness.report.page import si
 
     rows = [{"id": e.id, "format": e.format, "precision": e.precision, "path": str(e.path),
              "sha256": e.sha256, "macs": e.macs, "params": e.params, "built": e.built}
@@ -49,8 +41,8 @@ def list_models(as_json: JsonOpt = False) -> None:
         table.add_column(column)
     for e in zoo.entries():
         where = "committed" if e.storage == "repo" else ("built" if e.built else "build on demand")
-        table.add_row(e.id, e.format, e.precision, _si(e.macs), _si(e.params),
-                      _si(e.size_bytes, "B"), where)
+        table.add_row(e.id, e.format, e.precision, si(e.macs), si(e.params),
+                      si(e.size_bytes, "B"), where)
     _print(table)
 
 
@@ -59,6 +51,7 @@ def show(model_id: Annotated[str, typer.Argument(metavar="ID", help="Entry id or
          as_json: JsonOpt = False) -> None:
     """One zoo entry: shapes, file, sha256, measured and published MACs/params."""
     from harness import zoo
+    from harness.report.page import si
 
     e = zoo.get(model_id)
     data = e.model_dump() | {"path": str(e.path), "built": e.built}
@@ -69,8 +62,8 @@ def show(model_id: Annotated[str, typer.Argument(metavar="ID", help="Entry id or
     for key in ("id", "arch", "task", "format", "precision", "input_shape", "input_dtype",
                 "output_shape", "output_dtype", "path", "storage", "built", "size_bytes", "sha256"):
         table.add_row(key, str(data[key]))
-    table.add_row("macs", f"{e.macs} (published {_si(e.expected.macs)})")
-    table.add_row("params", f"{e.params} (published {_si(e.expected.params)})")
+    table.add_row("macs", f"{e.macs} (published {si(e.expected.macs)})")
+    table.add_row("params", f"{e.params} (published {si(e.expected.params)})")
     table.add_row("reference", e.expected.reference)
     _print(table)
 
@@ -84,6 +77,7 @@ def analyze(
 ) -> None:
     """Per-op and total MACs, FLOPs, params and bytes; MCU arena/flash for int8 TFLite."""
     from harness.analysis.static import analyze as run_analysis
+    from harness.report.page import si
 
     a = run_analysis(model, mcu=mcu)
     if as_json:
@@ -94,8 +88,8 @@ def analyze(
         for o in a.ops:
             out = "x".join(str(d) for d in o.output_shapes[0]) if o.output_shapes and o.output_shapes[0] else "?"
             kind = f"{o.type} (unknown)" if o.unknown else o.type
-            table.add_row(str(o.index), kind, o.name[-48:], out, _si(o.macs), _si(o.flops),
-                          _si(o.params), _si(o.bytes_read, "B"), _si(o.bytes_written, "B"))
+            table.add_row(str(o.index), kind, o.name[-48:], out, si(o.macs), si(o.flops),
+                          si(o.params), si(o.bytes_read, "B"), si(o.bytes_written, "B"))
         _print(table)
     totals = Table(show_header=False, title=f"{a.path} ({a.format}, {a.precision})")
     totals.add_row("MACs", f"{a.macs:,}")

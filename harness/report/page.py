@@ -14,13 +14,13 @@ from typing import Any
 
 
 def si(value: float | None, unit: str = "", digits: int = 3) -> str:
-    """1.23 G{unit}; '–' for missing values."""
+    """1.23 G{unit}; '–' for missing values (the dashboard's and the CLI's number format)."""
     if value is None or not math.isfinite(value):
         return "–"
     for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n")):
         if abs(value) >= factor:
-            return f"{value / factor:.{digits}g} {prefix}{unit}"
-    return f"{value:.{digits}g} {unit}"
+            return f"{value / factor:.{digits}g} {prefix}{unit}".rstrip()
+    return f"{value:.{digits}g} {unit}".rstrip()
 
 
 class Markup(str):
