@@ -17,12 +17,6 @@ app.add_typer(zoo_app, name="zoo")
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-def _print(table: Table) -> None:
-    # Piped output is not squeezed into rich's default 80 columns: ids and op names
-    # stay whole for grep and for the reader of a CI log.
-    console.print(table)
-
-
 @zoo_app.command("list")
 def list_models(as_json: JsonOpt = False) -> None:
     """Every zoo entry: id, format, precision, MACs, params, and whether its file is there."""
@@ -43,7 +37,7 @@ def list_models(as_json: JsonOpt = False) -> None:
         where = "committed" if e.storage == "repo" else ("built" if e.built else "build on demand")
         table.add_row(e.id, e.format, e.precision, si(e.macs), si(e.params),
                       si(e.size_bytes, "B"), where)
-    _print(table)
+    console.print(table)
 
 
 @zoo_app.command("show")
@@ -65,7 +59,7 @@ def show(model_id: Annotated[str, typer.Argument(metavar="ID", help="Entry id or
     table.add_row("macs", f"{e.macs} (published {si(e.expected.macs)})")
     table.add_row("params", f"{e.params} (published {si(e.expected.params)})")
     table.add_row("reference", e.expected.reference)
-    _print(table)
+    console.print(table)
 
 
 @zoo_app.command("analyze")
@@ -90,7 +84,7 @@ def analyze(
             kind = f"{o.type} (unknown)" if o.unknown else o.type
             table.add_row(str(o.index), kind, o.name[-48:], out, si(o.macs), si(o.flops),
                           si(o.params), si(o.bytes_read, "B"), si(o.bytes_written, "B"))
-        _print(table)
+        console.print(table)
     totals = Table(show_header=False, title=f"{a.path} ({a.format}, {a.precision})")
     totals.add_row("MACs", f"{a.macs:,}")
     totals.add_row("FLOPs", f"{a.flops:,}")
@@ -106,7 +100,7 @@ def analyze(
         totals.add_row("MCU flash bytes", f"{a.mcu.flash_bytes:,} (model only)")
     for note in a.notes:
         totals.add_row("note", note)
-    _print(totals)
+    console.print(totals)
 
 
 @zoo_app.command("build")
