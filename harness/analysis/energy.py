@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from harness.errors import HarnessError
+from harness.telemetry.vcgencmd import THROTTLED_NOW
 
 
 def _clean_trace(t_s, power_w) -> tuple[np.ndarray, np.ndarray]:
@@ -89,8 +90,6 @@ def coverage(t_s: np.ndarray, start_s: float, end_s: float, max_gap_s: float) ->
 INPUT_RAILS = ("VDD_IN", "POM_5V_IN")
 #: a frequency channel "dropped" when its late-steady median is below this share of its early one
 CLOCK_DROP_RATIO = 0.9
-#: vcgencmd bits that mean "limited right now"
-THROTTLE_NOW_BITS = ("under_voltage", "arm_freq_capped", "throttled", "soft_temp_limit")
 
 Series = dict[str, tuple[np.ndarray, np.ndarray]]
 
@@ -177,7 +176,7 @@ def _coverage(chans: list[str], series: Series, start_ns: int, end_ns: int, t0: 
 
 def _throttle_reasons(series: Series, run: tuple[int, int], steady: tuple[int, int]) -> list[str]:
     reasons = []
-    for bit in THROTTLE_NOW_BITS:
+    for bit in THROTTLED_NOW:
         ch = f"throttled/{bit}"
         if ch in series:
             t, v = series[ch]
