@@ -25,19 +25,14 @@ from harness.analysis.tflite_model import (
     load_tflite,
 )
 from harness.errors import ModelError
-from harness.mcu.program import Layer, ModelProgram, plan_arena, quantize_multiplier
+from harness.mcu.program import Layer, ModelProgram, mlperf_tiny_id, plan_arena, quantize_multiplier
 
 _ALIAS_OPS = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS"}
-_KNOWN_IDS = ("kws01", "vww01", "ic01", "ad01")
 
 
-def model_id_for(path: Path, graph: TfliteGraph) -> str:
+def model_id_for(path: Path) -> str:
     """The id `profile%` reports: kws01/vww01/ic01/ad01 when the file name says so."""
-    stem = Path(path).name.lower()
-    for known in _KNOWN_IDS:
-        if stem.startswith(known):
-            return known
-    return Path(path).stem.split("-")[0][:24] or "model"
+    return mlperf_tiny_id(Path(path).name) or Path(path).stem.split("-")[0][:24] or "model"
 
 
 class _Lowering:
@@ -293,4 +288,4 @@ class _Lowering:
 def program_from_tflite(path: str | Path, model_id: str | None = None) -> ModelProgram:
     """Lower a fully int8 ``.tflite`` file. Raises `ModelError` naming the op it cannot run."""
     graph = load_tflite(path)
-    return _Lowering(graph).run(model_id or model_id_for(Path(path), graph))
+    return _Lowering(graph).run(model_id or model_id_for(Path(path)))

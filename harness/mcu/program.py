@@ -100,6 +100,20 @@ class Layer:
         return self.out_h * self.out_w * self.out_c
 
 
+#: MLPerf Tiny's benchmark models, as the reference firmware's ``profile%`` names them
+MLPERF_TINY_IDS = ("kws01", "vww01", "ic01", "ad01")
+
+
+def mlperf_tiny_id(*names: str) -> str | None:
+    """kws01/vww01/ic01/ad01 for the first of `names` (zoo id, model name, file name)
+    that starts with one of them, case-insensitively; None when none does."""
+    for name in names:
+        for known in MLPERF_TINY_IDS:
+            if (name or "").lower().startswith(known):
+                return known
+    return None
+
+
 def firmware_model_id(name: str) -> str:
     """`name` as the firmware's model id: it is written into a C string literal (and the
     device echoes it in ``m-model-[...]``), so only [A-Za-z0-9_.-] is kept, others become _."""

@@ -35,12 +35,12 @@ import numpy as np
 
 from harness.errors import HarnessError, RunAborted
 from harness.mcu.inputs import TensorInfo, load_inputs, model_io, random_inputs
+from harness.mcu.program import MLPERF_TINY_IDS, mlperf_tiny_id
 from harness.mcu.protocol import LAP_WRAP, DutClient, InferReply
 from harness.runners.base import RunContext, Runner
 
 #: MLPerf Tiny's default (inferences, warmups) per window, by model
 REFERENCE_N_W = {"kws01": (70, 10), "ic01": (20, 5), "vww01": (20, 5), "ad01": (1500, 10)}
-KNOWN_MODELS = tuple(REFERENCE_N_W)
 MIN_WINDOW_S = 10.0
 MIN_INFERENCES = 10
 
@@ -51,11 +51,7 @@ class ModelMismatch(HarnessError):
 
 def model_key(ctx: RunContext) -> str | None:
     """kws01/vww01/ic01/ad01 when the run's model is one of them."""
-    for name in (ctx.model.zoo_id or "", ctx.model.name, ctx.model_path.name):
-        for known in KNOWN_MODELS:
-            if name.lower().startswith(known):
-                return known
-    return None
+    return mlperf_tiny_id(ctx.model.zoo_id or "", ctx.model.name, ctx.model_path.name)
 
 
 class DeviceClock:
@@ -137,7 +133,7 @@ class TinymlRunner(Runner):
         details["device_model"] = model
         ctx.recorder.runtime.version = firmware
         want = model_key(ctx)
-        if model in KNOWN_MODELS and want is not None and model != want:
+        if model in MLPERF_TINY_IDS and want is not None and model != want:
             raise ModelMismatch(f"the device runs {model} but the run is for {want} ({ctx.model.name}): "
                                 "flash the firmware for this model")
         if model is None:
