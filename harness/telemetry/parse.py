@@ -8,7 +8,9 @@ from harness.errors import HarnessError
 from harness.telemetry import battery, sysfs, tegrastats, vcgencmd
 from harness.telemetry.channels import ParseResult
 
-FORMATS = ("tegrastats", "vcgencmd", "battery", "thermal", "rapl", "hwmon", "sysfs")
+#: formats read from sysfs: a dump (``path<TAB>value`` lines) or a directory tree rooted like ``/``
+SYSFS_FORMATS = ("thermal", "rapl", "hwmon", "sysfs")
+FORMATS = ("tegrastats", "vcgencmd", "battery", *SYSFS_FORMATS)
 
 
 def parse_text(fmt: str, text: str, source: str = "<text>", current_unit: battery.CurrentUnit = "auto") -> ParseResult:
@@ -18,7 +20,7 @@ def parse_text(fmt: str, text: str, source: str = "<text>", current_unit: batter
         return vcgencmd.parse(text, source)
     if fmt == "battery":
         return battery.parse(text, source, current_unit)
-    if fmt in ("thermal", "rapl", "hwmon", "sysfs"):
+    if fmt in SYSFS_FORMATS:
         view, problems = sysfs.DumpView.from_text(text)
         return sysfs.parse_view(view, fmt, source, problems)
     raise HarnessError(f"unknown telemetry format {fmt!r} (known: {', '.join(FORMATS)})")
@@ -30,7 +32,7 @@ def parse_file(fmt: str, path: Path, current_unit: battery.CurrentUnit = "auto")
     if fmt not in FORMATS:
         raise HarnessError(f"unknown telemetry format {fmt!r} (known: {', '.join(FORMATS)})")
     if path.is_dir():
-        if fmt not in ("thermal", "rapl", "hwmon", "sysfs"):
+        if fmt not in SYSFS_FORMATS:
             raise HarnessError(f"{path}: is a directory; --format {fmt} reads a captured output file")
         return sysfs.parse_view(sysfs.DirView(path), fmt, str(path))
     try:

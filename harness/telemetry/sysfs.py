@@ -303,12 +303,6 @@ def power_supply_files(view, folder: str) -> dict[str, str]:
 # -- `harness telemetry parse --format thermal|rapl|hwmon|sysfs` --------------------------------
 
 
-def view_for(path: Path) -> tuple[object, list[Problem]]:
-    if path.is_dir():
-        return DirView(path), []
-    return DumpView.from_text(path.read_text(errors="replace"))
-
-
 def parse_view(view, fmt: str, source: str, problems: list[Problem] | None = None) -> ParseResult:
     """Channels from a view: ``thermal`` (zones + cpufreq/governor), ``rapl``, ``hwmon``, ``sysfs`` (all)."""
     result = ParseResult(format=fmt, source=source, problems=list(problems or []))
