@@ -384,7 +384,3 @@ class LineTransport(Transport):
     @abstractmethod
     def read_line(self, timeout: float) -> str | None:
         """One line without its ending; None if no complete line arrived in time."""
-
-    @abstractmethod
-    def reset_input(self) -> None:
-        """Drop anything buffered but not yet read."""

@@ -150,14 +150,6 @@ class SerialTransport(LineTransport):
                 raise self._lost(e) from None
             self._buf += chunk
 
-    def reset_input(self) -> None:
-        ser = self._require_open()
-        self._buf.clear()
-        try:
-            ser.reset_input_buffer()
-        except _PORT_ERRORS as e:
-            raise self._lost(e) from None
-
     # -- internals -------------------------------------------------------------------
 
     def _connect(self, url: str) -> None:
