@@ -1,4 +1,4 @@
-"""Linux sysfs sensors: thermal zones, cpufreq, hwmon (INA3221), RAPL, power_supply.
+"""Linux sysfs sensors: thermal zones, cpufreq, hwmon (INA3221), RAPL (power_supply batteries: `battery`).
 
 The readers work on a *view* of a target's files, so the same code serves:
 
@@ -280,23 +280,6 @@ def unwrap_energy(counter_uj: list[float | None], max_range_uj: float | None) ->
         else:
             out.append(None)
         prev = e
-    return out
-
-
-# -- power_supply ----------------------------------------------------------------------------
-
-
-def power_supply_files(view, folder: str) -> dict[str, str]:
-    """current_now / voltage_now / status (from files, else from uevent)."""
-    out = {}
-    uevent = view.read(f"{folder}/uevent") or ""
-    ue = dict(re.findall(r"^POWER_SUPPLY_([A-Z0-9_]+)=(.*)$", uevent, flags=re.M))
-    for name in ("current_now", "voltage_now", "status", "capacity", "temp"):
-        v = view.read(f"{folder}/{name}")
-        if v is None:
-            v = ue.get(name.upper())
-        if v is not None:
-            out[name] = v.strip()
     return out
 
 
