@@ -78,7 +78,7 @@ class Lpm01aStream:
         self.messages.append(line)
         return line
 
-    def trace(self, edge: str = "fal") -> MonitorTrace:
+    def trace(self) -> MonitorTrace:
         v = np.asarray(self.values, dtype=np.float64)
         dt = 1.0 / self.freq_hz
         k = np.arange(v.size, dtype=np.float64)
@@ -86,7 +86,8 @@ class Lpm01aStream:
             t, p = (k + 0.5) * dt, v / dt
         else:
             t, p = k * dt, v * self.voltage_v
-        # "eventsrc d7 fal" reports the edges it was told to watch; count both spellings
+        # "eventsrc d7 fal" makes the board report the edges it was told to watch: every
+        # event counts, whichever way the firmware spells it (ris/fal)
         edges = np.array([n * dt for n, _, _ in self.events], dtype=np.float64)
         return MonitorTrace(t_s=t, power_w=p, edges_s=edges, details={
             "monitor": "lpm01a", "rate_hz": self.freq_hz, "output": self.output, "voltage_v": self.voltage_v,
