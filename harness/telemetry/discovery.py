@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness.errors import TransportError
 from harness.telemetry.sysfs import DumpView
 from harness.transports.base import CommandTransport
 
@@ -48,12 +47,7 @@ class Discovery:
 
     def local_path(self, path: str) -> str:
         """The path to open on the target for a target-absolute sysfs path."""
-        return root_prefix(self.root) + path
-
-
-def root_prefix(root: str) -> str:
-    r = str(root).rstrip("/")
-    return r
+        return self.root.rstrip("/") + path
 
 
 def discover(
@@ -61,11 +55,8 @@ def discover(
     hwmon_dirs: tuple[str, ...] = (), timeout_s: float = 30.0, python: str = "python3",
 ) -> Discovery:
     """`python`: the interpreter to look for (the agent's, `CommandTransport.agent_python`)."""
-    argv = ["sh", "-c", DISCOVER_SH, "harness-discover", root_prefix(root), battery or "", python, *hwmon_dirs]
-    res = transport.run(argv, timeout=timeout_s)
-    if res.returncode != 0:
-        res.check("sensor discovery")
-        raise TransportError("sensor discovery failed")  # unreachable: check() raised
+    argv = ["sh", "-c", DISCOVER_SH, "harness-discover", str(root).rstrip("/"), battery or "", python, *hwmon_dirs]
+    res = transport.run(argv, timeout=timeout_s).check("sensor discovery")
     commands: dict[str, str] = {}
     dump_lines = []
     for line in res.stdout.splitlines():
