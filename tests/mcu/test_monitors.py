@@ -186,7 +186,7 @@ def test_unknown_monitor_and_missing_extras_are_clear():
         open_monitor("lpm01a", None)
 
 
-def test_energy_mode_end_to_end_with_a_powershield(fake_dut):
+def test_energy_mode_end_to_end_with_a_powershield(fake_dut, tmp_path):
     """The runner drives a DUT in energy mode while the LPM01A driver acquires over its
     serial protocol; energy per inference = monitor energy between the two pin edges / N."""
     from harness.runners.tinyml import TinymlRunner
@@ -223,6 +223,17 @@ def test_energy_mode_end_to_end_with_a_powershield(fake_dut):
     channels = set(rec.table("telemetry").column("channel").to_pylist())
     assert {"power/lpm01a", "gpio/timestamp"} <= channels
     assert not any(c.startswith("m-lap") for c in dut.commands)
+    # the record's summary carries the monitor's figures (run --json, results, report)
+    import datetime as dt
+
+    from harness.session import write_record
+    from harness.store.store import RunStore
+
+    m = write_record(RunStore(tmp_path / "results"), rec, profile, ctx.model, ctx.config, "ok", None,
+                     dt.datetime.now(dt.timezone.utc), None)
+    assert m.summary.energy_j_per_inference == energy["j_per_inference_median"]
+    assert m.summary.power_w_mean == energy["power_w_mean"]
+    assert m.brief()["energy_j_per_inference"] == energy["j_per_inference_median"]
 
 
 def test_a_monitor_that_fails_to_start_is_still_released(fake_dut):
