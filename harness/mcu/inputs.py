@@ -9,60 +9,46 @@ generator:
 - ``.npz``: the array named like the model's input tensor, else the first one.
 
 Float arrays given for an integer input are quantized with the input tensor's scale
-and zero point, as TFLite does: round(x / scale) + zero_point, clipped.
+and zero point, as TFLite does: round(x / scale) + zero_point, clipped. Tensors are
+described by the static analysis (`harness.analysis.static.TensorInfo`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
 from pathlib import Path
 
 import numpy as np
 
-from harness.analysis.tflite_model import load_tflite
+from harness.analysis.static import TensorInfo, describe
 from harness.errors import HarnessError
 
 
-@dataclass
-class TensorInfo:
-    name: str
-    shape: tuple[int, ...]
-    dtype: str
-    scale: float
-    zero_point: int
-
-    @property
-    def nbytes(self) -> int:
-        return int(np.prod(self.shape)) * np.dtype(self.dtype).itemsize
-
-
 def model_io(model_path: Path) -> tuple[TensorInfo, TensorInfo]:
-    """(input, output) tensor descriptions of a single-input, single-output .tflite model."""
-    g = load_tflite(model_path)
-    if len(g.inputs) != 1 or len(g.outputs) != 1:
+    """(input, output) tensors of a single-input, single-output .tflite model."""
+    info = describe(model_path)
+    if info.format != "tflite":
+        raise HarnessError(f"{model_path}: MCU runs take a .tflite model, not {info.format}")
+    if len(info.inputs) != 1 or len(info.outputs) != 1:
         raise HarnessError(f"{model_path}: MCU runs need one input and one output "
-                           f"({len(g.inputs)} inputs, {len(g.outputs)} outputs)")
+                           f"({len(info.inputs)} inputs, {len(info.outputs)} outputs)")
+    return info.inputs[0], info.outputs[0]
 
-    def info(i: int) -> TensorInfo:
-        t = g.tensors[i]
-        q = t.quantization
-        scale = float(q.scale[0]) if q is not None else 0.0
-        zp = int(q.zero_point[0]) if q is not None else 0
-        return TensorInfo(t.name, tuple(int(d) for d in t.shape), t.dtype, scale, zp)
 
-    return info(g.inputs[0]), info(g.outputs[0])
+def tensor_bytes(tensor: TensorInfo) -> int:
+    return math.prod(tensor.shape) * np.dtype(tensor.dtype).itemsize
 
 
 def _as_samples(arr: np.ndarray, tensor: TensorInfo, source: str) -> list[np.ndarray]:
-    per_sample = int(np.prod(tensor.shape))
-    if tuple(arr.shape) == tensor.shape or (arr.size == per_sample and arr.ndim <= len(tensor.shape)):
-        batch = arr.reshape((1, *tensor.shape))
-    elif tuple(arr.shape[1:]) in (tensor.shape, tensor.shape[1:]):
-        batch = arr.reshape((-1, *tensor.shape))
+    shape = tuple(tensor.shape)
+    if tuple(arr.shape) == shape or (arr.size == math.prod(shape) and arr.ndim <= len(shape)):
+        batch = arr.reshape((1, *shape))
+    elif tuple(arr.shape[1:]) in (shape, shape[1:]):
+        batch = arr.reshape((-1, *shape))
     else:
-        raise HarnessError(f"{source}: array of shape {arr.shape} does not match the model input {tensor.shape}")
+        raise HarnessError(f"{source}: array of shape {arr.shape} does not match the model input {shape}")
     if np.issubdtype(batch.dtype, np.floating) and np.issubdtype(np.dtype(tensor.dtype), np.integer):
-        if tensor.scale == 0:
+        if not tensor.scale:  # None: not quantized per tensor
             raise HarnessError(f"{source}: float data for an unquantized {tensor.dtype} input")
         info = np.iinfo(tensor.dtype)
         batch = np.clip(np.round(batch / tensor.scale) + tensor.zero_point, info.min, info.max)
@@ -77,8 +63,8 @@ def load_inputs(path: str | Path, tensor: TensorInfo) -> list[np.ndarray]:
     try:
         if suffix == ".bin":
             raw = path.read_bytes()
-            if len(raw) != tensor.nbytes:
-                raise HarnessError(f"{path}: {len(raw)} bytes, but the model input takes {tensor.nbytes}")
+            if len(raw) != tensor_bytes(tensor):
+                raise HarnessError(f"{path}: {len(raw)} bytes, but the model input takes {tensor_bytes(tensor)}")
             return [np.frombuffer(raw, dtype=tensor.dtype).reshape(tensor.shape)]
         if suffix == ".npy":
             return _as_samples(np.load(path, allow_pickle=False), tensor, str(path))

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import HarnessError
-from harness.mcu.inputs import TensorInfo
+from harness.analysis.static import TensorInfo
 
 
 def host_outputs(model_path: Path, samples: list[np.ndarray]) -> list[np.ndarray]:

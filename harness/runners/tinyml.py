@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 
 from harness.errors import HarnessError, RunAborted
-from harness.mcu.inputs import TensorInfo, load_inputs, model_io, random_inputs
+from harness.analysis.static import TensorInfo
+from harness.mcu.inputs import load_inputs, model_io, random_inputs
 from harness.mcu.program import MLPERF_TINY_IDS, mlperf_tiny_id
 from harness.mcu.protocol import LAP_WRAP, DutClient, InferReply
 from harness.runners.base import RunContext, Runner
