@@ -22,7 +22,9 @@ def ingest(
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model name, or the model file (hashed).")] = None,
     results: Annotated[Optional[Path], typer.Option(help="Results folder (default ./results or $HARNESS_RESULTS).")] = None,
     profiles: Annotated[Optional[list[Path]], typer.Option("--profiles", help="Extra profile folder.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the imported run as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the imported run as JSON; its memory_mb figures are in MiB (bytes / 2**20, what "
+                       "benchmark_model calls MB). The record itself stores bytes.")] = False,
 ) -> None:
     """Import a saved log (e.g. a pile of benchmark_model outputs) as a run record."""
     if fmt not in FORMATS:

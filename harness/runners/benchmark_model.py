@@ -25,6 +25,7 @@ from harness.errors import CommandTimeout, HarnessError
 from harness.profiles import DeviceProfile
 from harness.runners.base import RunContext, Runner, Watchdog
 from harness.runners.benchmark_model_log import (
+    MIB,
     BenchmarkLog,
     BenchmarkLogError,
     parse_log,
@@ -319,12 +320,15 @@ def _model_ref(model: str | None, log: BenchmarkLog, ModelRef):
 
 
 def ingest_json(manifest, log: BenchmarkLog) -> dict:
-    """`harness ingest --json`: the run fields `harness run --json` prints, plus the log's own numbers."""
+    """`harness ingest --json`: the run fields `harness run --json` prints, plus the log's own numbers.
+
+    ``memory_mb`` (the field the issue asks for) is in MiB, bytes / 2**20: the unit
+    benchmark_model prints as "MB". The record keeps bytes (``summary.memory``, ``*_bytes``)."""
     out = manifest.brief()
     for key in ("init_s", "first_s", "warmup_mean_s"):
         if getattr(log, key) is not None:
             out[key] = getattr(log, key)
-    mb = {k.removesuffix("_bytes"): v / (1024 * 1024) for k, v in log.memory.items()}
+    mb = {k.removesuffix("_bytes"): v / MIB for k, v in log.memory.items()}
     if mb:
         out["memory_mb"] = mb
     if log.ops:

@@ -36,6 +36,9 @@ def test_ingest_op_profiling_log_json_and_record(cli, tmp_path):
 
     run = RunStore(tmp_path / "results").load(out["run_id"])
     assert run.raw("benchmark_model") == log.read_text()
+    # the JSON's memory_mb is MiB (what the tool calls MB); the record keeps bytes
+    assert run.manifest.summary.memory == pytest.approx(
+        {"peak_footprint_init_bytes": 4.10156 * 2**20, "peak_footprint_overall_bytes": 10.332 * 2**20})
     assert run.ops.num_rows == 31 and run.samples.num_rows == 0
     assert run.ops.to_pylist()[0]["count"] == 50
 
