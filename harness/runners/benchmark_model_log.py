@@ -13,7 +13,8 @@
   failure is a result (`failed`, `failure`), not an exception.
 
 Units are converted here: times to seconds, memory to bytes. The tool prints
-footprints in MiB (kB/1024) and the model file size in MB (bytes/1e6).
+footprints in MiB (kB/1024), the model file size in MB (bytes/1e6) and per-op memory
+("mem KB") in kB (bytes/1000).
 
 Text in which nothing is recognisable as benchmark_model output, or a recognised
 line whose numbers do not parse, raises `BenchmarkLogError` carrying the raw text.
@@ -70,7 +71,7 @@ class OpRow:
     avg_s: float | None
     percent: float | None
     cdf_percent: float | None
-    mem_kb: float | None
+    mem_bytes: float | None  # the tool's 'mem KB' column is kB = 1000 bytes
     times_called: int | None
     start_s: float | None = None
 
@@ -529,7 +530,7 @@ class _Parser:
             avg_s=_cell(cells, "avg ms", i, raw, 1e-3),
             percent=_cell(cells, "%", i, raw),
             cdf_percent=_cell(cells, "cdf%", i, raw),
-            mem_kb=_cell(cells, "mem KB", i, raw),
+            mem_bytes=_cell(cells, "mem KB", i, raw, 1e3),
             times_called=int(times) if times is not None else None,
             start_s=_cell(cells, "start", i, raw, 1e-3),
         ))

@@ -91,6 +91,15 @@ def test_imx_cpu_op_profiling_without_prefixes():
     assert sum(o.avg_s for o in ops) == pytest.approx(0.16291, rel=0.01)
 
 
+def test_op_memory_is_in_bytes():
+    # the tool prints per-op memory as "mem KB" (bytes / 1000); the capture's ops all show 0.000
+    row = "\t     0.000\t        1\t[MobilenetV1/MobilenetV1/Conv2d_0/Relu6]:0"
+    text = capture("imx8mp_mobilenet_CPU_op_profiling.log.txt")
+    assert row in text
+    log = parse_log(text.replace(row, row.replace("     0.000", "    12.500"), 1))
+    assert log.ops[0].mem_bytes == pytest.approx(12_500) and log.ops[1].mem_bytes == 0
+
+
 def test_imx_npu_external_delegate_and_vendor_lines():
     log = parse_log(capture("imx8mp_mobilenet_NPU_op_profiling.log.txt"))
     kinds = {(d.kind, d.delegate) for d in log.delegations}
