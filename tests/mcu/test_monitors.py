@@ -278,3 +278,12 @@ def test_ppk2_close_releases_its_serial_port():
     mon.close()
     assert api.power == ["OFF"] and not api.ser.is_open
     mon.close()  # twice is harmless
+
+
+def test_ppk2_supply_voltage_is_given_in_volts():
+    mon = open_monitor("ppk2", "/dev/ttyACM0", voltage_v=3.3)
+    assert mon.voltage_v == 3.3
+    with pytest.raises(HarnessError, match="3300 V is outside its 0.8-5 V source range"):
+        open_monitor("ppk2", "/dev/ttyACM0", voltage_v=3300)  # millivolts by mistake
+    with pytest.raises(HarnessError, match="unknown option.*voltage_mv.*known: voltage_v, logic_bit"):
+        open_monitor("ppk2", "/dev/ttyACM0", voltage_mv=3000)

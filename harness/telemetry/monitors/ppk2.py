@@ -51,12 +51,19 @@ def decode_samples(buf: bytes, modifiers: dict, vdd_v: float) -> tuple[np.ndarra
 class Ppk2Monitor(PowerMonitor):
     name = "ppk2"
 
-    def __init__(self, port: str | None, voltage_mv: int = 3000, logic_bit: int = 0):
+    def __init__(self, port: str | None, voltage_v: float = 3.0, logic_bit: int = 0):
+        """`voltage_v`: the supply the PPK2 sources to the DUT, in volts (it takes 0.8-5 V in mV steps)."""
         if not port:
             raise HarnessError("PPK2: no serial port given (sensors.power_monitor_port)")
         if not 0 <= logic_bit <= 7:
             raise HarnessError(f"PPK2: logic input D{logic_bit} does not exist (D0-D7)")
-        self.port, self.voltage_mv, self.logic_bit = port, voltage_mv, logic_bit
+        try:
+            voltage_v = float(voltage_v)
+        except (TypeError, ValueError):
+            raise HarnessError(f"PPK2: voltage_v must be a number of volts, not {voltage_v!r}") from None
+        if not 0.8 <= voltage_v <= 5.0:
+            raise HarnessError(f"PPK2: voltage_v {voltage_v:g} V is outside its 0.8-5 V source range")
+        self.port, self.voltage_v, self.logic_bit = port, voltage_v, logic_bit
         self._ppk = None
         self._chunks: list[bytes] = []
         self._stop = threading.Event()
@@ -70,7 +77,7 @@ class Ppk2Monitor(PowerMonitor):
         self._ppk = PPK2_API(self.port)
         self._ppk.get_modifiers()
         self._ppk.use_source_meter()
-        self._ppk.set_source_voltage(self.voltage_mv)
+        self._ppk.set_source_voltage(round(self.voltage_v * 1000))  # ppk2-api takes mV
         self._ppk.toggle_DUT_power("ON")
         self._ppk.start_measuring()
         self._thread = threading.Thread(target=self._pump, name="ppk2-reader", daemon=True)
@@ -91,7 +98,7 @@ class Ppk2Monitor(PowerMonitor):
         self._stop.set()
         self._thread.join(2)
         modifiers = self._ppk.modifiers if isinstance(getattr(self._ppk, "modifiers", None), dict) else DEFAULT_MODIFIERS
-        return trace_from_bytes(b"".join(self._chunks), modifiers, self.voltage_mv / 1000, self.logic_bit)
+        return trace_from_bytes(b"".join(self._chunks), modifiers, self.voltage_v, self.logic_bit)
 
     def close(self) -> None:
         """Power the DUT off and release the serial port (ppk2-api only closes it on garbage collection)."""
