@@ -146,7 +146,7 @@ class QemuBoard:
             **self._build_details,
             "emulator": " ".join(self.argv),
             "icount_shift": self.spec.icount_shift,
-            "ns_per_instruction": 2 ** self.spec.icount_shift,
+            "s_per_instruction": 2 ** self.spec.icount_shift * 1e-9,  # SI: 2^shift ns
             "port": self.url,
         }
 

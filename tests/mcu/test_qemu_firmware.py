@@ -41,6 +41,7 @@ def test_mlperf_tiny_models_run_the_full_protocol(model):
     details = rec.runtime.details
     assert details["device_model"] == model == details["firmware_model"]
     assert details["device_name"] == "harness-ref"
+    assert details["s_per_instruction"] == pytest.approx(32e-9)  # -icount shift=5: 2^5 ns, in seconds
     samples = rec.table("samples").to_pylist()
     assert [s["phase"] for s in samples] == ["steady"] * 3
     assert all(s["latency_ns"] > 0 and s["inferences"] == 1 for s in samples)
