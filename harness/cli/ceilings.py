@@ -7,9 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from harness.cli import app
-from harness.cli._output import console, err_console, print_json
+from harness.cli._output import console, err_console, plain, print_json
 from harness.errors import HarnessError
 from harness.profiles import load_profile
 
@@ -33,7 +34,12 @@ def ceilings(
     Without a measurement the profile's datasheet numbers are shown, labelled as such.
     """
     # Imported here: the probe and plotting modules are slow to import for every other command.
-    from harness.analysis.ceilings import ceilings_for, ceilings_path, load_ceilings, measure_ceilings
+    from harness.analysis.ceilings import (
+        ceilings_for,
+        ceilings_path,
+        load_ceilings,
+        measure_ceilings,
+    )
     from harness.store.store import RunStore
 
     profile = load_profile(device, profiles)
@@ -69,16 +75,17 @@ def _print(c) -> None:
     from harness.report.page import si
 
     when = c.measured_at.strftime("%Y-%m-%d %H:%M UTC") if c.measured_at else "-"
-    table = Table("ceiling", "value", "method", title=f"{c.device}: {c.method} ({when}, {c.threads or '-'} thread(s))")
+    title = Text(f"{c.device}: {c.method} ({when}, {c.threads or '-'} thread(s))")
+    table = Table("ceiling", "value", "method", title=title)
     for dtype, v in c.peak_ops_per_s.items():
-        table.add_row(f"peak {dtype}", si(v, "op/s"), c.sources.get(dtype, c.method).split(":")[0])
+        table.add_row(*plain(f"peak {dtype}", si(v, "op/s"), c.sources.get(dtype, c.method).split(":")[0]))
     for level, v in c.bandwidth_bytes_per_s.items():
-        table.add_row(f"bandwidth {level}", si(v, "B/s"), c.sources.get("bandwidth", c.method).split(":")[0])
+        table.add_row(*plain(f"bandwidth {level}", si(v, "B/s"), c.sources.get("bandwidth", c.method).split(":")[0]))
     for key, (label, unit) in SANITY_LABELS.items():
         if key in c.sanity:
-            table.add_row(f"sanity: {label}", si(c.sanity[key], unit), "not a ceiling")
+            table.add_row(*plain(f"sanity: {label}", si(c.sanity[key], unit), "not a ceiling"))
     console.print(table)
     for key, how in c.sources.items():
-        console.print(f"[dim]{key}: {how}[/]")
+        console.print(Text(f"{key}: {how}", style="dim"))
     for w in c.warnings:
-        err_console.print(f"[yellow]warning:[/] {w}")
+        err_console.print(Text(f"warning: {w}", style="yellow"))

@@ -139,7 +139,7 @@ def test_on_demand_entry_not_built_says_how_to_build(tmp_path, monkeypatch):
 def test_model_file_accepts_paths_and_rejects_what_is_not_a_model(tmp_path):
     committed = zoo.get("kws01-int8-tflite").path
     assert zoo.model_file(str(committed)) == committed
-    with pytest.raises(ModelError, match="not found"):
+    with pytest.raises(ModelError, match="no such model file"):
         zoo.model_file(str(tmp_path / "missing.tflite"))
     weights = tmp_path / "model.pt"
     weights.write_bytes(b"\x80\x02torch")
