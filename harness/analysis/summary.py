@@ -114,8 +114,8 @@ def roofline_inputs(manifest: RunManifest, results) -> dict:
     never fails a run: what cannot be read is left None and said in the warnings.
     """
     from harness.analysis.ceilings import ceilings_for
+    from harness.analysis.static import analyze_if_unchanged
     from harness.profiles import DeviceProfile
-    from harness.digest import sha256_of
 
     out: dict = {"analysis": None, "ceilings": None, "roofline_warnings": []}
     if manifest.profile:  # an ingested log may name no device: no ceilings to judge it against
@@ -126,10 +126,7 @@ def roofline_inputs(manifest: RunManifest, results) -> dict:
             out["roofline_warnings"].append(f"roofline: no ceilings: {first_line}")
     path = Path(manifest.model.path)
     try:
-        if path.is_file() and sha256_of(path) == manifest.model.sha256:
-            from harness.analysis.static import analyze
-
-            out["analysis"] = analyze(path, mcu=False)  # the roofline needs no TFLM arena
+        out["analysis"] = analyze_if_unchanged(path, manifest.model.sha256)  # no TFLM arena: not needed
     except Exception as e:  # a model the static analysis cannot read still gets its latency summary
         out["roofline_warnings"].append(f"roofline: static analysis of {path.name} failed: {e}")
     return out
