@@ -107,6 +107,7 @@ class RunTelemetry:
                 for row in rows:
                     rec.add_telemetry(row.t_ns, row.channel, row.value, row.unit)
                 rec.conditions["telemetry"] = sampler.details()
+                rec.warnings.extend(sampler.notes)  # e.g. the stream ended early: energy may be partial
                 rec.add_raw("telemetry_sampler", sampler.raw_lines[:200])
                 for channel in sampler.absent:
                     rec.notes.append(f"telemetry: configured channel absent on the target: {channel}")
