@@ -8,7 +8,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from harness.errors import CommandTimeout, TransportError
@@ -96,26 +96,26 @@ class LocalTransport(CommandTransport):
     def close(self) -> None:
         self.kill_all()
 
-    def _env(self, env: Mapping[str, str] | None) -> dict[str, str]:
+    def _popen(self, argv: list[str], env, cwd) -> subprocess.Popen:
+        """No shell, no stdin, its own process group (so a kill takes its children too)."""
         merged = dict(os.environ)
-        if env:
-            merged.update(env)
-        return merged
+        merged.update(env or {})
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=merged,
+            cwd=cwd,
+            start_new_session=True,
+        )
 
     def run(self, argv: Sequence[str], timeout: float, env=None, cwd=None) -> CommandResult:
         argv = [str(a) for a in argv]
         t0 = time.monotonic()
         try:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env=self._env(env),
-                cwd=cwd,
-                start_new_session=True,
-            )
+            proc = self._popen(argv, env, cwd)
         except FileNotFoundError:
             return CommandResult(argv, 127, "", f"{argv[0]}: command not found", 0.0)
         try:
@@ -131,17 +131,7 @@ class LocalTransport(CommandTransport):
     def start(self, argv: Sequence[str], env=None, cwd=None) -> LocalProcess:
         argv = [str(a) for a in argv]
         try:
-            proc = subprocess.Popen(
-                argv,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                stdin=subprocess.DEVNULL,
-                text=True,
-                bufsize=1,
-                env=self._env(env),
-                cwd=cwd,
-                start_new_session=True,
-            )
+            proc = self._popen(argv, env, cwd)
         except FileNotFoundError:
             raise TransportError(f"{argv[0]}: command not found on the local host") from None
         p = LocalProcess(proc, argv)
