@@ -148,17 +148,21 @@ class DutClient:
             return line
         return None
 
+    def _next_line(self, timeout_s: float) -> str | None:
+        """The next protocol line (transcribed; noise and relay prefixes handled), or None."""
+        raw = self.t.read_line(timeout_s)
+        if raw is None:
+            return None
+        self._log("<", raw)
+        return self._device_line(raw)
+
     def drain_boot(self, wait_s: float) -> list[str]:
         """Read what the device prints on its own for up to `wait_s` (its boot banner when
         we connected as it started); stop early after the banner's m-ready."""
         seen: list[str] = []
         deadline = time.monotonic() + wait_s
         while (left := deadline - time.monotonic()) > 0:
-            raw = self.t.read_line(min(left, 0.2))
-            if raw is None:
-                continue
-            self._log("<", raw)
-            line = self._device_line(raw)
+            line = self._next_line(min(left, 0.2))
             if line is None:
                 continue
             seen.append(line)
@@ -183,11 +187,7 @@ class DutClient:
             if left <= 0:
                 tail = "; ".join(lines[-3:]) or "nothing"
                 raise DeviceTimeout(f"no m-ready from the device within {timeout_s:g} s after '{cmd}%' (got: {tail})")
-            raw = self.t.read_line(min(left, 0.25))
-            if raw is None:
-                continue
-            self._log("<", raw)
-            line = self._device_line(raw)
+            line = self._next_line(min(left, 0.25))
             if line is None:
                 continue
             if line.startswith("e-"):
