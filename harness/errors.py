@@ -45,4 +45,5 @@ def describe_validation_error(err, prefix: str = "") -> str:
     loc = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-"))
     msg = first["msg"].removeprefix("Value error, ")
     more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
-    return f"{prefix}{loc or '<top level>'}: {msg}{more}"
+    where = f"{prefix}{loc}: " if loc or prefix else ""  # a whole-object check names no field
+    return f"{where}{msg}{more}"

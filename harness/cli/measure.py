@@ -57,8 +57,6 @@ def run(
 
     if stop not in ("adaptive", "fixed", "mlperf"):
         raise typer.BadParameter("must be adaptive, fixed or mlperf", param_hint="--stop")
-    if stop == "fixed" and count is None and time_s is None:
-        raise typer.BadParameter("--stop fixed needs --count and/or --time", param_hint="--stop")
     options: dict = _parse_options(option or [])
     if benchmark_binary:
         options["benchmark_binary"] = str(benchmark_binary)

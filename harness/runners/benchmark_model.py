@@ -51,6 +51,10 @@ class BenchmarkModelFailed(HarnessError):
     """benchmark_model ran but reported a failure (its log is in the record)."""
 
 
+#: benchmark_model's --num_runs default (see methodology: num_runs 50, min_secs 1)
+BENCHMARK_MODEL_DEFAULT_RUNS = 50
+
+
 def benchmark_binary(profile: DeviceProfile, config: RunConfig) -> Path:
     src = config.options.get("benchmark_binary") or profile.benchmark_binary
     if not src:
@@ -281,7 +285,12 @@ def ingest_log(
     profile = load_profile(device, profile_dirs) if device else None
     model_ref = _model_ref(model, log, ModelRef)
     threads = log.params.get("Num threads") or log.params.get("#threads used for CPU inference")
-    stop = StopRule(mode="fixed", count=log.steady.count if log.steady and log.steady.count else None)
+    # The rule the log ran under: the runs it counted, else those it asked for, else the tool's default.
+    asked = log.params.get("Min num runs", "")
+    runs = (log.steady.count if log.steady and log.steady.count else None) or (
+        int(asked) if asked.isdigit() and int(asked) > 0 else BENCHMARK_MODEL_DEFAULT_RUNS
+    )
+    stop = StopRule(mode="fixed", count=runs)
     config = RunConfig(
         runtime="benchmark_model",
         threads=int(threads) if threads and threads.lstrip("-").isdigit() and int(threads) > 0 else None,

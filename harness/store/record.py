@@ -99,7 +99,9 @@ class StopRule(_Model):
     warmup_max_s: float = Field(10.0, ge=0, description="cap on warmup time")
 
     @model_validator(mode="after")
-    def _cap_covers_fixed_time(self):
+    def _fixed_rule(self):
+        if self.mode == "fixed" and self.count is None and self.time_s is None:
+            raise ValueError("a fixed stopping rule needs a count and/or a time (--count, --time)")
         # A fixed --time longer than the cap is what the user asked for: the cap follows it.
         if self.mode == "fixed" and self.time_s is not None and self.time_s > self.max_time_s:
             self.max_time_s = self.time_s

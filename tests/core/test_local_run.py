@@ -95,6 +95,8 @@ def test_user_mistakes_get_one_line_errors(cli, tmp_path):
     assert_one_line_error(cli("run", "-d", "local", "-m", "no_such_zoo_model"), "unknown model 'no_such_zoo_model'")
     # a runner refuses what cannot run before any device is contacted (pixel8's address is unreachable here)
     assert_one_line_error(cli("run", "-d", "pixel8", "-m", "kws01"), "no benchmark_model binary", "--benchmark-binary")
+    assert_one_line_error(cli("run", "-d", "local", "-m", TFLITE, "--stop", "fixed"),
+                          "invalid stopping rule: a fixed stopping rule needs a count and/or a time")
     assert not (tmp_path / "results").exists()  # nothing ran, nothing half-written
 
 

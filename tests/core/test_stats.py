@@ -122,3 +122,11 @@ def test_compare_detects_a_shift_and_not_noise():
     assert stats.compare(base, rng.normal(1.0, 0.02, 200)).verdict == "same"
     assert stats.compare(base, rng.normal(1.2, 0.02, 200)).verdict == "slower"
     assert stats.compare(base, rng.normal(0.8, 0.02, 200)).verdict == "faster"
+
+
+def test_a_fixed_rule_needs_a_count_or_a_time():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="needs a count and/or a time"):
+        StopRule(mode="fixed")
+    assert StopRule(mode="fixed", time_s=120).max_time_s == 120  # the cap follows a longer fixed time
