@@ -135,6 +135,14 @@ class ErrorInfo(_Model):
     message: str
     stage: str = Field(description="where it happened: connect, push, start, run, parse, store…")
     raw_output: str | None = Field(None, description="file under raw/ holding the device's output")
+    kind: str | None = Field(
+        None,
+        description="stable failure class: link_lost, timeout, device_offline, target_disk_full, "
+        "model_invalid, runtime_error, config_invalid, aborted, internal…",
+    )
+    transient: bool | None = Field(
+        None, description="could a retry (on this or an equivalent device) help? None: not classified"
+    )
 
 
 class LatencySummary(_Model):
@@ -213,6 +221,15 @@ class RunManifest(_Model):
         default_factory=dict, description="device-clock marks (ns): steady_start_ns, steady_end_ns, …"
     )
     notes: list[str] = Field(default_factory=list)
+    metadata: dict[str, str] = Field(
+        default_factory=dict, description="free key/values: build id, nightly id, farm host, user tags"
+    )
+    benchmark_key: str | None = Field(
+        None, description="short hash over everything that must be equal for two runs to be compared"
+    )
+    benchmark_key_fields: list[str] = Field(
+        default_factory=list, description="the fields benchmark_key covers, in order"
+    )
     tables: dict[str, int] = Field(default_factory=dict, description="row count per table written")
 
     def brief(self) -> dict[str, Any]:
