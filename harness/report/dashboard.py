@@ -47,6 +47,7 @@ from harness.report.page import (
 )
 from harness.store.atomic import write_atomic
 from harness.store.record import TABLE_SCHEMAS, RunManifest
+from harness.store.results import AggregateStats, ToolAggregates
 from harness.store.store import RunStore, StoredRun
 
 
@@ -154,7 +155,7 @@ def _device_ceilings(manifests: list[RunManifest], results: Path) -> tuple[Ceili
 def _report_time_roofline(view: RunView, ceilings: Ceilings | None) -> dict | None:
     """The roofline against the device's ceilings (read once per device, passed in)."""
     m = view.m
-    median, source = typical_latency(m.summary)
+    median, source = typical_latency(m.summary, m.results)
     if ceilings is None or m.status != "ok" or median is None:
         return None
     try:
@@ -238,11 +239,11 @@ def _summary_rows(devices: list[DeviceView]) -> list[list]:
                 eff = f"{_pct(r['efficiency'])} ({r.get('bound')}-bound{', report time' if v.roofline_at_report else ''})"
             status = Markup(badge(m.status) + (tag("div", m.error.message, class_="small error") if m.error else "")
                             + "".join(tag("div", p, class_="small warn") for p in v.problems))
-            agg = (m.summary.aggregates or {}).get("steady") or {}
-            median = _ms(lat.median_s) if lat else (f"{_ms(agg['median_s'])} (runtime)" if agg.get("median_s") else None)
+            agg = (m.result(ToolAggregates) or ToolAggregates(source="")).steady or AggregateStats(count=0)
+            median = _ms(lat.median_s) if lat else (f"{_ms(agg.median_s)} (runtime)" if agg.median_s else None)
             rows.append([
                 d.id, v.label, f"{m.runtime.name} {m.runtime.version or ''}".strip(), m.config.threads, status,
-                lat.n if lat else agg.get("count"), median, _ms(lat.p90_s) if lat else None,
+                lat.n if lat else agg.count or None, median, _ms(lat.p90_s) if lat else None,
                 f"{_ms(lat.ci95_s[0])} – {_ms(lat.ci95_s[1])}" if lat else None, cold_text,
                 f"{energy * 1e3:.4g} mJ" if energy is not None else None, eff, _run_link(m.run_id),
             ])
@@ -332,8 +333,8 @@ def _provenance(v: RunView) -> Markup:
     ]
     if m.summary.energy:
         items.append(("energy", pre_json(m.summary.energy)))
-    if m.summary.aggregates:
-        items.append(("runtime statistics", pre_json(m.summary.aggregates)))
+    for result in m.results:
+        items.append((f"runner result: {result.kind}", pre_json(result.model_dump(mode="json"))))
     if v.roofline:
         r = {k: val for k, val in v.roofline.items() if k != "ops"}
         items.append(("roofline" + (" (computed at report time)" if v.roofline_at_report else ""), pre_json(r)))

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from harness.digest import RACY_S, md5_of, sha256_of
-from harness.errors import TransportError
+from harness.errors import RuntimeFailure, TransportError, error_from_device_text
 
 if TYPE_CHECKING:
     from harness.profiles import DeviceProfile
@@ -77,13 +77,13 @@ class CommandResult:
         return self.returncode == 0
 
     def check(self, what: str | None = None) -> CommandResult:
-        """Raise a `TransportError` naming the command and its stderr unless it succeeded."""
+        """Raise an error naming the command and its stderr unless it succeeded (its kind from
+        what the target said: `harness.errors.error_from_device_text`)."""
         if self.returncode != 0:
             tail = (self.stderr or self.stdout).strip().splitlines()[-3:]
             detail = " | ".join(tail) if tail else "no output"
-            raise TransportError(
-                f"{what or shlex.join(self.argv)} failed with exit status {self.returncode}: {detail}"
-            )
+            message = f"{what or shlex.join(self.argv)} failed with exit status {self.returncode}: {detail}"
+            raise error_from_device_text(self.stderr + self.stdout, message, default=RuntimeFailure)
         return self
 
 
@@ -130,9 +130,15 @@ class Process(ABC):
 
 
 class Transport(ABC):
-    """Lifecycle shared by every transport."""
+    """Lifecycle shared by every transport.
+
+    A transport class declares `kind` (the profile's ``transport.kind``, and its entry
+    point name in ``harness.transports``) and `spec` (the pydantic model of the profile's
+    ``transport`` section: the built-ins' are in `harness.profiles`; a plugin's subclasses
+    `harness.profiles.PluginTransportSpec`)."""
 
     kind: ClassVar[str]
+    spec: ClassVar[type]
 
     def __init__(self, profile: DeviceProfile):
         self.profile = profile
@@ -273,6 +279,14 @@ class CommandTransport(Transport):
             self._write_remote(remote + SIDECAR_SUFFIX, line.encode(), st[1])
         except TransportError:
             pass  # only an optimisation: the next push hashes on the target instead
+
+    def free_bytes(self, path: str) -> int | None:
+        """Free bytes of the file system holding `path` on the target (`df -Pk`), None if unknown."""
+        try:
+            res = self.run(["df", "-Pk", path], timeout=30)
+            return int(res.stdout.strip().splitlines()[-1].split()[3]) * 1024 if res.ok else None
+        except (TransportError, IndexError, ValueError):
+            return None
 
     def which(self, program: str) -> bool:
         res = self.run(["sh", "-c", 'command -v "$1"', "sh", program], timeout=30)
