@@ -61,6 +61,7 @@ class AgentRunner(Runner):
     name = "agent"
     runtimes = ("tflite", "onnx")
     formats = ("tflite", "onnx")
+    runtime_formats = {"tflite": ("tflite",), "onnx": ("onnx",)}
     stop_modes = ("adaptive", "fixed", "mlperf")
     # no delegates: the agent runs LiteRT's default CPU kernels (XNNPACK) and onnxruntime's
     # CPU provider; --delegate is refused at plan time (use --runtime benchmark_model)

@@ -12,7 +12,9 @@ Declarations (class attributes):
 - ``name``: the runner's name (recorded in ``runtime.details["runner"]``).
 - ``runtimes``: the ``--runtime`` values it serves (a profile's ``runtimes`` lists them);
   empty for a runner that measures no model (the ceilings probe).
-- ``formats``: the model formats it accepts (`harness.formats`: ``tflite``, ``onnx``, …).
+- ``formats``: the model formats it accepts (`harness.formats`: ``tflite``, ``onnx``, …);
+  ``runtime_formats`` narrows them per runtime when its runtimes take different formats
+  (the agent: runtime ``tflite`` takes ``.tflite``, runtime ``onnx`` takes ``.onnx``).
 - ``transport``: the transport capability it needs, a class: `CommandTransport` (run,
   stream, push/pull) or `LineTransport` (line request/response). A profile whose
   transport is not a subclass is refused at plan time.
@@ -92,11 +94,17 @@ class Runner(ABC):
     name: ClassVar[str]
     runtimes: ClassVar[tuple[str, ...]]
     formats: ClassVar[tuple[str, ...]]
+    runtime_formats: ClassVar[dict[str, tuple[str, ...]]] = {}
     transport: ClassVar[type[Transport]] = CommandTransport
     stop_modes: ClassVar[tuple[str, ...]] = ("adaptive", "fixed", "mlperf")
     delegates: ClassVar[tuple[str, ...]] = ()
     Options: ClassVar[type[RunnerOptions]] = RunnerOptions
     description: ClassVar[str] = ""
+
+    @classmethod
+    def accepts(cls, runtime: str, fmt: str) -> bool:
+        """Whether `runtime` (one of this runner's) takes models of format `fmt`."""
+        return fmt in cls.runtime_formats.get(runtime, cls.formats)
 
     @abstractmethod
     def run(self, ctx: RunContext) -> None:

@@ -71,7 +71,7 @@ def default_runtime(profile: DeviceProfile, fmt: str) -> str:
     format, else the first of the profile's runtimes whose runner takes it."""
     def takes(rt: str) -> bool:
         cls = runtimes().get(rt)
-        return cls is not None and fmt in cls.formats and transport_satisfies(profile, cls)
+        return cls is not None and cls.accepts(rt, fmt) and transport_satisfies(profile, cls)
 
     if profile.defaults.runtime in profile.runtimes and takes(profile.defaults.runtime):
         return profile.defaults.runtime
@@ -86,10 +86,11 @@ def default_runtime(profile: DeviceProfile, fmt: str) -> str:
 def check_plan(runner: Runner, profile: DeviceProfile, fmt: str, model_path: str, config: RunConfig) -> None:
     """Everything the declarations say about one planned run; a `HarnessError` otherwise."""
     cls = type(runner)
-    if fmt not in cls.formats:
+    if not cls.accepts(config.runtime, fmt):
+        takes = cls.runtime_formats.get(config.runtime, cls.formats)
         raise ModelError(
             f"{model_path}: a {fmt} model cannot run with runtime {config.runtime!r} "
-            f"(runner {cls.name} takes: {', '.join(cls.formats) or 'no model'})"
+            f"(it takes: {', '.join(takes) or 'no model'})"
         )
     if config.runtime not in profile.runtimes:
         raise HarnessError(
@@ -132,6 +133,7 @@ def describe() -> list[dict[str, Any]]:
             "runner": cls.name,
             "runtimes": list(cls.runtimes),
             "formats": list(cls.formats),
+            "runtime_formats": {rt: list(cls.runtime_formats.get(rt, cls.formats)) for rt in cls.runtimes},
             "transport": cls.transport.__name__,
             "transport_kinds": [k for k, t in transport_classes().items() if issubclass(t, cls.transport)],
             "stop_modes": list(cls.stop_modes),

@@ -162,6 +162,10 @@ class Transport(ABC):
         """What `harness devices check` reports once the target is open."""
         return TargetInfo(reachable=True, notes=[f"{self.describe()} opened"])
 
+    def hardware_serial(self) -> str | None:
+        """A serial number of the target's hardware, for the benchmark key (None: unknown)."""
+        return None
+
 
 class CommandTransport(Transport):
     """A target that runs commands (local host, ssh, adb)."""
@@ -280,6 +284,16 @@ class CommandTransport(Transport):
         except TransportError:
             pass  # only an optimisation: the next push hashes on the target instead
 
+    def hardware_serial(self) -> str | None:
+        """The board's serial (device tree), the phone's (``ro.serialno``), else the OS's
+        machine id; None when the target has none of them."""
+        try:
+            res = self.run(["sh", "-c", _PROBE_SERIAL], timeout=30)
+        except TransportError:
+            return None
+        value = res.stdout.replace("\x00", "").strip().splitlines()
+        return value[0][:64] if res.ok and value and value[0] else None
+
     def free_bytes(self, path: str) -> int | None:
         """Free bytes of the file system holding `path` on the target (`df -Pk`), None if unknown."""
         try:
@@ -353,6 +367,14 @@ class CommandTransport(Transport):
         info.notes.append(f"probe took {time.monotonic() - t0:.2f} s")
         return info
 
+
+# Run on the target by `hardware_serial()`: the first serial it finds.
+_PROBE_SERIAL = (
+    "for f in /proc/device-tree/serial-number /sys/firmware/devicetree/base/serial-number; do "
+    '[ -r "$f" ] && tr -d "\\000" < "$f" && echo && exit 0; done; '
+    "s=$(getprop ro.serialno 2>/dev/null) && [ -n \"$s\" ] && echo \"$s\" && exit 0; "
+    "cat /etc/machine-id 2>/dev/null"
+)
 
 # Run on the target by `info()` as `sh -c _PROBE_SYSTEM sh WORKDIR`: key=value lines.
 _PROBE_SYSTEM = r"""
