@@ -18,7 +18,8 @@ target_disk_full    yes        `TargetDiskFull` (no space left on the target)
 thermal_limit       yes        the thermal watchdog stopped the run (session)
 model_invalid       no         `ModelError` (missing, truncated, not the format it claims)
 unsupported_op      no         `UnsupportedOp` (the runtime cannot run an op of the model)
-runtime_error       no         `RuntimeFailure` (the runtime or tool failed on the device)
+runtime_error       no         `RuntimeFailure` (the runtime or tool failed on the device),
+                               `TargetCommandFailed` (a command or file operation failed)
 config_invalid      no         `HarnessError`, `ProfileError`, `TransportConfigError`
 aborted             no         `RunAborted`, SIGINT/SIGTERM (the user stopped it)
 internal            no         any other exception: a bug in harness
@@ -104,6 +105,13 @@ class CommandTimeout(TransportError):
     """A command on the target exceeded its timeout and was killed."""
 
     kind = "timeout"
+
+
+class TargetCommandFailed(TransportError):
+    """A command or file operation on the target failed, and the target said why (not a
+    link problem: the same request would fail again)."""
+
+    kind = "runtime_error"
 
 
 class TargetDiskFull(TransportError):

@@ -32,7 +32,7 @@ import statistics
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import AliasChoices, Field
 
 from harness.analysis.model_types import TensorInfo
 from harness.errors import HarnessError, RunAborted, RuntimeFailure
@@ -51,7 +51,8 @@ class TinymlOptions(RunnerOptions):
     windows: int = Field(5, ge=1, description="timed windows")
     inferences: int | None = Field(None, ge=1, description="N per window (default: calibrated; relaxed: 1)")
     warmups: int | None = Field(None, ge=0, description="W per window (default: MLPerf Tiny's; relaxed: 1)")
-    relaxed: bool = Field(False, description="drop the 10 s / 10 inference window rule (--relaxed-windows)")
+    relaxed: bool = Field(False, validation_alias=AliasChoices("relaxed", "relaxed_windows"),
+                          description="drop the 10 s / 10 inference window rule (--relaxed-windows)")
     min_window_s: float = Field(MIN_WINDOW_S, gt=0, description="the window rule's minimum seconds")
     samples: int = Field(5, ge=1, description="accuracy: inputs drawn when no --inputs")
     relay: bool = Field(False, description="commands go through an energy interface board")

@@ -44,7 +44,7 @@ from harness.errors import (
     CommandTimeout,
     DeviceOffline,
     HarnessError,
-    RuntimeFailure,
+    TargetCommandFailed,
     TransportConfigError,
     TransportError,
     error_from_device_text,
@@ -322,7 +322,8 @@ class AdbTransport(CommandTransport):
             raise TransportError(f"{self.describe()}: no reply from the phone during {what} ({e})") from None
         except (adb_exc.PushFailedError, adb_exc.AdbCommandFailureException) as e:
             # the phone's own words (adbd's sync FAIL message): a full disk, a missing file…
-            raise error_from_device_text(str(e), f"{self.describe()}: {what} failed: {e}", default=RuntimeFailure) from None
+            raise error_from_device_text(str(e), f"{self.describe()}: {what} failed: {e}",
+                                         default=TargetCommandFailed) from None
         except (adb_exc.AdbConnectionError, adb_exc.InvalidResponseError, adb_exc.InvalidChecksumError,
                 adb_exc.InvalidCommandError, adb_exc.DevicePathInvalidError, OSError) as e:
             raise TransportError(f"{self.describe()}: {what} failed: {type(e).__name__}: {e}") from None

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from harness.digest import RACY_S, md5_of, sha256_of
-from harness.errors import RuntimeFailure, TransportError, error_from_device_text
+from harness.errors import TargetCommandFailed, TransportError, error_from_device_text
 
 if TYPE_CHECKING:
     from harness.profiles import DeviceProfile
@@ -83,7 +83,7 @@ class CommandResult:
             tail = (self.stderr or self.stdout).strip().splitlines()[-3:]
             detail = " | ".join(tail) if tail else "no output"
             message = f"{what or shlex.join(self.argv)} failed with exit status {self.returncode}: {detail}"
-            raise error_from_device_text(self.stderr + self.stdout, message, default=RuntimeFailure)
+            raise error_from_device_text(self.stderr + self.stdout, message, default=TargetCommandFailed)
         return self
 
 

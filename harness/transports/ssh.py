@@ -40,10 +40,11 @@ from harness.errors import (
     CommandTimeout,
     DeviceOffline,
     HarnessError,
-    RuntimeFailure,
+    TargetCommandFailed,
     TargetDiskFull,
     TransportConfigError,
     TransportError,
+    error_from_device_text,
 )
 from harness.profiles import DeviceProfile, SshTransportSpec
 from harness.transports.base import CommandResult, CommandTransport, kill_group_argv, shell_line
@@ -531,10 +532,11 @@ class SshTransport(CommandTransport):
         if isinstance(e, TimeoutError):
             return TransportError(f"{self.describe()}: {what}: no reply within {self.io_timeout_s:g} s")
         if isinstance(e, FileNotFoundError) or getattr(e, "errno", None) == 2:
-            return RuntimeFailure(f"{self.describe()}: {what}: no such file on the target")
+            return TargetCommandFailed(f"{self.describe()}: {what}: no such file on the target")
         if isinstance(e, PermissionError) or getattr(e, "errno", None) == 13:
             return TransportConfigError(f"{self.describe()}: {what}: permission denied on the target")
-        return TransportError(f"{self.describe()}: {what}: {e or type(e).__name__}")
+        return error_from_device_text(str(e), f"{self.describe()}: {what}: {e or type(e).__name__}",
+                                      default=TransportError)
 
     def upload(self, local: Path, remote: str) -> None:
         local = Path(local)
