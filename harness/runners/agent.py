@@ -90,12 +90,12 @@ class AgentRunner(Runner):
         argv = agent_argv(ctx, t.agent_python(), agent_remote, model_rem, inputs_remote)
         rec.notes.append("agent command: " + shlex.join(["taskset", ctx.config.affinity_mask, *argv]
                                                         if ctx.config.affinity_mask else argv))
-        rec.stage = "run"
         events = _EventSink(ctx)
         out = ToolOutput()
         try:
             run_tool(t, argv, deadline_s=deadline_s(ctx), on_line=events.feed, cancel=ctx.cancel,
-                     affinity_mask=ctx.config.affinity_mask, what="agent", output=out)
+                     affinity_mask=ctx.config.affinity_mask, what="agent", output=out,
+                     on_started=lambda: setattr(rec, "stage", "run"))
         finally:
             rec.add_raw("agent_stderr", out.stderr.splitlines())
         if events.error:

@@ -210,7 +210,6 @@ class BenchmarkModelRunner(Runner):
         argv = [bin_remote, *benchmark_flags(ctx.config, opts, model_rem)]
         shown = ["taskset", ctx.config.affinity_mask, *argv] if ctx.config.affinity_mask else argv
         rec.notes.append("benchmark_model command: " + " ".join(shown))
-        rec.stage = "run"
         lines: list[str] = []
 
         def on_line(line: str) -> None:
@@ -222,7 +221,7 @@ class BenchmarkModelRunner(Runner):
         try:
             run_tool(t, argv, deadline_s=deadline_s(ctx.config, opts), on_line=on_line, cancel=ctx.cancel,
                      affinity_mask=ctx.config.affinity_mask, merge_stderr=True, cancel_grace_s=5.0,
-                     what="benchmark_model", output=out)
+                     what="benchmark_model", output=out, on_started=lambda: setattr(rec, "stage", "run"))
         except BaseException:
             self._parse_into(rec, lines, strict=False)  # keep whatever was printed before it broke
             raise

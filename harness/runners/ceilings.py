@@ -82,11 +82,12 @@ class CeilingsRunner(Runner):
             if ev.get("event") == "progress":
                 ctx.progress(ev["stage"], {"i": ev["i"], "n": ev["n"]})
 
-        rec.stage = "run"
+        rec.stage = "start"
         out = ToolOutput()
         try:
             run_tool(t, argv, deadline_s=DEADLINE_S[opts.mode], on_line=on_line, cancel=ctx.cancel,
-                     affinity_mask=ctx.config.affinity_mask, what=f"ceilings probe ({opts.mode} mode)", output=out)
+                     affinity_mask=ctx.config.affinity_mask, what=f"ceilings probe ({opts.mode} mode)", output=out,
+                     on_started=lambda: setattr(rec, "stage", "run"))
         finally:
             rec.add_raw("ceilings_stdout", raw)
             rec.add_raw("ceilings_stderr", out.stderr.splitlines())

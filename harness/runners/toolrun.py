@@ -68,18 +68,22 @@ def run_tool(
     cancel_grace_s: float = 10.0,
     what: str = "tool",
     output: ToolOutput | None = None,
+    on_started: Callable[[], None] | None = None,
 ) -> ToolOutput:
     """Start `argv` (under taskset), feed every stdout line to `on_line`, and wait for it.
 
     ``merge_stderr``: stderr joins stdout at the source (``sh -c 'exec "$@" 2>&1'``), so a
     log keeps its order on every transport. `output` is filled as the tool runs, so a
-    caller keeps its stderr even when this raises."""
+    caller keeps its stderr even when this raises. `on_started` is called once the tool
+    started (a runner moves its stage from ``start`` to ``run`` there)."""
     out = output if output is not None else ToolOutput()
     cancel = cancel or threading.Event()
     argv = pinned(argv, affinity_mask)
     if merge_stderr:
         argv = ["sh", "-c", 'exec "$@" 2>&1', "sh", *argv]
     proc = t.start(argv)
+    if on_started is not None:
+        on_started()
     try:
         with Watchdog(proc, cancel, deadline_s, cancel_grace_s=cancel_grace_s, name=f"{what}-watchdog") as dog:
             for line in proc.lines():

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from harness.errors import CommandTimeout, TargetDiskFull, TransportConfigError, TransportError
+from harness.errors import CommandTimeout, TargetCommandFailed, TargetDiskFull, TransportConfigError
 from harness.profiles import LocalTransportSpec
 from harness.transports.base import CommandResult, CommandTransport, Process
 
@@ -154,13 +154,16 @@ class LocalTransport(CommandTransport):
             raise (TargetDiskFull(what) if e.errno in (errno.ENOSPC, errno.EDQUOT) else TransportConfigError(what)) from None
 
     def pull(self, remote: str, local: Path) -> None:
-        shutil.copyfile(remote, local)
+        try:
+            shutil.copyfile(remote, local)
+        except OSError as e:
+            raise TargetCommandFailed(f"cannot pull {remote} on the local host: {e.strerror}") from None
 
     def read_file(self, remote: str) -> bytes:
         try:
             return Path(remote).read_bytes()
         except OSError as e:
-            raise TransportError(f"cannot read {remote} on the local host: {e.strerror}") from None
+            raise TargetCommandFailed(f"cannot read {remote} on the local host: {e.strerror}") from None
 
     def kill_all(self) -> None:
         for p in self._started:
