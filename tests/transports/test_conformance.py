@@ -20,6 +20,7 @@ from harness.errors import CommandTimeout, TransportError
 from harness.profiles import DeviceProfile
 from harness.transports import open_transport
 from harness.transports.base import CommandTransport
+from tests.processes import live_pids
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -92,20 +93,7 @@ def _closed_port() -> int:
 
 def _alive(token: str) -> list[int]:
     """Processes on this host (every peer runs here) whose command line holds `token`."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read()
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                state = f.read().rsplit(b")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if token.encode() in cmd and state != b"Z":
-            pids.append(int(entry))
-    return pids
+    return live_pids(token.encode())
 
 
 def _gone(token: str, within_s: float = 10.0) -> bool:
