@@ -147,6 +147,7 @@ _DEVICE_TEXT: tuple[tuple[str, type[HarnessError]], ...] = (
     ("not_implemented", UnsupportedOp),
     ("unsupported data type", UnsupportedOp),
     ("model provided has model identifier", ModelError),  # LiteRT: not a flatbuffer model
+    ("not a valid flatbuffer", ModelError),
     ("invalid_protobuf", ModelError),  # onnxruntime
     ("invalid_graph", ModelError),
     ("failed to mmap model", ModelError),

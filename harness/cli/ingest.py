@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from harness import plugins
 from harness.cli._output import print_json
 from harness.cli.app import app
 from harness.cli.measure import TagOpt, parse_pairs
@@ -15,7 +16,7 @@ from harness.cli.measure import TagOpt, parse_pairs
 @app.command("ingest")
 def ingest(
     file: Annotated[Path, typer.Argument(help="The saved log.")],
-    fmt: Annotated[str, typer.Option("--format", help="Log format (an ingest plugin): benchmark_model, …")],
+    fmt: Annotated[str, typer.Option("--format", help=f"Log format: {' | '.join(plugins.names('harness.ingest'))}.")],
     device: Annotated[Optional[str], typer.Option("--device", "-d", help="Profile id or YAML path it ran on.")] = None,
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model name, or the model file (hashed).")] = None,
     tag: TagOpt = None,

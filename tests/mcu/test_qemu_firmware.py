@@ -112,7 +112,21 @@ def test_killed_emulator_is_a_clear_transport_error():
         assert not th.is_alive() and time.monotonic() - t0 < 10
     assert errors and isinstance(errors[0], TransportError), errors
     assert "emulator" in str(errors[0]) or "connection lost" in str(errors[0])
+    assert (errors[0].kind, errors[0].transient) == ("link_lost", True)
     assert ctx.recorder.rows("samples") >= 1
+
+
+def test_a_serial_port_that_does_not_answer_is_offline():
+    import socket
+
+    from tests.mcu.conftest import serial_profile
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(TransportError) as exc:
+        SerialTransport(serial_profile(f"socket://127.0.0.1:{port}")).open()
+    assert (exc.value.kind, exc.value.transient) == ("device_offline", True)
 
 
 def test_energy_build_pulses_instead_of_printing_timestamps(tmp_path):

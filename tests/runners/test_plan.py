@@ -169,3 +169,35 @@ def bm_profile(tmp_path) -> Path:
     profile.write_text(f"id: local-bm\nname: local bm\ntransport: {{kind: local}}\nruntimes: [benchmark_model]\n"
                        f"benchmark_binary: {binary}\n")
     return profile
+
+
+def test_a_corrupt_model_is_refused_at_plan_time(cli, tmp_path):
+    bad = tmp_path / "broken.tflite"
+    bad.write_bytes(b"\x1c\x00\x00\x00TFL3" + bytes(range(256)) * 4)  # the header of a model, then noise
+    assert_one_line_error(cli("run", "-d", "local", "-m", str(bad), *QUICK), str(bad), "truncated or corrupt")
+    assert not (tmp_path / "results").exists()
+
+
+def test_what_a_runtime_says_about_a_model_becomes_its_failure_kind():
+    """The runtimes' own messages (produced here, by the real libraries) read in one place."""
+    import onnxruntime
+    from ai_edge_litert.interpreter import Interpreter
+
+    from harness.errors import error_from_device_text
+
+    said = {}
+    for name, load in (("litert", lambda: Interpreter(model_content=b"not a model at all")),
+                       ("onnxruntime", lambda: onnxruntime.InferenceSession(b"not a model at all"))):
+        try:
+            load()
+        except Exception as e:  # noqa: BLE001 - the message is what is tested
+            said[name] = f"{type(e).__name__}: {e}"
+    for text in said.values():
+        err = error_from_device_text(text, "agent failed during init")
+        assert (err.kind, err.transient) == ("model_invalid", False), text
+    disk = error_from_device_text("cp: error writing 'x': No space left on device", "push failed")
+    assert (disk.kind, disk.transient) == ("target_disk_full", True)
+    op = error_from_device_text("Didn't find op for builtin opcode 'STABLEHLO_COMPOSITE' version '1'", "init")
+    assert (op.kind, op.transient) == ("unsupported_op", False)
+    other = error_from_device_text("Segmentation fault", "agent exited")
+    assert (other.kind, other.transient) == ("runtime_error", False)
