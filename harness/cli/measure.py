@@ -112,12 +112,8 @@ def run(
         flag_options=flag_options,
         metadata=parse_pairs(tag or [], "--tag"),
     )
-    jobs = session.plan_runs(device, model, opts, profiles)
-    for note in jobs.notes:
-        err_console.print(f"note: {note}", markup=False)
-    store = RunStore(results)
-
-    # SIGTERM/SIGINT: stop the current run cleanly (its record says aborted), start no more.
+    # SIGTERM/SIGINT: stop the current run cleanly (its record says aborted), start no more
+    # (installed before planning: a signal while planning starts no run at all).
     cancel = threading.Event()
 
     def on_signal(signum, frame):
@@ -127,6 +123,10 @@ def run(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    jobs = session.plan_runs(device, model, opts, profiles)
+    for note in jobs.notes:
+        err_console.print(f"note: {note}", markup=False)
+    store = RunStore(results)
 
     show_progress = not as_json and err_console.is_terminal
     with RunProgress(len(jobs), enabled=show_progress) as progress:

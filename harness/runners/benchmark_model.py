@@ -32,7 +32,6 @@ from harness.runners.benchmark_model_log import (
     parse_log,
 )
 from harness.runners.toolrun import ToolOutput, model_remote, push_files, run_tool
-from harness.store.migrate import aggregate_stats
 from harness.store.record import RunConfig, StopRule
 from harness.store.recorder import Recorder
 from harness.store.results import AggregateStats, ToolAggregates
@@ -112,7 +111,7 @@ def deadline_s(config: RunConfig, options: BenchmarkModelOptions) -> float:
 
 
 def _stats(t) -> AggregateStats:
-    return AggregateStats.model_validate(aggregate_stats(t.as_dict()))
+    return AggregateStats.from_tool(t.as_dict())
 
 
 def record_log(rec: Recorder, log: BenchmarkLog) -> None:

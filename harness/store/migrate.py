@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from harness.errors import HarnessError, describe_validation_error
 from harness.store.record import SCHEMA_VERSION, RunManifest
-from harness.store.results import drop_unknown_fields
+from harness.store.results import AggregateStats, drop_unknown_fields
 
 _VERSION = re.compile(r"^(\d+)\.(\d+)$")
 
@@ -103,24 +103,9 @@ def tool_aggregates(agg: dict) -> dict:
     agg.pop("per_iteration_samples", None)
     for key in ("warmup", "steady"):
         if agg.get(key) is not None:
-            out[key] = aggregate_stats(agg.pop(key))
+            out[key] = AggregateStats.from_tool(agg.pop(key)).model_dump()
     for key in ("warmup_mean_s", "inference_mean_s"):
         if key in agg:
             out[key] = agg.pop(key)
     out["details"] = agg
-    return out
-
-
-def aggregate_stats(stats: dict) -> dict:
-    """count/mean/…/``pNN_s`` seconds as an `AggregateStats` dict (percentiles by name)."""
-    from harness.store.results import AggregateStats
-
-    fields = set(AggregateStats.model_fields)
-    out: dict[str, Any] = {"percentiles": dict(stats.get("percentiles") or {})}
-    for key, value in stats.items():
-        p = re.fullmatch(r"(p\d+(?:\.\d+)?)_s", key)
-        if p and value is not None:
-            out["percentiles"][p.group(1)] = value
-        elif key in fields and key != "percentiles":
-            out[key] = value
     return out

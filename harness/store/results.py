@@ -28,6 +28,7 @@ compared with a host reference).
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -120,6 +121,18 @@ class AggregateStats(BaseModel):
     median_s: float | None = None
     percentiles: dict[str, float] = Field(default_factory=dict, description="p5, p50, p95… -> seconds")
     all_same: bool = False
+
+    @classmethod
+    def from_tool(cls, stats: dict[str, Any]) -> AggregateStats:
+        """From a parser's seconds dict: these fields by name, ``pNN_s`` keys as percentiles."""
+        out: dict[str, Any] = {"percentiles": dict(stats.get("percentiles") or {})}
+        for key, value in stats.items():
+            p = re.fullmatch(r"(p\d+(?:\.\d+)?)_s", key)
+            if p and value is not None:
+                out["percentiles"][p.group(1)] = value
+            elif key in cls.model_fields and key != "percentiles":
+                out[key] = value
+        return cls.model_validate(out)
 
 
 class ToolAggregates(RunnerResult):

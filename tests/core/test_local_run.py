@@ -70,8 +70,15 @@ def test_sigterm_mid_run_leaves_an_aborted_record_with_its_samples(tmp_path):
         [sys.executable, "-m", "harness", "run", "-d", "local", "-m", TFLITE, "--ci-target", "0.000001",
          "--max-time", "60", "--no-thermal-gate", "--json"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")},  # its own work folder: its own agent
     )
-    time.sleep(6)  # well into the steady state
+    # well into the steady state: this run's agent started (however busy this machine is), then some
+    from tests.processes import live_pids
+
+    deadline = time.monotonic() + 60
+    while not live_pids(f"{tmp_path}/cache/harness/local/agent/agent.py".encode()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(8)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
