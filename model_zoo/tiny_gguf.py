@@ -84,7 +84,9 @@ def ensure(name: str, out_dir: Path | None = None, seed: int = SEED) -> Path:
             return out
     write(name, out, seed)
     if seed == SEED:
-        sidecar.write_text(f"{_sha256(out)}  {out.name}\n")
+        tmp = sidecar.with_name(f"{sidecar.name}.{os.getpid()}.partial")
+        tmp.write_text(f"{_sha256(out)}  {out.name}\n")
+        os.replace(tmp, sidecar)
     return out
 
 
@@ -103,7 +105,7 @@ def write(name: str, path: Path, seed: int = SEED) -> Path:
     rng = np.random.default_rng([seed, *name.encode()])
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.partial")  # parallel builders never share a temp file
     w = gguf.GGUFWriter(str(tmp), "llama")
     w.add_name(f"{name} ({LABEL})")
     w.add_description(LABEL)

@@ -281,15 +281,19 @@ def _tail(path: Path, n: int = 30) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m harness.llm.build [--force]``: build (or find) the cached binaries, print build.json."""
+    """``python -m harness.llm.build [--force] [--json]``: build (or find) the cached binaries."""
     args = argv if argv is not None else sys.argv[1:]
+    say = lambda m: print(f"llama.cpp: {m}", file=sys.stderr, flush=True)  # noqa: E731
     try:
-        build = ensure_llama_build(progress=lambda m: print(f"llama.cpp: {m}", file=sys.stderr, flush=True),
-                                   force="--force" in args)
+        build = ensure_llama_build(progress=say, force="--force" in args)
     except HarnessError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(build.model_dump_json(indent=2))
+    if "--json" in args:
+        print(build.model_dump_json(indent=2))
+    else:
+        say(f"llama-cpp-python {build.llama_cpp_python_version} (llama.cpp {build.llama_cpp_commit[:8]}): "
+            f"{', '.join(build.binaries.values())}")
     return 0
 
 
