@@ -21,6 +21,7 @@ import csv
 import datetime as dt
 import json
 import re
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -361,32 +362,48 @@ def _md_count(text: str) -> float | None:
     return float(m.group(1)) * _COUNT_UNITS[m.group(2)] if m else None
 
 
-def _parse_md(lines: list[str], source: str) -> LlamaBenchLog:
-    log = LlamaBenchLog(source=source, tool="llama-bench", format="md")
+def _table_rows(lines: list[str], log: LlamaBenchLog, required: tuple[str, ...],
+                other: Callable[[str], bool]) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, cells by column) of the one markdown table in `lines`.
+
+    Lines outside the table go to `other` (True: it used the line) or are skipped and
+    counted; a header without the `required` columns or a row whose cells do not match
+    the header (a cut line) is refused."""
     header: list[str] | None = None
-    for i, raw in enumerate(lines):
+    for i, raw in enumerate(lines, start=1):
         s = raw.strip()
-        if not s:
-            continue
-        if m := _BUILD.match(s):
-            log.build_commit, log.build_number = m.group(1), int(m.group(2))
+        if not s or other(s):
             continue
         if not s.startswith("|"):
-            log.skipped.add(i + 1, raw)
+            log.skipped.add(i, raw)
             continue
         if header is None:
             header = _cells(s)
-            if "test" not in header or "t/s" not in header:
-                raise LlamaLogError(source, f"markdown table without 'test' and 't/s' columns: {header}", i + 1)
+            missing = [c for c in required if c not in header]
+            if missing:
+                raise LlamaLogError(log.source, f"table header lacks the {missing} column(s): {header}", i)
             continue
         if set(s) <= set("|-: "):  # the separator row, however its cells are padded
             continue
         cells = _cells(s)
         if len(cells) != len(header) or not s.endswith("|"):
-            raise LlamaLogError(source, f"table row has {len(cells)} cells but the header names {len(header)}"
-                                f"{' (cut short?)' if len(cells) < len(header) or not s.endswith('|') else ''}", i + 1)
-        log.tests.append(_md_test(dict(zip(header, cells)), i + 1, source))
-    if header is None or not log.tests:
+            cut = " (cut short?)" if len(cells) < len(header) or not s.endswith("|") else ""
+            raise LlamaLogError(log.source, f"table row has {len(cells)} cells but the header names {len(header)}{cut}",
+                                i)
+        yield i, dict(zip(header, cells))
+
+
+def _parse_md(lines: list[str], source: str) -> LlamaBenchLog:
+    log = LlamaBenchLog(source=source, tool="llama-bench", format="md")
+
+    def build_line(s: str) -> bool:
+        if m := _BUILD.match(s):
+            log.build_commit, log.build_number = m.group(1), int(m.group(2))
+        return m is not None
+
+    for line, row in _table_rows(lines, log, ("test", "t/s"), build_line):
+        log.tests.append(_md_test(row, line, source))
+    if not log.tests:
         raise LlamaLogError(source, "markdown table has no result rows")
     for t in log.tests:
         t.build_commit = t.build_commit or log.build_commit
@@ -435,37 +452,22 @@ _BATCHED_COLUMNS = {"PP": "n_prompt", "TG": "n_gen", "B": "n_parallel", "N_KV": 
 
 def _parse_batched(lines: list[str], source: str) -> LlamaBenchLog:
     log = LlamaBenchLog(source=source, tool="llama-batched-bench", format="table")
-    header: list[str] | None = None
-    for i, raw in enumerate(lines):
-        s = raw.strip()
-        if not s:
-            continue
-        if s.startswith("llama_batched_bench:"):
-            for k, v in re.findall(r"(\w+)\s*=\s*(-?[\w.]+)", s):
-                log.params[k] = _to_int(v) if re.fullmatch(r"-?\d+", v) else v
-            continue
-        if not s.startswith("|"):
-            log.skipped.add(i + 1, raw)
-            continue
-        if header is None:
-            header = _cells(s)
-            missing = [c for c in _BATCHED_COLUMNS if c not in header]
-            if missing:
-                raise LlamaLogError(source, f"llama-batched-bench table lacks columns {missing}", i + 1)
-            continue
-        if set(s) <= set("|-: "):
-            continue
-        cells = _cells(s)
-        if len(cells) != len(header):
-            raise LlamaLogError(source, f"table row has {len(cells)} cells but the header names {len(header)}", i + 1)
-        row = dict(zip(header, cells))
+
+    def params_line(s: str) -> bool:
+        if not s.startswith("llama_batched_bench:"):
+            return False
+        for k, v in re.findall(r"(\w+)\s*=\s*(-?[\w.]+)", s):
+            log.params[k] = _to_int(v) if re.fullmatch(r"-?\d+", v) else v
+        return True
+
+    for line, row in _table_rows(lines, log, tuple(_BATCHED_COLUMNS), params_line):
         try:
             values = {f: float(row[c]) for c, f in _BATCHED_COLUMNS.items()}
         except ValueError as e:
-            raise LlamaLogError(source, f"table cell is not a number ({e})", i + 1) from None
+            raise LlamaLogError(source, f"table cell is not a number ({e})", line) from None
         for k in ("n_prompt", "n_gen", "n_parallel", "n_kv"):
             values[k] = int(values[k])
-        log.batched.append(BatchedBenchRow(line=i + 1, **values))
+        log.batched.append(BatchedBenchRow(line=line, **values))
     if not log.batched:
         raise LlamaLogError(source, "llama-batched-bench output has no result rows")
     return log
