@@ -151,6 +151,7 @@ def _build(cache: Path, progress: Progress) -> LlamaBuild:
         extract_llama_cpp(sdist, src)
     driver_dir = cache / "driver"
     _sync_driver_sources(driver_dir)
+    compiled_driver = driver_sha256(driver_dir)  # what is compiled, even if the checkout changes meanwhile
     build_dir = cache / "build"
     generator = ["-G", "Ninja"] if shutil.which("ninja") else []
     if (build_dir / "CMakeCache.txt").is_file():
@@ -188,7 +189,7 @@ def _build(cache: Path, progress: Progress) -> LlamaBuild:
         sdist_sha256=SDIST_SHA256,
         llama_cpp_commit=LLAMA_CPP_COMMIT,
         cmake_flags=dict(PORTABLE_FLAGS),
-        driver_sha256=driver_sha256(),
+        driver_sha256=compiled_driver,
         binaries=binaries,
         built_at=dt.datetime.now(dt.timezone.utc),
         build_seconds=round(time.monotonic() - t0, 1),

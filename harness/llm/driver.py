@@ -220,9 +220,10 @@ def parse_driver_events(lines: Iterable[str], *, source: str = "harness-llm-driv
             res.skipped.add(i, raw)
     for rep in tokens:
         res.warnings.append(f"rep {rep}: cut before its end (tokens without a rep event); not used")
-    if res.peak_rss_bytes is None:
-        peaks = [r.peak_rss_bytes for r in res.reps if r.peak_rss_bytes] + [_mem(res.load.get("peak_rss_bytes"))]
-        res.peak_rss_bytes = max((p for p in peaks if p), default=None)
+    # the largest of every reading: a cut run has no done event, and VmHWM may lag VmRSS
+    seen = [res.peak_rss_bytes, _mem(res.load.get("peak_rss_bytes")), _mem(res.load.get("rss_bytes"))]
+    seen += [m for r in res.reps for m in (r.peak_rss_bytes, r.rss_bytes)]
+    res.peak_rss_bytes = max((m for m in seen if m), default=None)
     if not res.complete and res.error is None:
         res.warnings.append("the driver's output ends before its done event (killed or cut)")
     return res

@@ -60,7 +60,7 @@ static void memory_bytes(int64_t * rss, int64_t * peak) {
         }
         fclose(f);
     }
-    if (*peak < 0) {
+    if (*peak < 0) {  // no /proc: the kernel's maximum resident set size
         struct rusage ru;
         if (getrusage(RUSAGE_SELF, &ru) == 0) {
 #ifdef __APPLE__
@@ -70,6 +70,10 @@ static void memory_bytes(int64_t * rss, int64_t * peak) {
 #endif
         }
     }
+    // VmHWM can lag VmRSS (per-thread RSS counters are folded in lazily): keep a running maximum
+    static int64_t seen = -1;
+    seen = std::max(seen, std::max(*rss, *peak));
+    *peak = seen;
 }
 
 static std::string json_str(const std::string & s) {
