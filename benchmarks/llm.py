@@ -13,7 +13,7 @@
 
 The figures are the last lines (``RESULT …``). On a shared, busy machine both are noisy:
 re-measure on a quiet one before comparing with the targets.
-Usage: python benchmarks/llm.py [--rounds 15] [--threads 2] [--model random-llama-medium-q8_0] [--no-measure]
+Usage: python benchmarks/llm.py [--rounds 15] [--threads 1] [--model random-llama-medium-q8_0] [--no-measure]
 """
 
 from __future__ import annotations
@@ -67,7 +67,9 @@ def overhead(transport: LocalTransport, argv: list[str], rounds: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=15)
-    ap.add_argument("--threads", type=int, default=min(4, os.cpu_count() or 1))
+    # 1 by default: ggml's worker threads spin at their barriers, and on a shared machine a second
+    # thread that is preempted stalls every token (33 s instead of 0.2 s for a tiny run here)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--model", default="random-llama-medium-q8_0")
     ap.add_argument("--overhead-model", default="random-llama-small-q4_0")
     ap.add_argument("--no-measure", action="store_true", help="never measure ceilings, only use stored ones")
@@ -111,7 +113,7 @@ def main() -> None:
     print(f"RESULT decode bandwidth utilisation {point.bandwidth_utilisation:.3f} of {point.level} "
           f"({point.achieved_bytes_per_s / 1e9:.2f} GB/s of {point.bandwidth_bytes_per_s / 1e9:.2f} GB/s; "
           f"{costs.bytes_per_token * decode_tps / dram:.3f} of {ceilings.memory_level()}), {args.model} at "
-          f"{decode_tps:.1f} tok/s with {args.threads} threads, {where}; {busy}")
+          f"{decode_tps:.1f} tok/s with {args.threads} thread(s), {where}; {busy}")
 
 
 if __name__ == "__main__":

@@ -44,14 +44,14 @@ def test_driver_loads_and_runs_every_tiny_model(llama_build, tiny_gguf, local, n
 @pytest.mark.parametrize("fmt", ["jsonl", "json", "csv", "md"])
 def test_llama_bench_output_parses_in_every_format(llama_build, tiny_gguf, local, fmt):
     path = tiny_gguf("random-llama-small-q8_0")
-    argv = llama_bench_argv(llama_build.llama_bench, path, n_prompt=32, n_gen=8, reps=3, threads=2, output=fmt)
+    argv = llama_bench_argv(llama_build.llama_bench, path, n_prompt=32, n_gen=8, reps=3, threads=1, output=fmt)
     log = run_llama_bench(local, argv)
     assert [t.test for t in log.tests] == ["pp32", "tg8"]
     pp, tg = log.tests
     assert (pp.phase, tg.phase) == ("prefill", "decode")
     for t in log.tests:
         assert t.tokens_per_s > 0 and t.model_n_params == pytest.approx(read_gguf(path).n_params, rel=0.01)
-        assert t.n_threads == 2
+        assert t.n_threads == 1
     if fmt == "md":
         assert log.build_commit == llama_build.llama_cpp_commit[:8]
         return
@@ -77,7 +77,7 @@ def test_llama_bench_depth(llama_build, tiny_gguf, local):
 
 def test_driver_measures_ttft_prefill_decode_itl_and_rss(llama_build, tiny_gguf, local):
     path = tiny_gguf("random-llama-small-q4_0")
-    opts = DriverOptions(n_prompt=64, n_gen=32, reps=3, warmup=1, threads=2)
+    opts = DriverOptions(n_prompt=64, n_gen=32, reps=3, warmup=1, threads=1)
     res = run_driver(local, llama_build.driver, path, opts)
     assert res.complete and res.warnings == [] and res.error is None
     assert res.hello["clock"] == "CLOCK_MONOTONIC" and res.hello["llama_commit"] == llama_build.llama_cpp_commit
