@@ -21,12 +21,6 @@ def rates(log):
     return [(t.test, t.tokens_per_s, t.tokens_per_s_stddev) for t in log.tests]
 
 
-def test_every_capture_has_a_test_here():
-    source = Path(__file__).read_text()
-    missing = [p.name for p in CAPTURES.iterdir() if p.name not in source]
-    assert not missing, f"captures without a value test: {missing}"
-
-
 def test_md_raspberry_pi5_thread_sweep():
     log = parse("md_cpu_raspberry_pi5_2gb_thread_sweep_build836d571.txt")
     assert (log.format, log.tool, log.build_commit, log.build_number) == ("md", "llama-bench", "836d571", 1)
