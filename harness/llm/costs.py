@@ -11,8 +11,9 @@ n_head query heads and n_kv KV heads of sizes d_k/d_v, and b_kv bytes per KV-cac
   n_ubatch), logits computed for `outputs` tokens only (llama.cpp: the last one):
   FLOPs = 2·(N − N_out)·P + 2·N_out·outputs + 2·n_layer·n_head·(d_k+d_v)·Σ_u P_u·(D + end_u)
   bytes = W·⌈P/U⌉ + n_layer·n_kv·(d_k+d_v)·b_kv·(P + Σ_u (D + end_u))
-  (each micro-batch reads the weights once and attends over every cell up to its end, as
-  llama.cpp computes masked attention; N_out is the output projection).
+  (each micro-batch reads the weights once — the output projection N_out only where logits
+  are computed — and attends over every cell up to its end, as llama.cpp computes masked
+  attention).
 
 What counts: matmul weights only for FLOPs (norm weights are read, not multiplied; the token
 embedding is a row lookup, so only one row per token is read — unless the output projection
@@ -43,6 +44,7 @@ class TokenCosts(BaseModel):
     flops: float
     weight_bytes: float
     kv_bytes: float
+    working_set_bytes: float  # weights + KV cache one forward pass touches (the largest pass)
 
     @property
     def bytes(self) -> float:
@@ -126,9 +128,12 @@ def decode_costs(model: GgufModel, context: int, n_tokens: int = 1, kv_type: str
     # Σ over steps of the attended length: context, context+1, …
     cells = n_tokens * context + n_tokens * (n_tokens - 1) / 2
     flops = n_tokens * 2.0 * (w.matmul_params + w.output_params) + _attn_flops_per_cell(model) * cells
-    kv = _kv_entry_bytes(model, kv_type) * (cells + n_tokens)
+    entry = _kv_entry_bytes(model, kv_type)
+    kv = entry * (cells + n_tokens)
+    last_context = context + n_tokens - 1
     return TokenCosts(phase="decode", n_tokens=n_tokens, depth=context - 1, flops=flops,
-                      weight_bytes=n_tokens * w.bytes_per_pass, kv_bytes=kv)
+                      weight_bytes=n_tokens * w.bytes_per_pass, kv_bytes=kv,
+                      working_set_bytes=w.bytes_per_pass + entry * last_context)
 
 
 def prefill_costs(model: GgufModel, n_prompt: int, depth: int = 0, *, n_ubatch: int = 512, outputs: int = 1,
@@ -146,8 +151,10 @@ def prefill_costs(model: GgufModel, n_prompt: int, depth: int = 0, *, n_ubatch: 
     flops = 2.0 * w.matmul_params * n_prompt + 2.0 * w.output_params * outputs + _attn_flops_per_cell(model) * cells
     # the output head is read only by the micro-batch(es) that produce logits
     weight_bytes = (w.bytes_per_pass - w.output_bytes) * n_ub + w.output_bytes * min(n_ub, outputs)
-    kv = _kv_entry_bytes(model, kv_type) * (n_prompt + _cells_read(n_prompt, depth, n_ubatch))  # write P, read per ubatch
-    return TokenCosts(phase="prefill", n_tokens=n_prompt, depth=depth, flops=flops, weight_bytes=weight_bytes, kv_bytes=kv)
+    entry = _kv_entry_bytes(model, kv_type)
+    kv = entry * (n_prompt + _cells_read(n_prompt, depth, n_ubatch))  # write P, read per ubatch
+    return TokenCosts(phase="prefill", n_tokens=n_prompt, depth=depth, flops=flops, weight_bytes=weight_bytes,
+                      kv_bytes=kv, working_set_bytes=w.bytes_per_pass + entry * (depth + n_prompt))
 
 
 def _cells_read(n_prompt: int, depth: int, n_ubatch: int) -> float:
@@ -195,14 +202,15 @@ class LlmRooflinePoint(BaseModel):
 def llm_roofline(costs: TokenCosts, tokens_per_s: float, ceilings: Ceilings, precision: str,
                  *, level: str | None = None) -> LlmRooflinePoint:
     """Place a measured rate on the roofline. The bandwidth level defaults to the innermost
-    cache that holds the bytes one token moves (DRAM for real models), as the ceilings know it."""
+    cache that holds one forward pass's working set (weights + KV cache; DRAM for real
+    models), as the ceilings know it."""
     dtype = ceilings.compute_dtype(precision)
     if dtype is None:
         raise ValueError(f"{ceilings.device}: no compute ceiling for precision {precision!r}")
     if not ceilings.bandwidth_bytes_per_s:
         raise ValueError(f"{ceilings.device}: no bandwidth ceiling")
     if level is None:
-        level = ceilings.level_holding(costs.bytes_per_token) or ceilings.memory_level()
+        level = ceilings.level_holding(costs.working_set_bytes) or ceilings.memory_level()
     roof = Roof(ceilings.peak_ops_per_s[dtype], ceilings.bandwidth_bytes_per_s[level])
     fpt, bpt = costs.flops_per_token, costs.bytes_per_token
     ai = intensity(fpt, bpt)

@@ -104,6 +104,7 @@ def test_decode_costs_tiny_f32(tiny_gguf):
     assert c.flops == 2 * (2 * MATMUL_PER_LAYER + EMBED) + 4 * 2 * 64 * 100
     assert c.bytes == w_bytes + KV_BYTES_PER_TOKEN_F16 * 101
     assert c.flops_per_token == c.flops and c.phase == "decode" and c.depth == 99
+    assert c.working_set_bytes == c.bytes - KV_BYTES_PER_TOKEN_F16  # L entries touched; the new one counted twice in bytes
     many = decode_costs(m, context=100, n_tokens=10)  # contexts 100 … 109
     assert many.flops == pytest.approx(sum(decode_costs(m, context=100 + k).flops for k in range(10)))
     assert many.bytes == pytest.approx(sum(decode_costs(m, context=100 + k).bytes for k in range(10)))
@@ -193,6 +194,10 @@ def test_llm_roofline_level_holding_the_weights(tiny_gguf):
     long_prompt = prefill_costs(m, n_prompt=512)
     q = llm_roofline(long_prompt, 1000.0, ceilings(), precision="fp32", level="DRAM")
     assert q.bound == "compute" and q.compute_utilisation == pytest.approx(1000 * long_prompt.flops_per_token / 1e11)
+    # the level is chosen by what one pass streams (the weights), not by the bytes per prompt token
+    small = [{"level": 2, "size_bytes": 256 * 1024, "shared_cpus": 1}]
+    assert long_prompt.bytes_per_token < 256 * 1024 < long_prompt.working_set_bytes
+    assert llm_roofline(long_prompt, 1000.0, ceilings(target={"caches": small}, threads=1), "fp32").level == "DRAM"
 
 
 def test_llm_roofline_without_a_peak_for_the_precision():
