@@ -185,7 +185,7 @@ def parse_driver_events(lines: Iterable[str], *, source: str = "harness-llm-driv
         try:
             ev = json.loads(s)
         except json.JSONDecodeError:
-            res.skipped.add(i, raw)
+            res.skipped.add(raw, i)
             continue
         kind = ev.get("event") if isinstance(ev, dict) else None
         if kind == "hello":
@@ -217,7 +217,7 @@ def parse_driver_events(lines: Iterable[str], *, source: str = "harness-llm-driv
         elif kind in ("depth", "prefill"):
             pass  # the rep event repeats what these say
         else:
-            res.skipped.add(i, raw)
+            res.skipped.add(raw, i)
     for rep in tokens:
         res.warnings.append(f"rep {rep}: cut before its end (tokens without a rep event); not used")
     # the largest of every reading: a cut run has no done event, and VmHWM may lag VmRSS

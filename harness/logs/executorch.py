@@ -158,7 +158,7 @@ def parse_executorch(text: str, *, source: str = "<text>") -> ExecuTorchLog:
             _set_stat(cur_stats, key, m)
             break
         if not matched and raw.strip():
-            skipped.add(i, raw)
+            skipped.add(raw, i)
     if not runs:
         raise LlamaLogError(source, "no PyTorchObserver line (the figures of an ExecuTorch LLM run)")
     for st in stats_blocks:  # the run with the same token counts, nearest in the file

@@ -46,10 +46,10 @@ class Skipped(BaseModel):
     count: int = 0
     first: list[str] = Field(default_factory=list)
 
-    def add(self, line_no: int, text: str) -> None:
+    def add(self, text: str, line_no: int | None = None) -> None:
         self.count += 1
         if len(self.first) < KEEP_FIRST:
-            self.first.append(f"line {line_no}: {text}")
+            self.first.append(f"line {line_no}: {text}" if line_no is not None else text)
 
 
 class LlamaBenchTest(BaseModel):
@@ -262,7 +262,7 @@ def _parse_json(lines: list[str], start: int, source: str) -> LlamaBenchLog:
     log = LlamaBenchLog(source=source, tool="llama-bench", format="json")
     for i in range(start):
         if lines[i].strip():
-            log.skipped.add(i + 1, lines[i])
+            log.skipped.add(lines[i], i + 1)
     body = "\n".join(lines[start:])
     try:
         doc, end = json.JSONDecoder().raw_decode(body)
@@ -279,7 +279,7 @@ def _parse_json(lines: list[str], start: int, source: str) -> LlamaBenchLog:
     tail_from = start + body[:end].count("\n") + 1
     for i in range(tail_from, len(lines)):
         if lines[i].strip():
-            log.skipped.add(i + 1, lines[i])
+            log.skipped.add(lines[i], i + 1)
     return log
 
 
@@ -290,7 +290,7 @@ def _parse_jsonl(lines: list[str], source: str) -> LlamaBenchLog:
         if not s:
             continue
         if not s.startswith("{"):
-            log.skipped.add(i + 1, raw)
+            log.skipped.add(raw, i + 1)
             continue
         try:
             rec = json.loads(s)
@@ -307,14 +307,14 @@ def _parse_csv(lines: list[str], header_at: int, source: str) -> LlamaBenchLog:
     log = LlamaBenchLog(source=source, tool="llama-bench", format="csv")
     for i in range(header_at):
         if lines[i].strip():
-            log.skipped.add(i + 1, lines[i])
+            log.skipped.add(lines[i], i + 1)
     header = next(csv.reader([lines[header_at].strip()]))
     for i in range(header_at + 1, len(lines)):
         raw = lines[i].strip()
         if not raw:
             continue
         if not raw.startswith('"') and raw.count(",") < len(header) // 2:
-            log.skipped.add(i + 1, lines[i])  # a stderr line after the rows
+            log.skipped.add(lines[i], i + 1)  # a stderr line after the rows
             continue
         try:
             row = next(csv.reader([raw], strict=True))
@@ -375,7 +375,7 @@ def _table_rows(lines: list[str], log: LlamaBenchLog, required: tuple[str, ...],
         if not s or other(s):
             continue
         if not s.startswith("|"):
-            log.skipped.add(i, raw)
+            log.skipped.add(raw, i)
             continue
         if header is None:
             header = _cells(s)

@@ -165,7 +165,7 @@ def parse_llama_timings(text: str, *, source: str = "<text>") -> LlamaTimingsLog
             blocks.append(cur)
             body = m.group(3).strip()
             if body and _apply(body, cur, i, source, "server", block_for) is False:
-                skipped.add(i, raw)
+                skipped.add(raw, i)
             continue
         tag = _TAG.search(raw)
         if tag:
@@ -181,11 +181,11 @@ def parse_llama_timings(text: str, *, source: str = "<text>") -> LlamaTimingsLog
             family, body = "server", raw.strip()
         else:
             if raw.strip():  # anything else ends a server block (blank lines do not)
-                skipped.add(i, raw)
+                skipped.add(raw, i)
                 in_server = False
             continue
         if _apply(body, None, i, source, family, block_for) is False:
-            skipped.add(i, raw)
+            skipped.add(raw, i)
     if not blocks:
         raise LlamaLogError(source, "no llama.cpp timing lines (llama_perf_context_print, llama_print_timings, "
                                     "main: … time, print_timing)")
