@@ -517,14 +517,13 @@ def roof_for(ceilings: Ceilings, precision: str, footprint_bytes: float | None =
         level, reason = outer, f"cache sizes unknown ({ceilings.method} ceilings): judged against {outer}"
     else:
         level = ceilings.level_holding(footprint_bytes, threads)
-        size = f"{footprint_bytes / 1e6:.3g} MB"
+        size = f"weights + activations {footprint_bytes / 1e6:.3g} MB"
         if level in held:
-            reason = (f"weights + peak live activations ({size}) fit in {level} "
-                      f"({held[level] / 2**20:.3g} MiB over {threads or ceilings.threads or 1} thread(s))")
+            reason = f"{size} fit in {level} ({held[level] / 2**20:.3g} MiB for {threads or ceilings.threads or 1} thread(s))"
         else:
             last, capacity = list(held.items())[-1]
             level = outer
-            reason = f"weights + peak live activations ({size}) exceed {last} ({capacity / 2**20:.3g} MiB): judged against {outer}"
+            reason = f"{size} exceed {last} ({capacity / 2**20:.3g} MiB): judged against {outer}"
     peak, bw = ceilings.peak_ops_per_s[dtype], ceilings.bandwidth_bytes_per_s[level]
     if not (math.isfinite(peak) and math.isfinite(bw) and peak > 0 and bw > 0):
         return None

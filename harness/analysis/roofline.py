@@ -123,6 +123,16 @@ def op_points(ops: Iterable[OpCost], roof: Roof) -> list[dict[str, Any]]:
     return points
 
 
+CEILING_TOO_LOW = "ceiling too low: re-measure"
+
+
+def ceiling_too_low(point: Mapping[str, Any]) -> bool:
+    """A run (or op) faster than the roof it is judged against. Records written before the
+    efficiency was withheld kept the ratio itself: above 1 reads the same."""
+    eff = point.get("efficiency")
+    return bool(point.get("ceiling_too_low")) or (eff is not None and eff > 1.0)
+
+
 def memory_bound_share(points: list[dict[str, Any]], weight: str) -> float | None:
     """Share of `weight` (``time_s`` measured, or ``min_time_s`` modelled) spent in memory-bound ops."""
     total = mem = 0.0

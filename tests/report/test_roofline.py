@@ -174,9 +174,9 @@ def _analysis(flops: float, weight_bytes: int, live: int, n_ops: int = 4):
 
 
 @pytest.mark.parametrize("weights, live, threads, level, reason", [
-    (20_000, 8_000, 2, "L1", "fit in L1 (0.0625 MiB over 2 thread(s))"),
-    (700_000, 100_000, 2, "L2", "fit in L2 (2 MiB over 2 thread(s))"),
-    (1_400_000, 200_000, 1, "L3", "fit in L3 (32 MiB over 1 thread(s))"),  # one thread: one private L2
+    (20_000, 8_000, 2, "L1", "fit in L1 (0.0625 MiB for 2 thread(s))"),
+    (700_000, 100_000, 2, "L2", "fit in L2 (2 MiB for 2 thread(s))"),
+    (1_400_000, 200_000, 1, "L3", "fit in L3 (32 MiB for 1 thread(s))"),  # one thread: one private L2
     (90_000_000, 1_000_000, 2, "DRAM", "exceed L3 (32 MiB): judged against DRAM"),
 ])
 def test_roof_follows_the_model_working_set(weights, live, threads, level, reason):
