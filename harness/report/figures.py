@@ -281,7 +281,8 @@ def timeline_figure(tl: Timeline, buckets: int = 1000) -> go.Figure:
         for name, start, end in tl.windows for r in range(1, rows + 1)])
     legend = ", ".join(f"{_SHADES[n][1]}: {n}" for n in dict.fromkeys(n for n, _, _ in tl.windows) if n in _SHADES)
     title = escape(f"Timeline: {tl.label}") + (f"<br><sup>shaded {legend}</sup>" if legend else "")
-    fig.update_layout(**{**_LAYOUT, "margin": dict(l=70, r=20, t=60, b=40)},
+    fig.update_layout(**{**_LAYOUT, "margin": dict(l=70, r=20, t=60, b=40),
+                         "legend": dict(font=dict(size=11), traceorder="normal")},  # a filled band would reverse it
                       title=dict(text=title, font=dict(size=13)),
                       height=180 + 150 * rows)
     fig.update_xaxes(**_AXIS)
