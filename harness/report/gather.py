@@ -9,6 +9,8 @@ and runner options) form a `ConfigGroup`: one label, one colour, one legend entr
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,13 +104,15 @@ def legend_carriers(views: list[RunView]) -> list[bool]:
 
 
 def config_key(m: RunManifest) -> str:
-    """What must be equal for two runs to be repeats of one configuration."""
+    """What must be equal for two runs to be repeats of one configuration, as a short hash
+    (the record's own benchmark_key when it has one)."""
     if m.benchmark_key:
         return m.benchmark_key
     c = m.config
     options = sorted((k, str(v)) for k, v in c.options.items() if k not in _UNTIMED_OPTIONS)
-    return repr((m.device.id, m.model.name, m.model.sha256, m.runtime.name, m.runtime.version, m.runtime.delegate,
-                 c.threads, c.cluster, c.affinity_mask, c.delegate, c.inputs, options))
+    fields = (m.device.id, m.model.name, m.model.sha256, m.runtime.name, m.runtime.version, m.runtime.delegate,
+              c.threads, c.cluster, c.affinity_mask, c.delegate, c.inputs, options)
+    return hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:16]
 
 
 def _group(manifests: list[RunManifest]) -> dict[str, ConfigGroup]:

@@ -204,3 +204,19 @@ def test_latency_timeline_shows_the_median(tmp_path):
     y = line["y"]  # plotly writes float32 arrays as base64 typed arrays
     got = np.frombuffer(base64.b64decode(y["bdata"]), dtype=np.float32) if isinstance(y, dict) else np.asarray(y)
     np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_what_makes_runs_repeats_of_one_configuration(tmp_path):
+    from harness.report.gather import config_key
+
+    store = RunStore(tmp_path / "results")
+    one = write_run(store, "m", seed=1)
+    again = write_run(store, "m", seed=2)
+    assert config_key(one) == config_key(again)
+    profiled = again.model_copy(deep=True)
+    profiled.config.options["op_profile"] = 20  # profiling runs after the timed inferences
+    assert config_key(profiled) == config_key(one)
+    assert config_key(write_run(store, "m", seed=3, threads=4)) != config_key(one)
+    assert config_key(write_run(store, "m", seed=4, device_id="other")) != config_key(one)
+    keyed = one.model_copy(update={"benchmark_key": "k1"})
+    assert config_key(keyed) == "k1"  # the record's own key, when it has one
