@@ -18,8 +18,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PrivateAttr, ValidationError, field_validator, model_validator
 
 from harness.errors import ProfileError, describe_validation_error
+from harness.shipped import shipped_dir
 
-BUILTIN_DIR = Path(__file__).resolve().parent.parent / "device_profiles"
+BUILTIN_DIR = shipped_dir("device_profiles")
 ENV_VAR = "HARNESS_PROFILES"
 
 
