@@ -255,6 +255,10 @@ class DutClient:
                                           else f"no m-load-done {where}")
         self._loaded = bytes(data)
 
+    def forget_input(self) -> None:
+        """The device's input buffer no longer holds what was loaded (after a `db load` probe)."""
+        self._loaded = None
+
     def ensure_loaded(self, data: bytes) -> None:
         """`load`, unless the input buffer already holds these bytes (every `db` line is a round trip)."""
         if data != self._loaded:
