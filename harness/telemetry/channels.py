@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 from array import array
-from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
+
+import numpy as np
 
 #: problems kept verbatim per parse; the rest are only counted
 KEEP_PROBLEMS = 20
@@ -52,25 +53,33 @@ class Problem:
 
 
 class Readings:
-    """A sequence of `Reading`, stored as one (reading index, value) column per channel."""
+    """A sequence of `Reading`, stored compactly: one flat array of values, and per reading its
+    schema (the tuple of channels it has; consecutive lines of a tool mostly share one) and
+    offset. Appending a reading is a few C-level operations; columns are gathered with numpy."""
 
     def __init__(self, readings: list[Reading] | None = None) -> None:
         self._line_no = array("q")
         self._stamps: list[str | None] = []
-        self._cols: dict[str, tuple[str, array, array]] = {}
+        self._schema_of: dict[tuple[str, ...], int] = {}
+        self._schemas: list[tuple[tuple[str, ...], tuple[str, ...]]] = []  # (channels, units)
+        self._row_schema = array("l")
+        self._row_offset = array("q")
+        self._flat = array("d")
         for r in readings or []:
             self.append(r)
 
     def append(self, r: Reading) -> None:
-        i = len(self._line_no)
+        values = r.values
+        keys = tuple(values)
+        sid = self._schema_of.get(keys)
+        if sid is None:
+            sid = self._schema_of[keys] = len(self._schemas)
+            self._schemas.append((keys, tuple(u for _, u in values.values())))
         self._line_no.append(-1 if r.line_no is None else r.line_no)
         self._stamps.append(r.stamp)
-        for ch, (v, unit) in r.values.items():
-            col = self._cols.get(ch)
-            if col is None:
-                col = self._cols[ch] = (unit, array("q"), array("d"))
-            col[1].append(i)
-            col[2].append(v)
+        self._row_schema.append(sid)
+        self._row_offset.append(len(self._flat))
+        self._flat.extend([v for v, _ in values.values()])
 
     def __len__(self) -> int:
         return len(self._line_no)
@@ -81,11 +90,10 @@ class Readings:
             i += n
         if not 0 <= i < n:
             raise IndexError(i)
+        channels, units = self._schemas[self._row_schema[i]]
+        off = self._row_offset[i]
         r = Reading(line_no=None if self._line_no[i] < 0 else self._line_no[i], stamp=self._stamps[i])
-        for ch, (unit, idx, vals) in self._cols.items():
-            j = bisect_left(idx, i)
-            if j < len(idx) and idx[j] == i:
-                r.values[ch] = (vals[j], unit)
+        r.values = {ch: (self._flat[off + k], u) for k, (ch, u) in enumerate(zip(channels, units))}
         return r
 
     def __iter__(self) -> Iterator[Reading]:
@@ -94,12 +102,30 @@ class Readings:
     def __eq__(self, other: object) -> bool:
         return list(self) == list(other) if isinstance(other, (list, Readings)) else NotImplemented
 
-    def column(self, channel: str) -> tuple[str, array, array] | None:
-        """(unit, reading indices, values) of one channel."""
-        return self._cols.get(channel)
+    def column(self, channel: str) -> tuple[str, np.ndarray, np.ndarray] | None:
+        """(unit, reading indices, values) of one channel, in reading order."""
+        schema = np.frombuffer(self._row_schema, dtype=np.dtype(f"i{self._row_schema.itemsize}")) if len(self) else None
+        if schema is None:
+            return None
+        offsets = np.frombuffer(self._row_offset, dtype=np.int64)
+        flat = np.frombuffer(self._flat, dtype=np.float64) if len(self._flat) else np.empty(0)
+        idx_parts, val_parts, unit = [], [], None
+        for sid, (channels, units) in enumerate(self._schemas):
+            if channel not in channels:
+                continue
+            k = channels.index(channel)
+            unit = units[k]
+            rows = np.flatnonzero(schema == sid)
+            idx_parts.append(rows)
+            val_parts.append(flat[offsets[rows] + k])
+        if unit is None:
+            return None
+        idx = np.concatenate(idx_parts)
+        order = np.argsort(idx, kind="stable")
+        return unit, idx[order], np.concatenate(val_parts)[order]
 
     def channel_names(self) -> list[str]:
-        return list(self._cols)
+        return list(dict.fromkeys(ch for channels, _ in self._schemas for ch in channels))
 
 
 @dataclass
@@ -135,12 +161,13 @@ class ParseResult:
         out: dict[str, dict[str, Any]] = {}
         for ch in self.readings.channel_names():
             unit, _, vals = self.readings.column(ch)
-            out[ch] = {"unit": unit, "n": len(vals), "min": min(vals), "max": max(vals), "last": vals[-1]}
+            out[ch] = {"unit": unit, "n": len(vals), "min": float(vals.min()), "max": float(vals.max()),
+                       "last": float(vals[-1])}
         return out
 
     def values(self, channel: str) -> list[float]:
         col = self.readings.column(channel)
-        return list(col[2]) if col else []
+        return col[2].tolist() if col else []
 
     def to_dict(self) -> dict[str, Any]:
         return {

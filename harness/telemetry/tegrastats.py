@@ -41,22 +41,12 @@ from harness.logs.text import lines_of
 from harness.telemetry.channels import ParseResult, Problem, Reading
 
 MIB = 1024 * 1024
-_N = r"\d{1,15}"  # bounded: int() refuses absurdly long digit strings
 
 _STAMP = re.compile(r"^\s*(\d{2}-\d{2}-\d{4} \d{2}:\d{2}:\d{2})\s+")
-_MEM = re.compile(rf"\b(RAM|SWAP|IRAM) +({_N})/({_N})(MB|kB)")
-_CPU = re.compile(r"\b(?:CPU|cpu) +\[([^\]]*)\](?:@(-?\d{1,9}))?")
-_CPU_ENTRY = re.compile(rf"^(?:({_N})%)?(?:@({_N}))?$")
-_GPU = re.compile(rf"\b(GR3D2?)(?:_FREQ)? +(?:({_N})%)?(?:@(?:\[([\d,]*)\]|({_N})))?(?=\s|$)")
-_ENGINE = re.compile(rf"\b([A-Z][A-Z0-9_]*) +(?:({_N})%)?@({_N})\b")
-_LOAD_ONLY = re.compile(rf"\b([A-Z][A-Z0-9_]*) +({_N})%(?=\s|$)")
-_BARE_CLOCK = re.compile(rf"\b([A-Z][A-Z0-9_]*) +({_N})(?=\s|$)")
-_TEMP = re.compile(rf"\b([A-Za-z][A-Za-z0-9_]*)@(-?{_N}(?:\.{_N})?)C(?:/-?{_N}(?:\.{_N})?C)?(?=\s|$)")
-_RAIL = re.compile(rf"\b([A-Z][A-Z0-9_]*) +({_N})(?:mW)?/({_N})(?:mW)?(?:/({_N})(?:mW)?)?(?=\s|$)")
-# fields known to carry nothing harness records
-_KNOWN = re.compile(r"\((?:lfb|cached) [^)]*\)|\b[A-Z][A-Z0-9_]* +off\b|\bMTS fg \d+% bg \d+%|\bEDP limit \d+")
-_NOT_ENGINES = {"RAM", "SWAP", "IRAM", "CPU", "GR3D", "GR3D2", "GR3D_FREQ", "GR3D2_FREQ"}
-_NOT_RAILS = {"RAM", "SWAP", "IRAM"}  # 'CPU 311/311' and 'GPU 0/0' are rails on L4T R32
+_MEM_NAMES = frozenset({"RAM", "SWAP", "IRAM"})
+_GPU_NAMES = frozenset({"GR3D", "GR3D_FREQ", "GR3D2", "GR3D2_FREQ"})
+# word sequences that carry nothing harness records: 'MTS fg 0% bg 0%', 'EDP limit 0'
+_KNOWN_RUNS = {"MTS": 5, "EDP": 3}
 
 #: tegrastats reports a powered-off sensor as this temperature
 SENSOR_OFF_C = -256.0
@@ -70,136 +60,162 @@ def _engine_name(token: str) -> str:
     return token.lower().removesuffix("_freq")
 
 
-class _Line:
-    """One line being read: values found, and the spans of text they came from."""
-
-    def __init__(self, line: str, line_no: int | None):
-        self.line = line
-        self.r = Reading(line_no=line_no)
-        self.spans: list[tuple[int, int]] = []
-
-    def took(self, m: re.Match[str]) -> None:
-        self.spans.append(m.span())
-
-    def taken(self, m: re.Match[str]) -> bool:
-        a, b = m.span()
-        return any(a < y and x < b for x, y in self.spans)
-
-    def leftover(self) -> str:
-        chars = list(self.line)
-        for a, b in self.spans:
-            chars[a:b] = " " * (b - a)
-        return " ".join("".join(chars).split())
+_CPU_KEYS = [(f"load/cpu{i}", f"freq/cpu{i}") for i in range(256)]
 
 
-def _gpu(ln: _Line) -> None:
-    put = ln.r.put
-    clocks: dict[int, float] = {}
-    for m in _GPU.finditer(ln.line):
-        load, array_, single = m.group(2), m.group(3), m.group(4)
-        if load is None and array_ is None and single is None:
-            continue  # 'GR3D' alone: not this field
-        ln.took(m)
-        second = m.group(1) == "GR3D2"  # JetPack 5's second GPC
-        if load is not None:
-            put("load/gpu_gpc1" if second else "load/gpu", int(load) / 100, "1")
-        mhz = [int(x) for x in (array_ or "").split(",") if x.strip().isdigit() and len(x.strip()) <= 15]
-        if single is not None:
-            mhz = [int(single)]
-        for i, f in enumerate(mhz):
-            clocks[i + 1 if second else i] = f * 1e6
-    if clocks:
-        put("freq/gpu", max(clocks.values()), "Hz")
-        if len(clocks) > 1:
-            for i, hz in sorted(clocks.items()):
-                put(f"freq/gpu_gpc{i}", hz, "Hz")
+def _cpu(values: dict, body: str, shared: int | None) -> None:
+    for (load_key, freq_key), entry in zip(_CPU_KEYS, body.split(",")):
+        if not entry or entry == "off":
+            continue  # core offline: no value, not zero
+        load, _, mhz_text = entry.partition("@")
+        if load[-1:] == "%" and load[:-1].isdigit():
+            values[load_key] = (int(load[:-1]) / 100, "1")
+        mhz = int(mhz_text) if mhz_text.isdigit() else shared
+        if mhz is not None and mhz >= 0:  # '@-1': the clock is unknown
+            values[freq_key] = (mhz * 1e6, "Hz")
+
+
+def _temperature(values: dict, word: str, result: ParseResult | None) -> bool:
+    """``cpu@52.5C`` or ``cpu@52.9C/105C`` (JetPack 7's limit after the slash) → thermal/cpu."""
+    zone, _, rest = word.partition("@")
+    if not zone[:1].isalpha() or not (rest.endswith("C") or "C/" in rest):
+        return False
+    try:
+        c = float(rest.partition("C")[0])
+    except ValueError:
+        return False
+    zone = zone.lower()
+    channel = f"thermal/{zone}"
+    if c == SENSOR_OFF_C:
+        if result is not None:
+            result.note_missing(channel)
+    elif PLACEHOLDER_C.get(zone) == c:
+        if result is not None:
+            placeholders = result.meta.setdefault("placeholder", [])
+            if channel not in placeholders:
+                placeholders.append(channel)
+    elif c == c and abs(c) != float("inf"):
+        values[channel] = (c, "C")
+    return True
+
+
+def _rail(values: dict, name: str, value: str) -> bool:
+    """``12479mW/12479mW[/12479mW]`` or ``1750/1628`` (mW without the unit)."""
+    parts = value.replace("mW", "").split("/")
+    if not 2 <= len(parts) <= 3 or not all(p.isdigit() and len(p) <= 15 for p in parts):
+        return False
+    values[f"power/{name}"] = (int(parts[0]) / 1000, "W")
+    values[f"power_avg/{name}"] = (int(parts[1]) / 1000, "W")
+    if len(parts) == 3:
+        values[f"power_peak/{name}"] = (int(parts[2]) / 1000, "W")
+    return True
+
+
+def _engine(value: str) -> tuple[int | None, list[int]] | None:
+    """``3%@2133`` / ``0%`` / ``@0`` / ``0%@[305,305]`` / ``@[0,0,0]`` → (load %, clocks in MHz)."""
+    load_text, at, freq_text = value.partition("@")
+    if load_text:
+        if load_text[-1:] != "%" or not load_text[:-1].isdigit():
+            return None
+        load = int(load_text[:-1])
+    else:
+        load = None
+    if not at:
+        return (load, []) if load is not None else None
+    if freq_text.startswith("[") and freq_text.endswith("]"):
+        freqs = [int(x) for x in freq_text[1:-1].split(",") if x.isdigit()]
+    elif freq_text.isdigit():
+        freqs = [int(freq_text)]
+    else:
+        return None
+    return load, freqs
 
 
 def parse_line(line: str, line_no: int | None = None, result: ParseResult | None = None) -> Reading | Problem:
     """One tegrastats line. Sensors that are off are noted in `result.missing`."""
-    ln = _Line(line, line_no)
-    r, put = ln.r, ln.r.put
-    m = _STAMP.match(line)
-    if m:
+    r = Reading(line_no=line_no)
+    values = r.values  # every figure here comes from digits: finite, so no Reading.put check
+    if line[:1].isdigit() and (m := _STAMP.match(line)):
         r.stamp = m.group(1)
-        ln.took(m)
-
-    for m in _MEM.finditer(line):
-        scale = MIB if m.group(4) == "MB" else 1024
-        what = m.group(1).lower()
-        put(f"mem/{what}_used", int(m.group(2)) * scale, "bytes")
-        put(f"mem/{what}_total", int(m.group(3)) * scale, "bytes")
-        ln.took(m)
-
-    if m := _CPU.search(line):
-        ln.took(m)
-        shared = int(m.group(2)) if m.group(2) is not None else None
-        for i, entry in enumerate(m.group(1).split(",")):
-            e = _CPU_ENTRY.match(entry.strip())
-            if not e or entry.strip() in ("", "off"):
-                continue  # core offline: no value, not zero
-            if e.group(1) is not None:
-                put(f"load/cpu{i}", int(e.group(1)) / 100, "1")
-            mhz = int(e.group(2)) if e.group(2) is not None else shared
-            if mhz is not None and mhz >= 0:  # '@-1': the clock is unknown
-                put(f"freq/cpu{i}", mhz * 1e6, "Hz")
-
-    _gpu(ln)
-
-    for m in _ENGINE.finditer(line):
-        if m.group(1) in _NOT_ENGINES or ln.taken(m):
+        line = line[m.end():]
+    words = line.split()
+    n, i, found = len(words), 0, 0
+    leftover: list[str] = []
+    clocks: dict[int, float] = {}
+    while i < n:
+        w = words[i]
+        if w[0] == "(":  # '(lfb 2x4MB)', '(cached 0MB)'
+            while i < n and not words[i].endswith(")"):
+                i += 1
+            i += 1
             continue
-        name = _engine_name(m.group(1))
-        if m.group(2) is not None:
-            put(f"load/{name}", int(m.group(2)) / 100, "1")
-        put(f"freq/{name}", int(m.group(3)) * 1e6, "Hz")
-        ln.took(m)
-
-    for m in _LOAD_ONLY.finditer(line):
-        if m.group(1) in _NOT_ENGINES or ln.taken(m):
+        if "@" in w and _temperature(values, w, result):
+            found += 1
+            i += 1
             continue
-        put(f"load/{_engine_name(m.group(1))}", int(m.group(2)) / 100, "1")
-        ln.took(m)
-
-    for m in _TEMP.finditer(line):
-        ln.took(m)
-        zone = m.group(1).lower()
-        channel = f"thermal/{zone}"
-        value = float(m.group(2))
-        if value == SENSOR_OFF_C:
-            if result is not None:
-                result.note_missing(channel)
+        nxt = words[i + 1] if i + 1 < n else None
+        if nxt is None or not (w[0].isalpha() and w.isupper() or w == "cpu"):
+            leftover.append(w)
+            i += 1
             continue
-        if PLACEHOLDER_C.get(zone) == value:
-            if result is not None:
-                placeholders = result.meta.setdefault("placeholder", [])
-                if channel not in placeholders:
-                    placeholders.append(channel)
-            continue
-        put(channel, value, "C")
-
-    for m in _RAIL.finditer(line):
-        if m.group(1) in _NOT_RAILS or ln.taken(m):
-            continue
-        rail = m.group(1)
-        put(f"power/{rail}", int(m.group(2)) / 1000, "W")
-        put(f"power_avg/{rail}", int(m.group(3)) / 1000, "W")
-        if m.group(4) is not None:
-            put(f"power_peak/{rail}", int(m.group(4)) / 1000, "W")
-        ln.took(m)
-
-    for m in _BARE_CLOCK.finditer(line):
-        if m.group(1) in _NOT_ENGINES or ln.taken(m):
-            continue
-        put(f"freq/{_engine_name(m.group(1))}", int(m.group(2)) * 1e6, "Hz")
-        ln.took(m)
-
-    if len(ln.spans) == (1 if r.stamp else 0):
+        i += 2  # a field is a NAME and its value
+        if w in _KNOWN_RUNS and w != nxt:
+            i += _KNOWN_RUNS[w] - 2
+        elif nxt == "off":
+            pass
+        elif nxt[0] == "[" and w in ("CPU", "cpu"):
+            body, _, tail = nxt[1:].partition("]")
+            shared = int(tail[1:]) if tail[:1] == "@" and tail[1:].lstrip("-").isdigit() else None
+            _cpu(values, body, shared)
+            found += 1
+        elif w in _MEM_NAMES and "/" in nxt:
+            used, _, total = nxt.partition("(")[0].partition("/")
+            unit = total[-2:]
+            if used.isdigit() and total[:-2].isdigit() and unit in ("MB", "kB"):
+                scale = MIB if unit == "MB" else 1024
+                values[f"mem/{w.lower()}_used"] = (int(used) * scale, "bytes")
+                values[f"mem/{w.lower()}_total"] = (int(total[:-2]) * scale, "bytes")
+                found += 1
+                if "(" in nxt:  # 'IRAM 0/252kB(lfb 252kB)': the '(' opens the next group
+                    i -= 1
+                    words[i] = "("
+            else:
+                leftover += [w, nxt]
+        elif "/" in nxt:
+            if _rail(values, w, nxt):
+                found += 1
+            else:
+                leftover += [w, nxt]
+        elif nxt.isdigit():  # 'APE 174', 'NVDEC 716', 'VIC_FREQ 115': clocks in MHz
+            values[f"freq/{_engine_name(w)}"] = (int(nxt) * 1e6, "Hz")
+            found += 1
+        elif (e := _engine(nxt)) is not None:
+            load, freqs = e
+            if w in _GPU_NAMES:
+                second = w.startswith("GR3D2")  # JetPack 5's second GPC
+                if load is not None:
+                    values["load/gpu_gpc1" if second else "load/gpu"] = (load / 100, "1")
+                for k, f in enumerate(freqs):
+                    clocks[k + 1 if second else k] = f * 1e6
+            else:
+                name = _engine_name(w)
+                if load is not None:
+                    values[f"load/{name}"] = (load / 100, "1")
+                if freqs:
+                    values[f"freq/{name}"] = (freqs[0] * 1e6, "Hz")
+            found += 1
+        else:
+            leftover.append(w)
+            i -= 1  # the value may be the next field's name
+    if clocks:
+        values["freq/gpu"] = (max(clocks.values()), "Hz")
+        if len(clocks) > 1:
+            for k, hz in sorted(clocks.items()):
+                values[f"freq/gpu_gpc{k}"] = (hz, "Hz")
+    if not found:
         return Problem(line_no, line, "not a tegrastats line (no RAM, CPU, GPU, rail or temperature field)")
-    for m in _KNOWN.finditer(line):
-        ln.took(m)
-    if result is not None and (rest := ln.leftover()):
-        _note_unrecognised(result, rest)
+    if result is not None and leftover:
+        _note_unrecognised(result, " ".join(leftover))
     return r
 
 
