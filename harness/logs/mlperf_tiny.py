@@ -36,7 +36,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from harness.logs.text import NUMBER, Kept, LogFormatError, lines_of, number, open_lines, require_text
+from harness.logs.text import NUMBER, Kept, LogFormatError, feed_lines, first_line_hint, number, open_lines
 from harness.mcu.protocol import DeviceProtocolError, InferReply, infer_count, parse_lap, parse_results, protocol_line
 
 _PREFIX = re.compile(r"^\s*(?:\d{4,5}\.\d{3,6} )?(?:(ulp-[\w-]+|session|parser|sequencer|dut|io|emon|echo): )?")
@@ -353,19 +353,13 @@ class _Parser:
 def parse(text_or_lines: str | Iterable[str], source: str = "<text>") -> TinyRun:
     """Parse an MLPerf Tiny results.txt or log.txt. See the module docstring."""
     p = _Parser(source)
-    seen = False
-    for n, line in enumerate(lines_of(text_or_lines), start=1):
-        p.run.lines = n
-        seen = seen or bool(line.strip())
-        p.feed(n, line)
-    require_text(seen, source)
+    p.run.lines = feed_lines(text_or_lines, p.feed, source)
     run = p.finish()
     if run.mode is None and not run.device_lines and not run.runner_lines:
-        first = run.unrecognised.first[:1]
         raise LogFormatError(
             f"{source}: not an MLPerf Tiny results.txt or log.txt: no performance or energy window, no median "
             "throughput or energy line, no Top-1/AUC accuracy, and no runner or device line"
-            + (f" (first line: {first[0]!r})" if first else ""))
+            + first_line_hint(run.unrecognised.first))
     return run
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from harness.logs.text import NUMBER, Kept, LogFormatError, lines_of, number, open_lines, require_text, seconds
+from harness.logs.text import NUMBER, Kept, LogFormatError, feed_lines, first_line_hint, number, open_lines, seconds
 
 _UNIT = r"(s|sec|ms|us)"
 _LINES: list[tuple[str, re.Pattern[str]]] = [
@@ -182,19 +182,13 @@ class _Parser:
 def parse(text_or_lines: str | Iterable[str], source: str = "<text>") -> OrtPerfResult:
     """Parse onnxruntime_perf_test's output. See the module docstring."""
     p = _Parser(source)
-    seen = False
-    for n, line in enumerate(lines_of(text_or_lines), start=1):
-        p.r.lines = n
-        seen = seen or bool(line.strip())
-        p.feed(n, line)
-    require_text(seen, source)
+    p.r.lines = feed_lines(text_or_lines, p.feed, source)
     r = p.finish()
     if r.mean_s is None and not r.percentiles and r.min_s is None:
-        first = (r.preamble + r.unrecognised.first)[:1]
         raise LogFormatError(
             f"{source}: not onnxruntime_perf_test output: no 'Average inference time cost', no 'Total inference "
             "time cost' with 'Total inference requests', and no latency percentiles"
-            + (f" (first line: {first[0]!r})" if first else ""))
+            + first_line_hint(r.preamble + r.unrecognised.first))
     return r
 
 

@@ -13,8 +13,7 @@
 from __future__ import annotations
 
 import io
-import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -84,6 +83,21 @@ def require_text(seen_text: bool, source: str) -> None:
         raise LogFormatError(f"{source}: the file is empty (no text to read)")
 
 
+def feed_lines(text_or_lines: str | Iterable[str], feed: Callable[[int, str], None], source: str) -> int:
+    """Give every line (numbered from 1) to `feed`; the number of lines. An empty text is refused."""
+    seen_text, n = False, 0
+    for n, line in enumerate(lines_of(text_or_lines), start=1):
+        seen_text = seen_text or not line.isspace() and bool(line)
+        feed(n, line)
+    require_text(seen_text, source)
+    return n
+
+
+def first_line_hint(kept: list[str]) -> str:
+    """`` (first line: '…')`` for a refusal message, from the lines a parser kept."""
+    return f" (first line: {kept[0]!r})" if kept else ""
+
+
 _MS = {"s": 1.0, "sec": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
 
 
@@ -91,9 +105,3 @@ def seconds(value: str, unit: str) -> float:
     """A duration in `unit` (s, sec, ms, us, ns) as seconds."""
     return number(value) * _MS[unit.lower().rstrip(".")]
 
-
-def first_match(patterns: Iterable[re.Pattern[str]], text: str) -> re.Match[str] | None:
-    for p in patterns:
-        if m := p.match(text):
-            return m
-    return None

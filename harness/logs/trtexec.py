@@ -40,7 +40,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from harness.logs.text import NUMBER, Kept, LogFormatError, lines_of, number, open_lines, require_text, seconds
+from harness.logs.text import NUMBER, Kept, LogFormatError, feed_lines, first_line_hint, number, open_lines, seconds
 
 _PREFIX = re.compile(r"^\s*(?:\[\d{2}/\d{2}/\d{4}-\d{2}:\d{2}:\d{2}\]\s*)?(?:\[([IWEVF])\]\s?)?(\[TRT\]\s*)?")
 _AMP = re.compile(r"^&&&& (RUNNING|PASSED|FAILED) TensorRT\.trtexec(?: \[TensorRT v(\d+)\])?(?: # (.*))?$")
@@ -419,18 +419,13 @@ class _Parser:
 def parse(source_text: str | Iterable[str], source: str = "<text>") -> TrtexecLog:
     """Parse trtexec's console output (a text or an iterable of lines). See the module docstring."""
     p = _Parser(source)
-    seen_text = False
-    for n, line in enumerate(lines_of(source_text), start=1):
-        p.log.lines = n
-        seen_text = seen_text or bool(line.strip())
-        p.feed(n, line)
-    require_text(seen_text, source)
+    p.log.lines = feed_lines(source_text, p.feed, source)
     log = p.finish()
     if not log.has_figures and not p.markers:
         raise LogFormatError(
             f"{source}: not trtexec output: none of its figures (a '=== Performance summary ===' block, "
             "TensorRT 7's 'GPU Compute' block, a '=== Profile' table, 'Average on N runs' lines) and no "
-            "'&&&& RUNNING TensorRT.trtexec' line" + _first_unrecognised(log))
+            "'&&&& RUNNING TensorRT.trtexec' line" + first_line_hint(log.unrecognised.first))
     if not log.has_figures:
         log.warnings.append("no performance figures: the run " + ("failed" if log.status == "failed" else
                             "stopped before its performance summary (the log may be cut)"))
@@ -440,6 +435,3 @@ def parse(source_text: str | Iterable[str], source: str = "<text>") -> TrtexecLo
 def parse_file(path: Path) -> TrtexecLog:
     return parse(open_lines(path), str(path))
 
-
-def _first_unrecognised(log: TrtexecLog) -> str:
-    return f" (first line: {log.unrecognised.first[0]!r})" if log.unrecognised.first else ""
