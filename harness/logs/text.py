@@ -45,10 +45,6 @@ class Kept(BaseModel):
     def __bool__(self) -> bool:
         return self.count > 0
 
-    def describe(self, what: str) -> str:
-        more = f" (first {len(self.first)} shown)" if self.count > len(self.first) else ""
-        return f"{self.count} {what}{more}: " + "; ".join(self.first)
-
 
 def lines_of(source: str | Iterable[str]) -> Iterator[str]:
     """The lines of a text (a `str`) or of any iterable of lines (a file, a list), without line ends."""

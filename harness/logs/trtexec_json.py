@@ -20,7 +20,7 @@ from array import array
 from collections.abc import Iterable
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from harness.logs.text import LogFormatError, lines_of, open_lines, require_text
 from harness.logs.trtexec import TrtLayer
@@ -39,8 +39,6 @@ _KEYS = {
 
 class TrtTimes(BaseModel):
     """Per-query times from ``--exportTimes``, in seconds; index i is query i of the file."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     source: str = "<text>"
     #: compute start of each query, seconds since trtexec's time origin
