@@ -88,6 +88,9 @@ class SerialTransportSpec(_Strict):
     def _port_or_emulator(self):
         if not self.port and self.emulator is None:
             raise ValueError("give 'port' (a pyserial URL) or 'emulator'")
+        if self.port and self.emulator is not None:
+            raise ValueError(f"give 'port' ({self.port!r}) or 'emulator', not both: a board is either "
+                             "connected or emulated")
         return self
 
 

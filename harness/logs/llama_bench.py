@@ -27,8 +27,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.errors import HarnessError
+from harness.logs.text import Kept as Skipped  # the line keeper every log parser shares
 
-KEEP_FIRST = 10
 
 
 class LlamaLogError(HarnessError):
@@ -38,18 +38,6 @@ class LlamaLogError(HarnessError):
         self.source, self.reason, self.line = source, reason, line
         where = f"{source}: line {line}" if line is not None else source
         super().__init__(f"{where}: {reason}")
-
-
-class Skipped(BaseModel):
-    """Lines a parser did not use: how many, and the first few verbatim (``line N: text``)."""
-
-    count: int = 0
-    first: list[str] = Field(default_factory=list)
-
-    def add(self, text: str, line_no: int | None = None) -> None:
-        self.count += 1
-        if len(self.first) < KEEP_FIRST:
-            self.first.append(f"line {line_no}: {text}" if line_no is not None else text)
 
 
 class LlamaBenchTest(BaseModel):
