@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(openssh-server qemu-system-arm gcc-arm-none-eabi libnewlib-arm-none-eabi make
-              adb chromium busybox mksh iproute2 procps)
+              adb chromium busybox mksh iproute2 procps
+              cmake g++ ninja-build)  # llama.cpp's llama-bench and harness's LLM driver
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 missing=()
@@ -25,5 +26,9 @@ PYTHON="${PYTHON:-python3}"
 .venv/bin/python -m pip install -q -e '.[test,build]'
 # a package outside harness that adds a runner and a model format through entry points only
 .venv/bin/python -m pip install -q -e tests/plugin_pkg
+
+# llama.cpp (llama-bench + harness-llm-driver) from the pinned llama-cpp-python sdist, built
+# once into ~/.cache/harness/llama.cpp/<version>/ (minutes on a fresh machine, then cached).
+.venv/bin/python -m harness.llm.build
 
 exec .venv/bin/python -m pytest "$@"

@@ -30,8 +30,9 @@ from pydantic import (
 
 from harness import plugins
 from harness.errors import ProfileError, describe_validation_error
+from harness.shipped import shipped_dir
 
-BUILTIN_DIR = Path(__file__).resolve().parent.parent / "device_profiles"
+BUILTIN_DIR = shipped_dir("device_profiles")
 ENV_VAR = "HARNESS_PROFILES"
 
 
@@ -99,6 +100,9 @@ class SerialTransportSpec(_Strict):
     def _port_or_emulator(self):
         if not self.port and self.emulator is None:
             raise ValueError("give 'port' (a pyserial URL) or 'emulator'")
+        if self.port and self.emulator is not None:
+            raise ValueError(f"give 'port' ({self.port!r}) or 'emulator', not both: a board is either "
+                             "connected or emulated")
         return self
 
 

@@ -63,8 +63,11 @@ class ZooEntry(BaseModel):
 
 
 def zoo_dir() -> Path:
+    """$HARNESS_ZOO_DIR, else the zoo shipped with harness (the checkout's or the wheel's)."""
+    from harness.shipped import shipped_dir
+
     env = os.environ.get("HARNESS_ZOO_DIR")
-    return Path(env).expanduser() if env else Path(__file__).resolve().parents[1] / "model_zoo"
+    return Path(env).expanduser() if env else shipped_dir("model_zoo")
 
 
 def cache_dir() -> Path:

@@ -46,6 +46,11 @@ void ee_port_write(const char *s, size_t n);
  * wrapping at 2^32. Used in performance mode. */
 uint32_t ee_port_timestamp_us(void);
 
+/* Optional (a weak default returns ee_port_timestamp_us()): the stamp that starts a
+ * timed `infer` window. A board may align its clock there so that windows doing the
+ * same work always read the same number of µs. */
+uint32_t ee_port_window_start_us(void);
+
 /* Pulse the timestamp GPIO that the power monitor watches (falling edge = the
  * timestamp). Used in energy mode. */
 void ee_port_timestamp_pulse(void);

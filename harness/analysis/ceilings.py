@@ -13,6 +13,12 @@ serves (the run store ignores folders without a manifest), overwritten only when
 re-measured. `ceilings_for(profile, results)` returns the stored ceilings, completed
 with the profile's datasheet numbers for anything not measured, or the datasheet alone
 (``method: datasheet``); every number says where it came from in `sources`.
+
+A ceiling measured on a busy target reads low, and a run judged against it shows an
+efficiency above 100 %. `Ceilings.busy_reasons` says, from the stored measurement, whether
+the target looked busy (load average before and after, spread between repeated trials);
+`roof_for` picks the roof a model is judged against from its working set (a model that
+fits in L2 is judged against L2, not DRAM) and says why.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import json
 import math
 import statistics
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,6 +42,12 @@ CEILINGS_DIR = "ceilings"
 #: version of the ceilings file; readers migrate older ones, drop fields a newer minor adds,
 #: refuse a newer major (as run records, `harness.store.migrate`)
 CEILINGS_VERSION = "1.0"
+
+# A target is busy when its 1-minute load average (less the probe's own threads) exceeds this
+# share of its CPUs, or when the typical trial of a bandwidth point is this much slower than
+# the best one (trials are short and many: on a quiet target they agree within a few %).
+BUSY_LOAD_PER_CPU = 0.5
+BUSY_TRIAL_SPREAD = 0.15
 
 Progress = Callable[[str, int, int], None]
 # The sanity checks the probe reports beside the ceilings, with their units.
@@ -75,22 +88,54 @@ class Ceilings(BaseModel):
             raise KeyError("no bandwidth ceiling")
         return list(self.bandwidth_bytes_per_s)[-1]
 
-    def level_holding(self, nbytes: float) -> str | None:
-        """The innermost measured level whose capacity (over the threads used) holds `nbytes`.
+    def level_holding(self, nbytes: float, threads: int | None = None) -> str | None:
+        """The innermost measured level whose capacity (over `threads`, default the ceilings'
+        threads) holds `nbytes`; "DRAM" when none does.
 
         None when the target's cache sizes are unknown (datasheet ceilings)."""
-        caches = self.target.get("caches") or []
-        if not caches:
+        held = self._held_by_level(threads)
+        if not held:
             return None
-        threads = self.threads or 1
-        for c in caches:
-            if c.get("level") is None:  # a cache the target described without its level
+        return next((name for name, capacity in held if nbytes <= capacity), "DRAM")
+
+    def _held_by_level(self, threads: int | None) -> list[tuple[str, float]]:
+        """(level, bytes `threads` threads can keep in it) for each measured cache level, inner first."""
+        threads = threads or self.threads or 1
+        held = []
+        for c in self.target.get("caches") or []:
+            if c.get("level") is None or not c.get("size_bytes"):  # a cache described without level or size
                 continue
             name = f"L{c['level']}"
             instances = -(-threads // max(1, int(c.get("shared_cpus") or 1)))
-            if name in self.bandwidth_bytes_per_s and c.get("size_bytes") and nbytes <= c["size_bytes"] * instances:
-                return name
-        return "DRAM"
+            if name in self.bandwidth_bytes_per_s:
+                held.append((name, float(c["size_bytes"] * instances)))
+        return held
+
+    def busy_reasons(self) -> list[str]:
+        """Why the target looked busy while these ceilings were measured (empty: it looked quiet).
+
+        From what the probe recorded: the load average at start and end (the end less what
+        the probe's own threads added over its run) and the spread between the repeated
+        trials of each bandwidth point. Busy ceilings read low."""
+        if self.method != "measured":
+            return []
+        reasons = []
+        cpus = self.target.get("cpu_count") or 1
+        limit = BUSY_LOAD_PER_CPU * cpus
+        start = self.target.get("loadavg_start")
+        if start is not None and start > limit:
+            reasons.append(f"load average {start:.2f} on {cpus} CPU(s) when the measurement started")
+        end = self.target.get("loadavg_end")
+        if end is not None and self.duration_s:
+            own = (self.threads or 1) * (1 - math.exp(-self.duration_s / 60.0))  # 1-min average, τ = 60 s
+            if end - own > limit:
+                reasons.append(f"load average {end:.2f} on {cpus} CPU(s) when it ended "
+                               f"(about {own:.1f} of it the probe's own threads)")
+        spread = trial_spread(self.sweeps.get("bandwidth") or [])
+        if spread is not None and spread > BUSY_TRIAL_SPREAD:
+            reasons.append(f"repeated trials disagreed: the typical trial ran {100 * spread:.0f} % below the best "
+                           f"(quiet targets: under {100 * BUSY_TRIAL_SPREAD:.0f} %)")
+        return reasons
 
     def compute_dtype(self, precision: str) -> str | None:
         """The peak that applies to a model of this precision (None: no peak known)."""
@@ -102,8 +147,15 @@ class Ceilings(BaseModel):
         return None
 
     def brief(self) -> dict[str, Any]:
-        """The fields the issue names, plus sources and sanity checks (for --json)."""
-        return self.model_dump(mode="json", exclude={"sweeps"})
+        """The fields the issue names, plus sources, sanity checks and busy reasons (for --json)."""
+        return self.model_dump(mode="json", exclude={"sweeps"}) | {"busy": self.busy_reasons()}
+
+
+def trial_spread(points: list[dict]) -> float | None:
+    """Median over sweep points of 1 − (median trial ÷ best trial); None without repeated trials."""
+    spreads = [1.0 - statistics.median(p["trials"]) / max(p["trials"])
+               for p in points if len(p.get("trials") or ()) >= 3 and max(p["trials"]) > 0]
+    return statistics.median(spreads) if spreads else None
 
 
 # -- from probe output to ceilings (pure) -------------------------------------------------
@@ -211,11 +263,9 @@ def derive_ceilings(events: list[dict], device: str, *, threads_hint: int | None
             f"measured: plateaus of a working-set sweep of {bw_ev['kernel']}, {threads} thread(s) "
             f"each on its own buffers, best of trials"
         )
-    if hello.get("loadavg") is not None and hello["loadavg"] > 0.5 * (hello.get("cpu_count") or 1):
-        warnings.append(f"target was busy (load average {hello['loadavg']:.2f} at start): ceilings may read low")
     if not peaks and not bandwidth:
         raise CeilingsError(f"{device}: the probe measured nothing (warnings: {'; '.join(warnings) or 'none'})")
-    return Ceilings(
+    ceilings = Ceilings(
         device=device,
         peak_ops_per_s=peaks,
         bandwidth_bytes_per_s=bandwidth,
@@ -235,6 +285,8 @@ def derive_ceilings(events: list[dict], device: str, *, threads_hint: int | None
         warnings=warnings,
         duration_s=done.get("duration_s"),
     )
+    ceilings.warnings += [f"target was busy: {r}; the ceilings may read low" for r in ceilings.busy_reasons()]
+    return ceilings
 
 
 # -- datasheet fallback and storage -------------------------------------------------------
@@ -367,13 +419,44 @@ def measure_ceilings(
     return ceilings
 
 
-def roof_for(ceilings: Ceilings, precision: str) -> tuple[str, str, float, float] | None:
-    """(dtype, level, peak, bandwidth) a model of this precision is judged against, or None."""
+@dataclass(frozen=True)
+class RoofChoice:
+    """The ceilings one model is judged against, and why that memory level."""
+
+    dtype: str
+    level: str
+    peak_ops_per_s: float
+    bandwidth_bytes_per_s: float
+    reason: str
+
+
+def roof_for(ceilings: Ceilings, precision: str, footprint_bytes: float | None = None,
+             threads: int | None = None) -> RoofChoice | None:
+    """The roof a model of this precision and working set is judged against, or None.
+
+    The bandwidth is that of the innermost cache level holding the model's footprint
+    (weights + peak live activations) over the run's `threads`: a model that stays in L2
+    between inferences streams from L2, not DRAM. Without a footprint or the target's
+    cache sizes, the outermost measured level (DRAM)."""
     dtype = ceilings.compute_dtype(precision)
     if dtype is None or not ceilings.bandwidth_bytes_per_s:
         return None
-    level = ceilings.memory_level()
+    outer = ceilings.memory_level()
+    held = dict(ceilings._held_by_level(threads))
+    if not footprint_bytes:
+        level, reason = outer, f"model footprint unknown: judged against {outer}"
+    elif not held:
+        level, reason = outer, f"cache sizes unknown ({ceilings.method} ceilings): judged against {outer}"
+    else:
+        level = ceilings.level_holding(footprint_bytes, threads)
+        size = f"weights + activations {footprint_bytes / 1e6:.3g} MB"
+        if level in held:
+            reason = f"{size} fit in {level} ({held[level] / 2**20:.3g} MiB for {threads or ceilings.threads or 1} thread(s))"
+        else:
+            last, capacity = list(held.items())[-1]
+            level = outer
+            reason = f"{size} exceed {last} ({capacity / 2**20:.3g} MiB): judged against {outer}"
     peak, bw = ceilings.peak_ops_per_s[dtype], ceilings.bandwidth_bytes_per_s[level]
     if not (math.isfinite(peak) and math.isfinite(bw) and peak > 0 and bw > 0):
         return None
-    return dtype, level, peak, bw
+    return RoofChoice(dtype, level, peak, bw, reason)

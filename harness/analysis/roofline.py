@@ -5,7 +5,13 @@ Pure functions over numbers; no files, no devices.
 - arithmetic intensity AI = ops / bytes moved;
 - attainable performance = min(peak, AI × bandwidth); ridge point = peak / bandwidth;
 - an op (or model) left of the ridge (AI < ridge) is memory-bound, right of it compute-bound;
-- efficiency = achieved ops/s ÷ attainable ops/s.
+- efficiency = achieved ops/s ÷ attainable ops/s. Above 1 the ceilings are too low (measured
+  on a busy target, or a roof the model's data does not stream from): the efficiency is then
+  withheld (`ceiling_too_low`, the ratio kept as `efficiency_raw`), never shown as a number.
+
+The memory roof a model is judged against follows its working set (`roof_for`): the
+innermost cache level holding its weights and peak live activations, the reason kept in
+`level_reason`.
 
 Byte convention (from the static analysis): every op reads its inputs and weights and
 writes its outputs (`bytes_read + bytes_written`), with no reuse between ops assumed; the
@@ -90,7 +96,11 @@ def point(ops: float, nbytes: float, time_s: float | None, roof: Roof) -> dict[s
     out["min_time_s"] = roof.min_time_s(ops, nbytes)
     achieved = ops / time_s if time_s is not None and time_s > 0 and math.isfinite(time_s) else None
     out["achieved_ops_per_s"] = achieved
-    out["efficiency"] = achieved / attainable if achieved is not None and attainable > 0 else None
+    efficiency = achieved / attainable if achieved is not None and attainable > 0 else None
+    if efficiency is not None and efficiency > 1.0:  # faster than the roof allows: the roof is wrong
+        out.update(efficiency=None, efficiency_raw=efficiency, ceiling_too_low=True)
+    else:
+        out["efficiency"] = efficiency
     return out
 
 
@@ -111,6 +121,16 @@ def op_points(ops: Iterable[OpCost], roof: Roof) -> list[dict[str, Any]]:
         )
         points.append(p)
     return points
+
+
+CEILING_TOO_LOW = "ceiling too low: re-measure"
+
+
+def ceiling_too_low(point: Mapping[str, Any]) -> bool:
+    """A run (or op) faster than the roof it is judged against. Records written before the
+    efficiency was withheld kept the ratio itself: above 1 reads the same."""
+    eff = point.get("efficiency")
+    return bool(point.get("ceiling_too_low")) or (eff is not None and eff > 1.0)
 
 
 def memory_bound_share(points: list[dict[str, Any]], weight: str) -> float | None:
@@ -257,6 +277,27 @@ def join_op_times(static_ops: list, measured: list[dict]) -> tuple[list[OpCost],
     return costs, info
 
 
+# Per-op times from fewer profiling iterations than this are labelled as few.
+FEW_OP_PROFILE_ITERATIONS = 30
+
+
+def op_time_provenance(measured_ops: list[dict], median_s: float | None, op_time_s: float | None) -> dict[str, Any]:
+    """Where the per-op times come from: the invocations each op was timed over (median over
+    ops), whether that is few, and how their sum compares with the run's median latency."""
+    counts = sorted(int(m["count"]) for m in measured_ops
+                    if m.get("count") and m.get("time_s") is not None and math.isfinite(m["time_s"]))
+    iterations = counts[len(counts) // 2] if counts else None
+    out: dict[str, Any] = {
+        "op_profile_iterations": iterations,
+        "op_profile_few": iterations is not None and iterations < FEW_OP_PROFILE_ITERATIONS,
+        "op_time_source": (f"mean per op over {iterations} profiling iteration(s), in a profiling pass of its own "
+                           "after the timed run" if iterations else "per-op times as the runtime reported them"),
+    }
+    if op_time_s and median_s:
+        out["op_time_to_median"] = op_time_s / median_s
+    return out
+
+
 def summarize_roofline(
     precision: str,
     median_s: float | None,
@@ -275,42 +316,46 @@ def summarize_roofline(
 
     if analysis is None or ceilings is None:
         return None
-    chosen = roof_for(ceilings, precision)
-    if chosen is None:
+    footprint = getattr(analysis, "weight_bytes", None)
+    live = getattr(getattr(analysis, "activation_bytes", None), "peak_live", None)
+    if footprint is not None and live is not None:
+        footprint += live
+    run_threads = threads or ceilings.threads
+    roof = roof_for(ceilings, precision, footprint, run_threads)
+    if roof is None:
         return None
-    dtype, level, peak, bw = chosen
+    dtype, level = roof.dtype, roof.level
     costs, match = join_op_times(list(analysis.ops), measured_ops)
     notes = []
     if ceilings.threads and threads and threads != ceilings.threads:
         notes.append(f"run used {threads} thread(s); ceilings were measured with {ceilings.threads}")
     if ceilings.compute_dtype(precision) != (precision or "").lower():
         notes.append(f"model precision {precision!r} judged against the {dtype} peak")
-    footprint = getattr(analysis, "weight_bytes", None)
-    live = getattr(getattr(analysis, "activation_bytes", None), "peak_live", None)
-    if footprint is not None and live is not None:
-        footprint += live
+    busy = ceilings.busy_reasons()
     context = {
         "footprint_bytes": footprint,
-        "footprint_level": ceilings.level_holding(footprint) if footprint else None,
+        "footprint_level": ceilings.level_holding(footprint, run_threads) if footprint else None,
+        "level_reason": roof.reason,
         "ceilings_method": ceilings.method,
         "ceilings_measured_at": ceilings.measured_at.isoformat() if ceilings.measured_at else None,
         "ceilings_source": ceilings.sources.get(dtype),
         "ceilings_threads": ceilings.threads,
+        "ceilings_busy": busy,
         "notes": notes,
     }
     if any(math.isfinite(c.time_s) for c in costs) or match["op_time_unattributed_s"]:
         context.update(match)
-    out = run_roofline(costs, median_s, Roof(peak, bw), dtype=dtype, level=level,
-                       bandwidths=ceilings.bandwidth_bytes_per_s, context=context)
-    if out.get("efficiency") is not None and out["efficiency"] > 1:
-        where = context["footprint_level"]
-        if out["bound"] == "compute":
-            notes.append(f"achieved exceeds the measured {dtype} peak: the ceilings read low "
-                         "(measured on a busy target?) or the runtime beats the probe's kernel")
-        elif where and where != level:
-            notes.append(f"achieved exceeds the {level} roof: the model's footprint ({footprint / 1e6:.3g} MB: "
-                         f"weights + peak live activations) fits in {where}, so much of its traffic is served "
-                         "from cache")
-        else:
-            notes.append(f"achieved exceeds the {level} roof: data reused in cache, or the ceilings read low")
+    out = run_roofline(costs, median_s, Roof(roof.peak_ops_per_s, roof.bandwidth_bytes_per_s), dtype=dtype,
+                       level=level, bandwidths=ceilings.bandwidth_bytes_per_s, context=context)
+    if out["n_ops_timed"]:
+        out.update(op_time_provenance(measured_ops, median_s, out.get("op_time_s")))
+    if out.get("ceiling_too_low"):
+        roof_name = f"the {dtype} peak" if out["bound"] == "compute" else f"the {level} bandwidth roof"
+        why = (f"they were measured while the target was busy ({'; '.join(busy)})" if busy else
+               "measured on a busy target, or the runtime beats the probe's kernel" if out["bound"] == "compute" else
+               "data reused in a cache nearer than the model's footprint suggests, or measured on a busy target")
+        notes.append(f"ceiling too low: achieved {out['efficiency_raw']:.0%} of {roof_name} ({why}); "
+                     f"re-measure with `harness ceilings --device {ceilings.device} --remeasure` on a quiet target")
+    elif busy:
+        notes.append(f"ceilings measured while the target was busy ({'; '.join(busy)}): efficiencies may read high")
     return out

@@ -46,6 +46,7 @@ class BenchmarkModelLog(IngestFormat):
             runtime="benchmark_model",
             stop=StopRule(mode="fixed", count=runs),
             threads=int(threads) if threads and threads.lstrip("-").isdigit() and int(threads) > 0 else None,
+            delegate=log.delegate,
             model_name=log.graph,
             model_format="tflite",
             model_size_bytes=int(log.model_size_bytes or 0),

@@ -26,9 +26,11 @@ GENERATOR_VERSION = 4
 
 
 def firmware_dir() -> Path:
-    """The firmware sources: $HARNESS_FIRMWARE_DIR, else `firmware/` of this checkout."""
+    """The firmware sources: $HARNESS_FIRMWARE_DIR, else the ones shipped with harness (the checkout's or the wheel's)."""
+    from harness.shipped import shipped_dir
+
     env = os.environ.get("HARNESS_FIRMWARE_DIR")
-    path = Path(env) if env else Path(__file__).resolve().parents[2] / "firmware"
+    path = Path(env) if env else shipped_dir("firmware")
     if not (path / "Makefile").is_file():
         raise HarnessError(f"{path}: no firmware Makefile here (set HARNESS_FIRMWARE_DIR to the firmware/ folder)")
     return path

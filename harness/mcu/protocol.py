@@ -65,6 +65,8 @@ _LAP_RE = re.compile(r"^m-lap-us-(\d+)$")
 _RESULTS_RE = re.compile(r"^m-results-\[(.*)]$")
 _EXPECT_RE = re.compile(r"^m-\[Expecting (\d+) bytes]$")
 _COUNT_RE = re.compile(r"^m-(warmup-start|infer-start)-(\d+)$")
+#: protocol tokens a device may print right after its own debug text ('…starting at 1526042425m-warmup-start-1')
+_GLUED_RE = re.compile(r"m-(?:warmup-start|warmup-done|infer-start|infer-done|lap-us|results|ready|init-done)|e-\[")
 _FLOAT_RE = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$|^[-+]?(nan|inf)$", re.IGNORECASE)
 
 
@@ -83,6 +85,29 @@ class InferReply:
         if len(self.laps_us) < 2:
             return None
         return (self.laps_us[1] - self.laps_us[0]) % LAP_WRAP
+
+
+def protocol_line(raw: str, relay: bool = False) -> str | None:
+    """The device's protocol line in `raw` (``m-…`` / ``e-…``), or None for noise.
+
+    `relay`: the line came through an energy interface board, which prefixes the
+    device's lines with ``[dut]: `` (its own lines are noise then). A protocol token
+    glued after the device's own debug text is the protocol line from there on."""
+    line = raw.strip()
+    if relay:
+        if not line.startswith("[dut]: "):
+            return None
+        line = line[len("[dut]: "):].strip()
+    if line.startswith(("m-", "e-")):
+        return line
+    glued = _GLUED_RE.search(line)
+    return line[glued.start():] if glued else None
+
+
+def infer_count(line: str) -> tuple[str, int] | None:
+    """``m-warmup-start-W`` → ("warmup-start", W), ``m-infer-start-N`` → ("infer-start", N)."""
+    m = _COUNT_RE.match(line)
+    return (m.group(1), int(m.group(2))) if m else None
 
 
 def parse_lap(line: str) -> int:
@@ -137,24 +162,13 @@ class DutClient:
 
     # -- line level ---------------------------------------------------------------------
 
-    def _device_line(self, raw: str) -> str | None:
-        """The device's protocol line in `raw`, or None for noise."""
-        line = raw.strip()
-        if self.relay:
-            if not line.startswith("[dut]: "):
-                return None
-            line = line[len("[dut]: "):].strip()
-        if line.startswith(("m-", "e-")):
-            return line
-        return None
-
     def _next_line(self, timeout_s: float) -> str | None:
         """The next protocol line (transcribed; noise and relay prefixes handled), or None."""
         raw = self.t.read_line(timeout_s)
         if raw is None:
             return None
         self._log("<", raw)
-        return self._device_line(raw)
+        return protocol_line(raw, self.relay)
 
     def drain_boot(self, wait_s: float) -> list[str]:
         """Read what the device prints on its own for up to `wait_s` (its boot banner when
@@ -241,6 +255,10 @@ class DutClient:
                                           else f"no m-load-done {where}")
         self._loaded = bytes(data)
 
+    def forget_input(self) -> None:
+        """The device's input buffer no longer holds what was loaded (after a `db load` probe)."""
+        self._loaded = None
+
     def ensure_loaded(self, data: bytes) -> None:
         """`load`, unless the input buffer already holds these bytes (every `db` line is a round trip)."""
         if data != self._loaded:
@@ -249,7 +267,7 @@ class DutClient:
     def infer(self, iterations: int, warmups: int, expect_laps: bool, timeout_s: float) -> InferReply:
         """`infer N W` with W always explicit (the device's default is 10)."""
         lines = self.command(f"infer {iterations} {warmups}", timeout_s)
-        counts = {m.group(1): int(m.group(2)) for line in lines if (m := _COUNT_RE.match(line))}
+        counts = dict(c for line in lines if (c := infer_count(line)))
         if counts.get("infer-start") != iterations:
             raise MalformedLine(f"'infer {iterations} {warmups}%' answered without m-infer-start-{iterations}: {lines}")
         if counts.get("warmup-start", warmups) != warmups:

@@ -1,5 +1,9 @@
 """Reports: the HTML dashboard (`dashboard.build_report`) and trace export (`trace`).
 
+The dashboard: `gather` reads the runs once, each module of `sections` renders one part
+of the page from that (`sections.SECTIONS` lists them in order), `figures` builds the
+plotly figures and `page` the escaped HTML (sortable, filterable tables).
+
 The defaults live here, in a module that imports nothing heavy, so the CLI can show
 them without loading plotly.
 """

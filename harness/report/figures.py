@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from html import escape
 from typing import Any
 
@@ -20,12 +20,20 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from harness.report.downsample import log_histogram, minmax_buckets
+from harness.analysis.roofline import CEILING_TOO_LOW, ceiling_too_low
+from harness.report.downsample import bucket_stats, log_histogram, minmax_buckets
 from harness.report.page import si
 
-PALETTE = qualitative.D3 + qualitative.Set2
+PALETTE = [c for c in qualitative.D3 + qualitative.Set2 if c.upper() not in ("#7F7F7F", "#B3B3B3")]  # roofs are grey
 LEVEL_DASH = ["dot", "dashdot", "dash", "solid"]
 _DTYPE_SYMBOL = {"fp32": "circle", "fp16": "square", "int8": "diamond"}
+# Each precision's roof (peak line, ridge, compute sweep) in its own colour, apart from the runs' palette.
+DTYPE_COLORS = {"fp32": "#222222", "fp16": "#0b7a75", "int8": "#b35900"}
+_OTHER_DTYPE_COLOR = "#7a3e9d"
+
+
+def dtype_color(dtype: str | None) -> str:
+    return DTYPE_COLORS.get(dtype or "", _OTHER_DTYPE_COLOR)
 _LAYOUT = dict(
     template="none",
     font=dict(family="system-ui, -apple-system, Segoe UI, sans-serif", size=12),
@@ -52,11 +60,12 @@ class RooflinePoint:
     """One run on a device's roofline: its summary roofline dict and how to draw it."""
 
     run_id: str
-    label: str  # raw (unescaped) model label
+    label: str  # raw (unescaped) label of its configuration group (the legend entry)
     color: str
     roofline: dict[str, Any]
     computed_at_report: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    group: str = ""  # configuration group: repeated runs share one colour and one legend entry
+    show_legend: bool = True  # the group's first run carries the legend entry
 
 
 def _x_range(ceilings, points: list[RooflinePoint]) -> tuple[float, float]:
@@ -99,63 +108,24 @@ def roofline_figure(device_label: str, ceilings, points: list[RooflinePoint]) ->
             fig.add_trace(go.Scatter(
                 x=[xs, x1], y=[peak, peak], mode="lines",
                 name=escape(f"{dtype} peak {si(peak, 'op/s')} ({label})"),
-                line=dict(color="#222" if dtype == "fp32" else "#8a5a00", width=2),
+                line=dict(color=dtype_color(dtype), width=2),
                 hovertemplate=escape(f"{dtype} peak: {si(peak, 'op/s')}") + "<extra></extra>",
-                meta={"role": "peak", "dtype": dtype, "ops_per_s": peak},
+                meta={"role": "peak", "dtype": dtype, "ops_per_s": peak, "color": dtype_color(dtype)},
             ))
-        level = ceilings.memory_level()
-        used = sorted({p.roofline.get("dtype") for p in points if p.roofline.get("dtype")} or {next(iter(peaks))})
-        for dtype in used:
-            if dtype not in peaks:
-                continue
+        # one ridge per roof a run is judged against: its dtype's peak over its footprint's memory level
+        used = sorted({(p.roofline["dtype"], p.roofline["level"]) for p in points
+                       if p.roofline.get("dtype") in peaks and p.roofline.get("level") in bws})
+        for dtype, level in used:
             ridge = peaks[dtype] / bws[level]
             fig.add_trace(go.Scatter(
                 x=[ridge, ridge], y=[bws[level] * x0, peaks[dtype]], mode="lines",
                 name=escape(f"ridge {dtype}/{level}: {ridge:.3g} op/B"),
-                line=dict(color="#c33", width=1, dash="dash"),
+                line=dict(color=dtype_color(dtype), width=1, dash="dash"),
                 hovertemplate=escape(f"ridge point {dtype}/{level}: {ridge:.3g} ops/byte") + "<extra></extra>",
                 meta={"role": "ridge", "dtype": dtype, "level": level, "x": ridge},
             ))
     for p in points:
-        r = p.roofline
-        name = escape(p.label)
-        ops = [o for o in r.get("ops", []) if o.get("time_s") and o.get("achieved_ops_per_s") and o.get("arithmetic_intensity")]
-        if ops:
-            share = np.array([o.get("time_share") or 0.0 for o in ops])
-            fig.add_trace(go.Scatter(
-                x=_f32(o["arithmetic_intensity"] for o in ops),
-                y=_f32(o["achieved_ops_per_s"] for o in ops),
-                mode="markers",
-                name=f"{name}: ops",
-                legendgroup=p.run_id,
-                showlegend=False,  # toggled with the model's point (same legend group)
-                marker=dict(color=p.color, size=_f32(5 + 40 * np.sqrt(share)), opacity=0.45, line=dict(width=0)),
-                hovertext=[
-                    escape(f"{o['name']} ({o['type']}): {100 * (o.get('time_share') or 0):.1f}% of op time, "
-                           f"AI {o['arithmetic_intensity']:.3g}, {si(o['achieved_ops_per_s'], 'op/s')}, "
-                           f"{o['bound']}-bound, efficiency {100 * (o.get('efficiency') or 0):.0f}%")
-                    for o in ops
-                ],
-                hoverinfo="text",
-                meta={"role": "ops", "run_id": p.run_id},
-            ))
-        ai, achieved = r.get("arithmetic_intensity"), r.get("achieved_ops_per_s")
-        if ai and achieved:
-            eff = r.get("efficiency")
-            lines = [p.label, f"run {p.run_id}", f"AI {ai:.3g} ops/byte ({r.get('dtype')})",
-                     f"achieved {si(achieved, 'op/s')}", f"attainable {si(r.get('attainable_ops_per_s'), 'op/s')}"]
-            if eff is not None:
-                lines += [f"efficiency {100 * eff:.1f}%", f"{r.get('bound')}-bound"]
-            fig.add_trace(go.Scatter(
-                x=[ai], y=[achieved], mode="markers",
-                name=name + (" (roofline computed at report time)" if p.computed_at_report else ""),
-                legendgroup=p.run_id,
-                marker=dict(color=p.color, size=14, symbol=_DTYPE_SYMBOL.get(r.get("dtype"), "circle"),
-                            line=dict(color="#000", width=1)),
-                hovertext=["<br>".join(escape(line) for line in lines)],
-                hoverinfo="text",
-                meta={"role": "model", "run_id": p.run_id, "x": ai, "y": achieved, "bound": r.get("bound")},
-            ))
+        _add_run_point(fig, p)
     fig.update_layout(
         **{**_LAYOUT, "legend": dict(orientation="h", yanchor="top", y=-0.14, xanchor="left", x=0, font=dict(size=11))},
         title=dict(text=escape(f"Roofline: {device_label}"), font=dict(size=14)),
@@ -164,6 +134,61 @@ def roofline_figure(device_label: str, ceilings, points: list[RooflinePoint]) ->
         yaxis=dict(type="log", title="performance (ops/s)", exponentformat="SI", **_AXIS),
     )
     return fig
+
+
+def _add_run_point(fig: go.Figure, p: RooflinePoint) -> None:
+    """A run's whole-model point and (when its ops were timed) its per-op points, in its group's colour."""
+    r = p.roofline
+    group = p.group or p.run_id
+    ops = [o for o in r.get("ops", []) if o.get("time_s") and o.get("achieved_ops_per_s") and o.get("arithmetic_intensity")]
+    if ops:
+        share = np.array([o.get("time_share") or 0.0 for o in ops])
+        source = r.get("op_time_source") or "measured per-op times"
+        fig.add_trace(go.Scatter(
+            x=_f32(o["arithmetic_intensity"] for o in ops),
+            y=_f32(o["achieved_ops_per_s"] for o in ops),
+            mode="markers",
+            name=escape(p.label) + ": ops",
+            legendgroup=group,
+            showlegend=False,  # toggled with the model's point (same legend group)
+            marker=dict(color=p.color, size=_f32(5 + 40 * np.sqrt(share)), opacity=0.45, line=dict(width=0)),
+            hovertext=[
+                "<br>".join(escape(line) for line in (
+                    f"{o['name']} ({o['type']}): {100 * (o.get('time_share') or 0):.1f}% of op time",
+                    f"AI {o['arithmetic_intensity']:.3g}, {si(o['achieved_ops_per_s'], 'op/s')}, {o['bound']}-bound, "
+                    + efficiency_text(o),
+                    f"time: {source}" + (" (few: indicative only)" if r.get("op_profile_few") else "")))
+                for o in ops
+            ],
+            hoverinfo="text",
+            meta={"role": "ops", "run_id": p.run_id, "iterations": r.get("op_profile_iterations")},
+        ))
+    ai, achieved = r.get("arithmetic_intensity"), r.get("achieved_ops_per_s")
+    if not (ai and achieved):
+        return
+    lines = [p.label, f"run {p.run_id}", f"AI {ai:.3g} ops/byte ({r.get('dtype')})",
+             f"achieved {si(achieved, 'op/s')}", f"attainable {si(r.get('attainable_ops_per_s'), 'op/s')} "
+             f"against {r.get('level')}", f"{r.get('bound')}-bound, {efficiency_text(r)}"]
+    fig.add_trace(go.Scatter(
+        x=[ai], y=[achieved], mode="markers",
+        name=escape(p.label) + (" (roofline computed at report time)" if p.computed_at_report else ""),
+        legendgroup=group,
+        showlegend=p.show_legend,
+        marker=dict(color=p.color, size=14, symbol=_DTYPE_SYMBOL.get(r.get("dtype"), "circle"),
+                    line=dict(color="#000", width=1)),
+        hovertext=["<br>".join(escape(line) for line in lines)],
+        hoverinfo="text",
+        meta={"role": "model", "run_id": p.run_id, "group": group, "x": ai, "y": achieved, "bound": r.get("bound"),
+              "level": r.get("level")},
+    ))
+
+
+def efficiency_text(r: dict[str, Any], prefix: str = "efficiency ") -> str:
+    """A run's (or op's) efficiency, or the refusal when it beat its roof."""
+    if ceiling_too_low(r):
+        return CEILING_TOO_LOW
+    eff = r.get("efficiency")
+    return f"{prefix}–" if eff is None else f"{prefix}{100 * eff:.1f}%"
 
 
 # -- latency distributions ----------------------------------------------------------------
@@ -176,6 +201,8 @@ class LatencySeries:
     color: str
     latencies_s: np.ndarray
     median_s: float | None
+    group: str = ""
+    show_legend: bool = True
 
 
 def latency_figure(device_label: str, series: list[LatencySeries]) -> go.Figure:
@@ -186,15 +213,18 @@ def latency_figure(device_label: str, series: list[LatencySeries]) -> go.Figure:
         if x.size == 0:
             continue
         fig.add_trace(go.Scatter(
-            x=_f32(x * 1e3), y=_f32(frac), mode="lines", line=dict(color=s.color, shape="hvh", width=1.5),
-            fill="tozeroy", opacity=0.6, name=escape(s.label), legendgroup=s.run_id,
+            x=_f32(x * 1e3), y=_f32(frac), mode="lines" if x.size > 2 else "lines+markers",
+            line=dict(color=s.color, shape="hvh", width=1.5),
+            fill="tozeroy", opacity=0.6, name=escape(s.label), legendgroup=s.group or s.run_id,
+            showlegend=s.show_legend,
             hovertemplate="%{x:.4g} ms: %{y:.2%}<extra>" + escape(s.label) + "</extra>",
-            meta={"role": "latency", "run_id": s.run_id, "n": int(len(s.latencies_s))},
+            meta={"role": "latency", "run_id": s.run_id, "group": s.group or s.run_id, "n": int(len(s.latencies_s))},
         ))
         if s.median_s:
             fig.add_trace(go.Scatter(
                 x=[s.median_s * 1e3], y=[float(frac.max())], mode="markers", showlegend=False,
-                legendgroup=s.run_id, marker=dict(color=s.color, symbol="line-ns", size=14, line=dict(width=2, color=s.color)),
+                legendgroup=s.group or s.run_id,
+                marker=dict(color=s.color, symbol="line-ns", size=14, line=dict(width=2, color=s.color)),
                 hovertemplate=escape(f"{s.label}: median {s.median_s * 1e3:.4g} ms") + "<extra></extra>",
                 meta={"role": "median", "run_id": s.run_id},
             ))
@@ -225,6 +255,7 @@ class Timeline:
     latency_s: np.ndarray
     channels: dict[str, tuple[str, np.ndarray, np.ndarray]]  # channel -> (unit, t_ns, value)
     windows: list[tuple[str, int, int]]  # (name, start_ns, end_ns)
+    median_s: float | None = None  # the run's steady-state median
 
 
 def timeline_figure(tl: Timeline, buckets: int = 1000) -> go.Figure:
@@ -234,10 +265,7 @@ def timeline_figure(tl: Timeline, buckets: int = 1000) -> go.Figure:
     fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.04)
     t0 = tl.t0_ns
     if tl.latency_s.size:
-        x, y = minmax_buckets((tl.latency_t_ns - t0) / 1e9, tl.latency_s * 1e3, buckets)
-        fig.add_trace(go.Scatter(x=_f32(x), y=_f32(y), mode="lines", name="latency (ms)", line=dict(color="#1f77b4", width=1),
-                                   meta={"role": "latency_timeline", "run_id": tl.run_id, "points": int(len(x))}),
-                      row=1, col=1)
+        _add_latency_rows(fig, tl, buckets)
     for i, (channel, (unit, t_ns, values)) in enumerate(sorted(tl.channels.items())):
         row = 2 + units.index(unit)
         x, y = minmax_buckets((t_ns - t0) / 1e9, values * _UNIT_SCALE.get(unit, 1.0), buckets)
@@ -245,12 +273,16 @@ def timeline_figure(tl: Timeline, buckets: int = 1000) -> go.Figure:
                                    line=dict(color=color_for(i + 1), width=1),
                                    meta={"role": "telemetry", "run_id": tl.run_id, "channel": channel, "points": int(len(x))}),
                       row=row, col=1)
-    for name, start, end in tl.windows:
-        fig.add_vrect(x0=(start - t0) / 1e9, x1=(end - t0) / 1e9, row="all", col=1,
-                      fillcolor=_SHADES.get(name, ("rgba(0,0,0,0.08)", ""))[0], line_width=0, layer="below")
+    # the shaded windows across every row, as plain layout shapes (add_vrect(row="all") is slow)
+    fig.update_layout(shapes=[
+        dict(type="rect", xref=f"x{r if r > 1 else ''}", yref=f"y{r if r > 1 else ''} domain", y0=0, y1=1,
+             x0=(start - t0) / 1e9, x1=(end - t0) / 1e9, fillcolor=_SHADES.get(name, ("rgba(0,0,0,0.08)", ""))[0],
+             line_width=0, layer="below")
+        for name, start, end in tl.windows for r in range(1, rows + 1)])
     legend = ", ".join(f"{_SHADES[n][1]}: {n}" for n in dict.fromkeys(n for n, _, _ in tl.windows) if n in _SHADES)
     title = escape(f"Timeline: {tl.label}") + (f"<br><sup>shaded {legend}</sup>" if legend else "")
-    fig.update_layout(**{**_LAYOUT, "margin": dict(l=70, r=20, t=60, b=40)},
+    fig.update_layout(**{**_LAYOUT, "margin": dict(l=70, r=20, t=60, b=40),
+                         "legend": dict(font=dict(size=11), traceorder="normal")},  # a filled band would reverse it
                       title=dict(text=title, font=dict(size=13)),
                       height=180 + 150 * rows)
     fig.update_xaxes(**_AXIS)
@@ -260,6 +292,28 @@ def timeline_figure(tl: Timeline, buckets: int = 1000) -> go.Figure:
     for unit in units:
         fig.update_yaxes(title_text=_UNIT_TITLES.get(unit, escape(unit)), row=2 + units.index(unit), col=1)
     return fig
+
+
+def _add_latency_rows(fig: go.Figure, tl: Timeline, buckets: int) -> None:
+    """Latency over time: each bucket's median as a line inside its min–max band, and the run's median."""
+    b = bucket_stats((tl.latency_t_ns - tl.t0_ns) / 1e9, tl.latency_s * 1e3, buckets)
+    band = dict(mode="lines", line=dict(width=0, color="#1f77b4"), hoverinfo="skip", showlegend=False)
+    meta = {"role": "latency_band", "run_id": tl.run_id, "points": int(len(b.x))}
+    fig.add_trace(go.Scatter(x=_f32(b.x), y=_f32(b.low), **band, meta=meta), row=1, col=1)
+    fig.add_trace(go.Scatter(x=_f32(b.x), y=_f32(b.high), **band, fill="tonexty", fillcolor="rgba(31,119,180,0.2)",
+                             name="latency min–max", meta=meta), row=1, col=1)
+    per = f"median of {b.size} inferences" if b.size > 1 else "latency"
+    fig.add_trace(go.Scatter(x=_f32(b.x), y=_f32(b.median), mode="lines", name=f"latency (ms), {per}",
+                             line=dict(color="#1f77b4", width=1.5),
+                             hovertemplate="%{x:.3f} s: %{y:.4g} ms<extra>" + escape(per) + "</extra>",
+                             meta={"role": "latency_timeline", "run_id": tl.run_id, "points": int(len(b.x)),
+                                   "per_bucket": b.size}), row=1, col=1)
+    if tl.median_s and b.x.size:
+        fig.add_trace(go.Scatter(x=[float(b.x[0]), float(b.x[-1])], y=[tl.median_s * 1e3] * 2, mode="lines",
+                                 name=f"run median {tl.median_s * 1e3:.4g} ms",
+                                 line=dict(color="#d62728", width=1, dash="dot"), hoverinfo="name",
+                                 meta={"role": "latency_median", "run_id": tl.run_id, "y": tl.median_s * 1e3, "points": 2}),
+                      row=1, col=1)
 
 
 # -- ceilings sweeps ------------------------------------------------------------------------
@@ -293,7 +347,7 @@ def ceilings_figure(ceilings) -> go.Figure | None:
     for i, (dtype, points) in enumerate(compute.items()):
         fig.add_trace(go.Scatter(x=_f32(p["ops_per_weight"] for p in points), y=_f32(p["ops_per_s"] for p in points),
                                  mode="lines+markers", name=escape(f"{dtype} FULLY_CONNECTED"),
-                                 line=dict(color="#222" if dtype == "fp32" else "#8a5a00"),
+                                 line=dict(color=dtype_color(dtype)),
                                  meta={"role": "compute_sweep", "dtype": dtype}), row=1, col=2)
     fig.update_layout(**_LAYOUT, height=340)
     fig.update_xaxes(type="log", **_AXIS)

@@ -121,6 +121,10 @@ def record_log(rec: Recorder, log: BenchmarkLog) -> None:
     if log.first_s is not None:
         rec.phases.first_s = log.first_s
     rec.memory.update(log.memory)
+    if log.runtime_version:
+        rec.runtime.version = rec.runtime.version or log.runtime_version
+    if log.delegate:
+        rec.runtime.delegate = rec.runtime.delegate or log.delegate
     details: dict = {"dialect": log.dialect}
     if log.model_size_bytes is not None:
         details["model_file_bytes"] = log.model_size_bytes
@@ -149,10 +153,16 @@ def record_log(rec: Recorder, log: BenchmarkLog) -> None:
     if log.steady is not None:
         rec.stop_reason = f"benchmark_model: {log.steady.count} runs (its own min runs / min / max seconds rule)"
     runs = next((p.timings.count for p in log.profiles if p.section == "regular" and p.timings), None)
+    # a node's ':N' is its index in the model, unless XNNPACK's internal nodes repeat it: then run order
+    indices = [op.index for op in log.ops]
+    by_name = None not in indices and len(set(indices)) == len(indices) and not any(o.delegate_internal for o in log.ops)
+    if log.ops and not by_name:
+        rec.notes.append("op indices are run-order positions: the profile's node numbers repeat or are missing "
+                         "(delegate-internal nodes)")
     for order, op in enumerate(log.ops):
         calls = op.times_called if op.times_called is not None else 1
         rec.add_op(
-            index=op.index if op.index is not None else order,
+            index=op.index if by_name else order,
             type=op.node_type,
             name=op.name,
             time_s=op.avg_s if op.avg_s is not None else float("nan"),
@@ -168,6 +178,9 @@ def record_log(rec: Recorder, log: BenchmarkLog) -> None:
             )
     for err in log.errors if not log.failed else []:
         rec.warnings.append(f"benchmark_model error line: {err}")
+    if log.error_count > len(log.errors):
+        rec.warnings.append(f"benchmark_model printed {log.error_count} error lines; the first {len(log.errors)} are kept")
+    rec.warnings.extend(log.parse_warnings)
 
 
 def failure_error(log: BenchmarkLog, message: str) -> HarnessError:

@@ -10,7 +10,24 @@
   type``), tab-separated with or without a ``[start]`` column, or space-aligned;
 - LiteRT 2's ``benchmark_litert_model`` ``BENCHMARK RESULTS`` block;
 - the tail of a log (memory lines only) and logs that end in ``ERROR:`` lines: a
-  failure is a result (`failed`, `failure`), not an exception.
+  failure is a result (`failed`, `failure`), not an exception;
+- logcat output of the benchmark APK or ``adb logcat -s tflite`` (``05-30 15:16:44.857
+  3380  3380 I tflite  : …``, Android Studio's ``2023-06-14 10:55:21.084 18088-18088
+  tflite  org.tensorflow.lite.benchmark  I  …``);
+- TF 1.x/2.0 lines (``Average inference timings in us: Warmup: …, Init: …, no stats:
+  …``, ``Running benchmark for at least N iterations and at least S seconds``);
+- every wording of the delegate's "Replacing N [out of M] node(s) with delegate (D)
+  node, yielding P partitions[ for subgraph K| for the whole graph]." line;
+- ``nan`` in op tables, duplicate op indices (XNNPACK's internal nodes);
+- a truncated log (no regular-run results): kept, with a parse warning saying what is
+  missing (the warmup figures stay).
+
+``Tensorflow Version`` becomes `runtime_version`; ``Use gpu: [1]`` / ``Use NNAPI:
+[1]`` / … become `delegate`. A text whose only benchmark_model lines are fewer than
+three ``key: [value]`` parameters (and TFLite runtime lines any program prints) is not a
+benchmark_model log. Lines not understood are counted (`other_line_count`) and the
+first `KEEP_LINES` kept, as are the tool's WARN and ERROR lines. `parse_lines` streams
+(the raw text is not kept); `parse_log(text)` keeps it in `raw`.
 
 Units are converted here: times to seconds, memory to bytes. The tool prints
 footprints in MiB (kB/1024), the model file size in MB (bytes/1e6) and per-op memory
@@ -23,22 +40,35 @@ line whose numbers do not parse, raises `BenchmarkLogError` carrying the raw tex
 from __future__ import annotations
 
 import re
+import sys
+from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
 
 MIB = 1024.0 * 1024.0
+#: lines of one kind (not understood, WARN, ERROR) kept verbatim; the rest are only counted
+KEEP_LINES = 50
 
-_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|-?inf"
+_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|-?nan(?:\(ind\))?|-?inf"
 _PREFIX = re.compile(r"^(INFO|WARN|WARNING|ERROR|VERBOSE|FATAL|DEBUG): ?")
+# logcat: threadtime ('05-30 15:16:44.857  3380  3380 I tflite  : '), Android Studio's layout
+_LOGCAT = re.compile(r"^\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}\s+\d+\s+\d+ ([VDIWEF]) [^:]*?\s*: ?")
+_STUDIO = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}\s+\d+-\d+\s+\S+\s+\S+\s+([VDIWEF])\s{1,2}")
+_LOGCAT_LEVEL = {"V": "VERBOSE", "D": "DEBUG", "I": "INFO", "W": "WARN", "E": "ERROR", "F": "FATAL"}
+#: parameters that name the delegate a run used (value [1] / a path)
+_DELEGATE_PARAMS = {"Use gpu": "gpu", "Use NNAPI": "nnapi", "Use nnapi": "nnapi", "Use xnnpack": "xnnpack",
+                    "Use Hexagon": "hexagon", "Use CoreML": "coreml", "External delegate path": "external"}
 _LITERT_SOURCE = re.compile(r"^\[[\w./+-]+:\d+\] ?")
 
 
 class BenchmarkLogError(HarnessError):
     """Not benchmark_model output, or a recognised line that does not parse. `raw` keeps the text."""
 
-    def __init__(self, message: str, raw: str):
+    def __init__(self, message: str, raw: str | None):
         super().__init__(message)
         self.raw = raw
 
@@ -63,7 +93,7 @@ class TimingStats:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
-@dataclass
+@dataclass(slots=True)
 class OpRow:
     node_type: str
     name: str
@@ -80,6 +110,58 @@ class OpRow:
         m = re.search(r":(\d+)$", self.name)
         return int(m.group(1)) if m else None
 
+    @property
+    def delegate_internal(self) -> bool:
+        """An XNNPACK/LiteRT node inside a delegate ('Delegate/Fully Connected (NC, F32) GEMM:1'):
+        its ':N' counts nodes inside the delegate, not the model's operators."""
+        return self.name.startswith("Delegate/")
+
+
+#: OpRow fields read from numeric columns: (field, column header, scale to SI)
+_OP_NUMERIC = (("first_s", "first", 1e-3), ("avg_s", "avg ms", 1e-3), ("percent", "%", 1.0),
+               ("cdf_percent", "cdf%", 1.0), ("mem_bytes", "mem KB", 1e3), ("start_s", "start", 1e-3))
+
+
+class OpTable:
+    """The rows of one op-profiling table, stored column by column: a profile of 300 000
+    operators costs a few arrays, not 300 000 objects. Indexing and iteration give `OpRow`s;
+    a column the table does not have reads None, a ``nan`` cell NaN."""
+
+    def __init__(self, columns: list[str]):
+        self.node_type: list[str] = []
+        self.name: list[str] = []
+        self._num = {f: (array("d"), columns.index(col), scale) for f, col, scale in _OP_NUMERIC if col in columns}
+        self._times = (array("q"), columns.index("times called")) if "times called" in columns else None
+        self._type_at = columns.index("node type") if "node type" in columns else None
+        self._name_at = columns.index("Name") if "Name" in columns else None
+
+    def add(self, cells: list[str], line_no: int, raw: str | None) -> None:
+        self.node_type.append(sys.intern(cells[self._type_at]) if self._type_at is not None else "")
+        self.name.append(cells[self._name_at] if self._name_at is not None else "")
+        for values, at, scale in self._num.values():
+            values.append(_num(cells[at].rstrip("%"), line_no, raw) * scale)
+        if self._times is not None:
+            calls = _count(_num(cells[self._times[1]], line_no, raw))
+            self._times[0].append(-1 if calls is None else calls)
+
+    def __len__(self) -> int:
+        return len(self.name)
+
+    def __bool__(self) -> bool:
+        return bool(self.name)
+
+    def __getitem__(self, i: int) -> OpRow:
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        num = {f: (self._num[f][0][i] if f in self._num else None) for f, _, _ in _OP_NUMERIC}
+        calls = self._times[0][i] if self._times is not None else -1
+        return OpRow(node_type=self.node_type[i], name=self.name[i], times_called=None if calls < 0 else calls, **num)
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
 
 @dataclass
 class OpTypeRow:
@@ -95,20 +177,20 @@ class OpProfile:
     """One profiling section: 'init' (Benchmark Initialization) or 'regular' (benchmark runs)."""
 
     section: str
-    tables: dict[str, list[OpRow]] = field(default_factory=dict)
+    tables: dict[str, OpTable] = field(default_factory=dict)
     by_type: list[OpTypeRow] = field(default_factory=list)
     timings: TimingStats | None = None
     nodes_observed: int | None = None
 
     @property
-    def rows(self) -> list[OpRow]:
+    def rows(self) -> OpTable | list[OpRow]:
         """Every node once, in run order when the table is there."""
         return self.tables.get("Run Order") or self.tables.get("Top by Computation Time") or []
 
 
 @dataclass
 class Delegation:
-    kind: str  # replaced | full | partial | none | unsupported | created | failed | applying
+    kind: str  # replaced | full | partial | none | unsupported | created | kernels | failed | applying
     delegate: str | None
     text: str
     replaced_nodes: int | None = None
@@ -122,7 +204,7 @@ class Delegation:
 
 @dataclass
 class BenchmarkLog:
-    raw: str
+    raw: str | None = None
     dialect: str = "tflite"  # tflite | tflite-unprefixed | litert2
     params: dict[str, str] = field(default_factory=dict)
     graph: str | None = None
@@ -138,14 +220,32 @@ class BenchmarkLog:
     delegations: list[Delegation] = field(default_factory=list)
     profiles: list[OpProfile] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the tool's ERROR / WARN lines (first `KEEP_LINES`; counts in error_count / warning_count)
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    error_count: int = 0
+    warning_count: int = 0
+    #: lines not understood (first `KEEP_LINES`; all counted)
     other_lines: list[str] = field(default_factory=list)
+    other_line_count: int = 0
+    #: what the parser noticed: a truncated log, an ambiguous statistics line…
+    parse_warnings: list[str] = field(default_factory=list)
+    #: ``Tensorflow Version`` / ``TFLite version`` as printed
+    runtime_version: str | None = None
     failed: bool = False
     failure: str | None = None
 
     @property
-    def ops(self) -> list[OpRow]:
+    def delegate(self) -> str | None:
+        """The delegate the parameters asked for (``Use gpu: [1]`` → gpu), else None."""
+        for label, name in _DELEGATE_PARAMS.items():
+            value = self.params.get(label, "").strip()
+            if value and value not in ("0", "false", "False"):
+                return name
+        return None
+
+    @property
+    def ops(self) -> OpTable | list[OpRow]:
         """Per-op times of the regular benchmark runs (empty without op profiling)."""
         for p in self.profiles:
             if p.section == "regular":
@@ -166,14 +266,22 @@ _P = {
     "size": re.compile(rf"^The input model file size \(MB\): (?P<mb>{_NUM})$"),
     "session": re.compile(rf"^Initialized session in (?P<ms>{_NUM}) ?ms\.?$"),
     "running": re.compile(
-        rf"^Running benchmark for at least (?P<n>\d+) iterations and at least (?P<min>{_NUM}) seconds "
-        rf"but terminate if exceeding (?P<max>{_NUM}) seconds\.$"
+        rf"^Running benchmark for at least (?P<n>\d+) iterations and at least (?P<min>{_NUM}) seconds"
+        rf"(?: but terminate if exceeding (?P<max>{_NUM}) seconds)?\.?$"
     ),
     "stats": re.compile(r"^(?:count=\d+|curr=\S+ count=\d+)"),
     "timings": re.compile(
         rf"^Inference timings in us: Init: (?P<init>{_NUM}), First inference: (?P<first>{_NUM}), "
         rf"Warmup \(avg\): (?P<warm>{_NUM}), Inference \(avg\): (?P<inf>{_NUM})$"
     ),
+    "old_timings": re.compile(
+        rf"^Average inference timings in us: Warmup: (?P<warm>{_NUM}), Init: (?P<init>{_NUM}), "
+        rf"no stats: (?P<inf>{_NUM})$"
+    ),
+    "version": re.compile(r"^(?:Tensorflow|TensorFlow|TFLite|LiteRT) [Vv]ersion ?: ?\[?(?P<v>[^\]\s]+)\]?$"),
+    "args": re.compile(r"^Running TensorFlow Lite benchmark with args: (?P<args>.*)$"),
+    "info": re.compile(r"^(resolved reporter|Restored original execution plan after delegate application failure\.|"
+                       r"\w+ accelerator registered\.|Flatbuffer model initialized .*|=+)$"),
     "note": re.compile(r"^Note: as the benchmark tool itself affects memory footprint"),
     "footprint": re.compile(
         rf"^(?P<kind>Memory footprint delta from the start of the tool|Peak memory footprint) \(MB\): "
@@ -183,9 +291,10 @@ _P = {
     "status_hdr": re.compile(r"^Memory status at the end of exe\w*ution:$"),
     "status": re.compile(rf"^[-+] (?P<what>VmRSS|RssAnnon|RssFile \+ RssShmem)\s*: (?P<mb>{_NUM}) MB$"),
     "replacing": re.compile(
-        r"^Replacing (?P<n>\d+) out of (?P<total>\d+) node\(s\) with delegate \((?P<d>[^)]+)\) node, "
-        r"yielding (?P<parts>\d+) partitions?(?: for subgraph \d+)?\.$"
+        r"^Replacing (?P<n>\d+)(?: out of (?P<total>\d+))? node\(s\) with delegate \((?P<d>[^)]+)\) node, "
+        r"yielding (?P<parts>\d+) partitions?(?: for (?:subgraph \d+|the whole graph))?\.?$"
     ),
+    "gpu_kernels": re.compile(r"^Created (?P<k>\d+) GPU delegate kernels\.$"),
     "full": re.compile(r"^Explicitly applied (?P<d>\S+) delegate, and the model graph will be completely executed"),
     "partial": re.compile(
         r"^Explicitly applied (?P<d>\S+) delegate, and the model graph will be partially executed "
@@ -220,6 +329,7 @@ _STRICT = (
     ("Initialized session in", "session"),
     ("The input model file size (MB):", "size"),
     ("Running benchmark for at least", "running"),
+    ("Average inference timings in us:", "old_timings"),
     ("Replacing ", "replacing"),
 )
 
@@ -229,7 +339,7 @@ _STAT_KEYS = {"first": "first_s", "curr": "curr_s", "min": "min_s", "max": "max_
 
 def _num(text: str, line_no: int, raw: str) -> float:
     try:
-        return float(text)
+        return float(text.replace("(ind)", ""))
     except ValueError:
         raise BenchmarkLogError(f"line {line_no}: cannot read number {text!r}", raw) from None
 
@@ -259,41 +369,64 @@ def parse_stats(text: str, line_no: int = 0, raw: str = "") -> TimingStats:
 
 def _split_row(line: str) -> list[str]:
     if "\t" in line:
-        return [c.strip() for c in line.split("\t") if c.strip() != ""]
+        return [c for c in (x.strip() for x in line.split("\t")) if c]
     return [c.strip() for c in re.split(r"\s{2,}", line.strip()) if c.strip()]
 
 
-def _cell(cells: dict[str, str], key: str, line_no: int, raw: str, scale: float = 1.0) -> float | None:
+def _cell(cells: dict[str, str], key: str, line_no: int, raw: str | None, scale: float = 1.0) -> float | None:
     v = cells.get(key)
     if v is None or v == "":
         return None
     return _num(v.rstrip("%"), line_no, raw) * scale
 
 
+def _count(value: float | None) -> int | None:
+    """An integer column ('times called', 'count'); None when the tool printed nan."""
+    return int(value) if value is not None and value == value and abs(value) != float("inf") else None
+
+
+#: lines only benchmark_model prints (what defines the format); TFLite runtime lines any program prints don't count
+_DEFINING = frozenset({"start", "loaded", "size", "session", "running", "stats", "timings", "old_timings",
+                       "footprint", "peak", "status", "section", "args", "litert2", "table"})
+
+
 class _Parser:
-    def __init__(self, text: str):
-        self.raw = text
-        self.log = BenchmarkLog(raw=text)
+    def __init__(self, raw: str | None):
+        self.raw = raw
+        self.log = BenchmarkLog(raw=raw)
         self.recognised = 0
+        self.defining = 0
+        self.params = 0
         self.prefixed = 0
         self.runs_seen = 0
-        self.stats_seen = 0
+        self.stats: list[tuple[int, TimingStats]] = []  # (Running lines seen before it, stats)
         self.profile: OpProfile | None = None
         self.table: str | None = None
         self.columns: list[str] | None = None
         self.litert2 = False
+        self.first_line = ""
 
-    def parse(self) -> BenchmarkLog:
-        for i, original in enumerate(self.raw.splitlines(), start=1):
-            self.line(i, original.rstrip("\r\n"))
+    def parse(self, lines: Iterable[str]) -> BenchmarkLog:
+        for i, original in enumerate(lines, start=1):
+            text = original.rstrip("\r\n")
+            if not self.first_line and text.strip():
+                self.first_line = text.strip()
+            self.line(i, text)
+        return self.finish()
+
+    def finish(self) -> BenchmarkLog:
         log = self.log
-        if self.recognised == 0:
-            first = next((ln.strip() for ln in self.raw.splitlines() if ln.strip()), "")
+        if self.defining == 0 and self.params < 3:
+            found = (f"only {self.params} 'key: [value]' parameter line(s)" if self.params else
+                     "no line of it is recognisable" if self.recognised == 0 else "only TFLite runtime lines")
+            errors = f"; its errors: {log.errors[0][:120]!r}" if log.errors else ""
             raise BenchmarkLogError(
-                "not benchmark_model output: no line of it is recognisable"
-                + (f" (first line: {first[:80]!r})" if first else " (the text is empty)"),
+                "not benchmark_model output: no 'STARTING!' or parameter block, no run statistics (count=…), "
+                f"'Inference timings', memory footprint or profiling tables ({found}{errors})"
+                + (f" (first line: {self.first_line[:80]!r})" if self.first_line else " (the text is empty)"),
                 self.raw,
             )
+        self.assign_stats()
         if self.litert2:
             log.dialect = "litert2"
         elif self.prefixed == 0:
@@ -302,10 +435,53 @@ class _Parser:
         if fatal and not log.has_results or any("Benchmarking failed" in e for e in log.errors):
             log.failed = True
             log.failure = " | ".join(log.errors)[:500]
+        elif not log.has_results:
+            kept = [what for what, there in (("the warmup statistics", log.warmup is not None),
+                                             ("the init time", log.init_s is not None),
+                                             ("the memory figures", bool(log.memory)),
+                                             ("the parameters", bool(log.params))) if there]
+            log.parse_warnings.append(
+                "truncated log: no statistics of the regular benchmark runs (their count= line) and no "
+                "'Inference timings' line; " + (", ".join(kept) + " are kept" if kept else "nothing was measured"))
         return log
+
+    def assign_stats(self) -> None:
+        """Which count= line is the warmup and which the benchmark runs."""
+        log, stats = self.log, self.stats
+        if self.runs_seen:
+            for runs_before, st in stats:  # the Running line before each tells
+                if runs_before <= 1 and log.warmup is None:
+                    log.warmup = st
+                else:
+                    log.steady = st
+        elif len(stats) >= 2:
+            log.warmup, log.steady = stats[0][1], stats[-1][1]
+        elif stats:
+            st = stats[0][1]
+            warm, steady = log.warmup_mean_s, log.inference_mean_s
+            if st.mean_s is not None and steady is not None and (
+                    warm is None or abs(st.mean_s - steady) <= abs(st.mean_s - warm)):
+                log.steady = st
+            elif st.mean_s is not None and warm is not None:
+                log.warmup = st
+            else:
+                log.steady = st
+                log.parse_warnings.append("one statistics line and nothing saying whether it is the warmup or "
+                                          "the benchmark runs: taken as the benchmark runs")
+
+    def keep(self, kind: str, text: str) -> None:
+        log = self.log
+        lst = {"error": log.errors, "warning": log.warnings, "other": log.other_lines}[kind]
+        attr = {"error": "error_count", "warning": "warning_count", "other": "other_line_count"}[kind]
+        setattr(log, attr, getattr(log, attr) + 1)
+        if len(lst) < KEEP_LINES:
+            lst.append(text)
 
     def line(self, i: int, text: str) -> None:
         level = None
+        if (m := _LOGCAT.match(text)) or (m := _STUDIO.match(text)):
+            level, text = _LOGCAT_LEVEL[m.group(1)], text[m.end():]
+            self.prefixed += 1
         m = _PREFIX.match(text)
         if m:
             level, text = m.group(1), text[m.end():]
@@ -315,12 +491,17 @@ class _Parser:
                 text = text[lm.end():]
                 self.litert2 = True
         stripped = text.strip()
+        if self.profile is None and _P["table"].match(stripped):
+            # TF 1.x and LiteRT print the tables without the 'Operator-wise Profiling Info' heading
+            self.profile = OpProfile(section="regular")
+            self.log.profiles.append(self.profile)
+            self.defining += 1
         if self.profile is not None and self.table_line(i, text, stripped):
             return
         if not stripped:
             return
         if level == "ERROR" or level == "FATAL":
-            self.log.errors.append(stripped)
+            self.keep("error", stripped)
             self.recognised += 1
             self.delegation(stripped, i)  # "Failed to apply X delegate." is both
             return
@@ -328,82 +509,107 @@ class _Parser:
             self.recognised += 1
             return
         if level in ("WARN", "WARNING"):
-            self.log.warnings.append(stripped)
+            self.keep("warning", stripped)
             self.recognised += 1
             return
-        self.log.other_lines.append(text)
+        self.keep("other", text)
 
     # -- the kinds of line --------------------------------------------------------------
 
     def known(self, i: int, s: str) -> bool:
+        kind = self.kind_of(i, s)
+        if kind is None:
+            return False
+        if kind in _DEFINING:
+            self.defining += 1
+        elif kind == "param":
+            self.params += 1
+        return True
+
+    def kind_of(self, i: int, s: str) -> str | None:
         log, raw = self.log, self.raw
         for prefix, kind in _STRICT:
             if s.startswith(prefix) and not _P[kind].match(s):
                 raise BenchmarkLogError(f"line {i}: cannot read {s[:160]!r}", raw)
-        if _P["start"].match(s) or _P["note"].match(s) or _P["runtime"].match(s) or _P["status_hdr"].match(s):
-            return True
+        if _P["start"].match(s):
+            return "start"
+        if _P["note"].match(s) or _P["runtime"].match(s) or _P["info"].match(s):
+            return "info"
+        if _P["status_hdr"].match(s):
+            return "status"
         if m := _P["timings"].match(s):
             log.init_s = _num(m["init"], i, raw) / 1e6
             log.first_s = _num(m["first"], i, raw) / 1e6
             log.warmup_mean_s = _num(m["warm"], i, raw) / 1e6
             log.inference_mean_s = _num(m["inf"], i, raw) / 1e6
-            return True
+            return "timings"
+        if m := _P["old_timings"].match(s):
+            # TF 1.x/2.0: 'no stats' is the mean of the regular runs
+            log.warmup_mean_s = _num(m["warm"], i, raw) / 1e6
+            log.init_s = _num(m["init"], i, raw) / 1e6
+            log.inference_mean_s = _num(m["inf"], i, raw) / 1e6
+            return "old_timings"
         if m := _P["running"].match(s):
             self.runs_seen += 1
-            log.run_limits.append({"min_runs": int(m["n"]), "min_s": _num(m["min"], i, raw), "max_s": _num(m["max"], i, raw)})
-            return True
+            limit = {"min_runs": int(m["n"]), "min_s": _num(m["min"], i, raw)}
+            if m["max"] is not None:
+                limit["max_s"] = _num(m["max"], i, raw)
+            log.run_limits.append(limit)
+            return "running"
         if _P["stats"].match(s):
-            stats = parse_stats(s, i, raw)
-            # the first statistics line is the warmup, the second the regular runs
-            slot = self.runs_seen if self.runs_seen else self.stats_seen + 1
-            self.stats_seen += 1
-            if slot <= 1 and log.warmup is None:
-                log.warmup = stats
-            else:
-                log.steady = stats
-            return True
+            self.stats.append((self.runs_seen, parse_stats(s, i, raw)))
+            return "stats"
         if m := _P["loaded"].match(s):
             log.graph = log.graph or m["path"].strip()
-            return True
+            return "loaded"
         if m := _P["size"].match(s):
             log.model_size_bytes = _num(m["mb"], i, raw) * 1e6
-            return True
+            return "size"
         if m := _P["session"].match(s):
             if log.init_s is None:
                 log.init_s = _num(m["ms"], i, raw) / 1e3
-            return True
+            return "session"
         if m := _P["footprint"].match(s):
             kind = "footprint_delta" if m["kind"].startswith("Memory") else "peak_footprint"
             log.memory[f"{kind}_init_bytes"] = _num(m["init"], i, raw) * MIB
             log.memory[f"{kind}_overall_bytes"] = _num(m["overall"], i, raw) * MIB
-            return True
+            return "footprint"
         if m := _P["peak"].match(s):
             log.memory["peak_footprint_monitored_bytes"] = _num(m["mb"], i, raw) * MIB
-            return True
+            return "peak"
         if m := _P["status"].match(s):
             key = {"VmRSS": "vmrss_end_bytes", "RssAnnon": "rss_anon_end_bytes"}.get(m["what"], "rss_file_shmem_end_bytes")
             log.memory[key] = _num(m["mb"], i, raw) * MIB
-            return True
+            return "status"
         if m := _P["section"].match(s):
             self.profile = OpProfile(section="init" if "Initialization" in m["s"] else "regular")
             log.profiles.append(self.profile)
             self.table = self.columns = None
-            return True
+            return "section"
+        if m := _P["version"].match(s):
+            log.runtime_version = m["v"]
+            return "param"
+        if m := _P["args"].match(s):
+            log.extra["args"] = " ".join(m["args"].split())
+            graph = re.search(r"--graph=(\S+)", m["args"])
+            if graph:
+                log.graph = log.graph or graph.group(1)
+            return "args"
         if self.delegation(s, i):
-            return True
+            return "delegation"
         if m := _P["param"].match(s):
             label, value = m["label"].strip(), m["value"]
             log.params[label] = value
             if label == "Graph":
                 log.graph = value
-            return True
-        return self.litert2_line(i, s)
+            return "param"
+        return "litert2" if self.litert2_line(i, s) else None
 
     def delegation(self, s: str, i: int) -> bool:
         d = self.log.delegations
         if m := _P["replacing"].match(s):
-            d.append(Delegation("replaced", m["d"], s, replaced_nodes=int(m["n"]), total_nodes=int(m["total"]),
-                                partitions=int(m["parts"])))
+            d.append(Delegation("replaced", m["d"], s, replaced_nodes=int(m["n"]),
+                                total_nodes=int(m["total"]) if m["total"] else None, partitions=int(m["parts"])))
         elif m := _P["full"].match(s):
             d.append(Delegation("full", m["d"], s))
         elif m := _P["partial"].match(s):
@@ -414,6 +620,8 @@ class _Parser:
             d.append(Delegation("unsupported", m["d"], s))
         elif m := _P["created"].match(s):
             d.append(Delegation("created", (m["x"] or "").strip() or m["d"] or m["e"], s))
+        elif m := _P["gpu_kernels"].match(s):
+            d.append(Delegation("kernels", "GPU", s, kernels=int(m["k"])))
         elif m := _P["apply_failed"].match(s):
             d.append(Delegation("failed", m["d"], s))
         elif m := _P["applying"].match(s):
@@ -481,6 +689,8 @@ class _Parser:
             return True
         if self.table and self.columns is None and s.startswith("["):
             self.columns = [c.strip() for c in re.findall(r"\[([^\]]+)\]", s)]
+            if self.table != "Summary by node type":
+                prof.tables[self.table] = OpTable(self.columns)
             self.recognised += 1
             return True
         if self.table and self.columns:
@@ -509,33 +719,34 @@ class _Parser:
                 f"line {i}: {len(cells_list)} cells in a {self.table!r} row with {len(cols)} columns: {text.strip()[:120]!r}",
                 self.raw,
             )
-        cells = dict(zip(cols, cells_list))
         raw = self.raw
         if self.table == "Summary by node type":
+            cells = dict(zip(cols, cells_list))
             times = _cell(cells, "times called", i, raw)
             count = _cell(cells, "count", i, raw)
             self.profile.by_type.append(OpTypeRow(
                 node_type=cells.get("Node type", ""),
-                count=int(count) if count is not None else None,
+                count=_count(count),
                 avg_s=_cell(cells, "avg ms", i, raw, 1e-3),
                 percent=_cell(cells, "avg %", i, raw),
-                times_called=int(times) if times is not None else None,
+                times_called=_count(times),
             ))
             return
-        times = _cell(cells, "times called", i, raw)
-        self.profile.tables.setdefault(self.table, []).append(OpRow(
-            node_type=cells.get("node type", ""),
-            name=cells.get("Name", ""),
-            first_s=_cell(cells, "first", i, raw, 1e-3),
-            avg_s=_cell(cells, "avg ms", i, raw, 1e-3),
-            percent=_cell(cells, "%", i, raw),
-            cdf_percent=_cell(cells, "cdf%", i, raw),
-            mem_bytes=_cell(cells, "mem KB", i, raw, 1e3),
-            times_called=int(times) if times is not None else None,
-            start_s=_cell(cells, "start", i, raw, 1e-3),
-        ))
+        self.profile.tables[self.table].add(cells_list, i, raw)
 
 
 def parse_log(text: str) -> BenchmarkLog:
-    """Parse a whole benchmark_model log. See the module docstring for what is accepted."""
-    return _Parser(text).parse()
+    """Parse a whole benchmark_model log (kept in `raw`). See the module docstring."""
+    return _Parser(text).parse(text.splitlines())
+
+
+def parse_lines(lines: Iterable[str]) -> BenchmarkLog:
+    """Parse a log line by line without keeping its text (`raw` is None): a 50 MB op profile
+    costs its parsed rows, not the text."""
+    return _Parser(None).parse(lines)
+
+
+def parse_file(path: Path) -> BenchmarkLog:
+    from harness.logs.text import open_lines
+
+    return parse_lines(open_lines(path))

@@ -6,8 +6,14 @@ Modes (option ``mode``):
   sent; a window's time is the difference of its two ``m-lap-us`` stamps (32-bit
   wraparound handled). MLPerf Tiny scores 5 windows of at least 10 s and 10
   inferences each: median throughput, latency = 1 / median throughput. Unless N is
-  given it is calibrated (one inference timed, then N grown until a window lasts 10 s);
-  calibration windows are recorded as warmup samples. ``relaxed=True`` drops the 10 s / 10 inference rule for quick runs
+  given it is calibrated: one inference timed, N grown tenfold while the window is too
+  short for the device's clock to measure (a DUT may tick at 1 kHz: under 100 ticks is
+  not measurable), then scaled until a window lasts 10 s. No trial asks for more
+  inferences than the profile's ``infer_timeout_s`` allows, judged by the host's wall
+  clock (an upper bound on the device's time). Measured calibration windows are
+  recorded as warmup samples. A window whose two stamps are equal has zero length and
+  is invalid: the run fails rather than recording a latency of 0.
+  ``relaxed=True`` drops the 10 s / 10 inference rule for quick runs
   (the record says so; such a result is not a valid MLPerf Tiny score).
 - ``accuracy``: each input goes through ``infer 1 0``; its ``m-results`` are
   compared with the same int8 model run on the host with LiteRT.
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import time
 from typing import Any, Literal
 
 import numpy as np
@@ -36,14 +43,20 @@ from pydantic import AliasChoices, Field
 
 from harness.analysis.model_types import TensorInfo
 from harness.errors import HarnessError, RunAborted, RuntimeFailure
-from harness.mcu.inputs import load_inputs, model_io, random_inputs
+from harness.mcu.inputs import load_inputs, model_io, random_inputs, tensor_bytes
 from harness.mcu.program import MLPERF_TINY_IDS, mlperf_tiny_id
-from harness.mcu.protocol import LAP_WRAP, DutClient, InferReply
+from harness.mcu.protocol import LAP_WRAP, DeviceErrorReply, DutClient, InferReply
 from harness.mcu.windows import MIN_INFERENCES, MIN_WINDOW_S, WindowPlan, infer_timeout, plan_windows
 from harness.runners.base import RunContext, Runner, RunnerOptions
 from harness.store.record import StopRule
 from harness.store.results import AccuracyResult, MlperfTinyResult, TinyWindow
 from harness.transports.base import LineTransport
+
+#: the MLPerf Tiny reference models' input tensor: (dtype, bytes)
+REFERENCE_INPUTS = {"kws01": ("int8", 490), "vww01": ("int8", 27648), "ic01": ("int8", 3072), "ad01": ("int8", 640)}
+#: a window spanning fewer ticks of the device clock than this is not measurable (1 % resolution)
+MEASURABLE_TICKS = 100
+MAX_CALIBRATION_WINDOWS = 8
 
 
 class TinymlOptions(RunnerOptions):
@@ -65,7 +78,11 @@ class TinymlOptions(RunnerOptions):
 
 
 class ModelMismatch(HarnessError):
-    """The device runs another model than the run asks for."""
+    """The device runs another model than the run asks for, or takes another input."""
+
+
+class InvalidWindow(HarnessError):
+    """A timed window the device's clock could not measure (zero length)."""
 
 
 def model_key(ctx: RunContext) -> str | None:
@@ -79,12 +96,26 @@ class DeviceClock:
     def __init__(self) -> None:
         self._last: int | None = None
         self._wraps = 0
+        self._gcd = 0
+        self._stamps = 0
 
     def ns(self, lap_us: int) -> int:
         if self._last is not None and lap_us < self._last:
             self._wraps += 1
         self._last = lap_us
+        self._gcd = math.gcd(self._gcd, lap_us)
+        self._stamps += 1
         return (self._wraps * LAP_WRAP + lap_us) * 1000
+
+    def tick_us(self, assume_coarse: bool = False) -> int:
+        """The clock's resolution: 1000 when the stamps are whole milliseconds (a DUT whose clock
+        ticks at 1 kHz, the slowest the protocol allows), else 1. Evidence is at least 8 stamps
+        (chance ruled out); with `assume_coarse` the clock counts as 1 kHz until a stamp shows
+        finer resolution (calibration: growing N once more is cheap, extrapolating noise is not)."""
+        ms_only = self._gcd % 1000 == 0
+        if assume_coarse:
+            return 1000 if ms_only else 1
+        return 1000 if self._stamps >= 8 and ms_only and self._gcd else 1
 
 
 class TinymlRunner(Runner):
@@ -165,6 +196,28 @@ class TinymlRunner(Runner):
             ctx.recorder.warnings.append("device did not report its model (no m-model-[...] line)")
         elif want is None and model not in ctx.model.name:
             ctx.recorder.warnings.append(f"device reports model {model!r}; the run's model is {ctx.model.name!r}")
+        self._check_input(ctx, dut, model)
+
+    def _check_input(self, ctx: RunContext, dut: DutClient, model: str | None) -> None:
+        """Refuse a model whose input the device does not take (an fp32 model on an int8 DUT)."""
+        tin, _ = model_io(ctx.model_path)
+        dtype, nbytes = np.dtype(tin.dtype).name, tensor_bytes(tin)
+        ours = f"{dtype} {list(tin.shape)} ({nbytes} bytes)"
+        ref = REFERENCE_INPUTS.get(model or "")
+        if ref is not None:
+            if (dtype, nbytes) != ref:
+                raise ModelMismatch(f"input mismatch: the device runs {model}, which takes a {ref[0]} input of "
+                                    f"{ref[1]} bytes; {ctx.model.name} takes {ours}: run the {ref[0]} model")
+            return
+        try:  # another model: its input buffer must at least hold ours
+            reply = dut.command(f"db load {nbytes}")
+        except DeviceErrorReply as e:
+            raise ModelMismatch(f"input mismatch: the device refuses a {nbytes}-byte input ({ctx.model.name} takes "
+                                f"{ours}): {e}") from None
+        finally:
+            dut.forget_input()
+        if not any(f"Expecting {nbytes} bytes" in line for line in reply):
+            raise ModelMismatch(f"input mismatch: 'db load {nbytes}' was not acknowledged: {reply}")
 
     def inputs(self, ctx: RunContext, count: int) -> tuple[TensorInfo, TensorInfo, list[np.ndarray]]:
         tin, tout = model_io(ctx.model_path)
@@ -178,6 +231,10 @@ class TinymlRunner(Runner):
         o: TinymlOptions = ctx.options
         return plan_windows(o.windows, o.inferences, o.warmups, o.relaxed, model_key(ctx))
 
+    def result(self, ctx: RunContext) -> MlperfTinyResult:
+        """The run's MLPerf Tiny result, where its windows go."""
+        return ctx.recorder.result(MlperfTinyResult) or ctx.recorder.set_result(MlperfTinyResult(mode=ctx.options.mode))
+
     def _performance(self, ctx: RunContext, dut: DutClient) -> None:
         rec = ctx.recorder
         details = rec.runtime.details
@@ -189,68 +246,103 @@ class TinymlRunner(Runner):
         clock = DeviceClock()
         emulated_ns = 2 ** int(details["icount_shift"]) if "icount_shift" in details else None
         per_inf: float | None = None
-        rows: list[TinyWindow] = []
-        result = rec.set_result(MlperfTinyResult(mode="performance"))
+        rows: list[dict[str, Any]] = []
 
-        def window(index: int, phase: str, n_: int, w_: int) -> TinyWindow:
+        def window(index: int, phase: str, n_: int, w_: int) -> dict[str, Any]:
             nonlocal per_inf
             rec.stage = "load"
             dut.ensure_loaded(samples[index % len(samples)].tobytes())
             rec.stage = "run"
+            t0 = time.monotonic()
             timeout = infer_timeout(ctx.profile.transport.infer_timeout_s, n_, w_, per_inf)
             reply = dut.infer(n_, w_, expect_laps=True, timeout_s=timeout)
+            wall_s = time.monotonic() - t0
             row = self._record_window(ctx, reply, clock, index, phase, emulated_ns)
-            result.windows.append(row)
-            per_inf = row.elapsed_s / n_ if n_ else per_inf
-            ctx.progress("window", {"n": index, "phase": phase, "elapsed_s": row.elapsed_s,
-                                    "median_s": row.latency_s})
+            row["wall_s"] = wall_s
+            self.result(ctx).windows[-1].wall_s = wall_s
+            if row["elapsed_s"] > 0:
+                per_inf = row["elapsed_s"] / n_
+            ctx.progress("window", {"n": index, "phase": phase, "elapsed_s": row["elapsed_s"],
+                                    "median_s": row["latency_s"]})
             return row
 
-        # calibration (strict rule, N not given): time one inference, then grow N until a
-        # window lasts min_window_s with at least 10 inferences; calibration windows are
-        # recorded as warmup samples
         calibration = 0
         if n is None:
-            trial = 1
-            while n is None:
-                last = window(calibration, "warmup", trial, w)
-                calibration += 1
-                scaled = max(MIN_INFERENCES, math.ceil(trial * 1.1 * min_s / max(last.elapsed_s, 1e-6)))
-                if last.elapsed_s >= min_s and trial >= MIN_INFERENCES:
-                    n = trial
-                elif calibration >= 4:
-                    n = scaled
-                trial = scaled
+            n, calibration = self._calibrate(ctx, window, clock, w, min_s)
         for i in range(windows):
             rows.append(window(calibration + i, "steady", n, w))
         rec.stop_reason = f"tinyml: {windows} windows of {n} inferences" + (" (relaxed rule)" if relaxed else "")
-        self._score(ctx, result, rows, relaxed, min_s)
+        self._score(ctx, rows, relaxed, min_s)
+
+    def _calibrate(self, ctx: RunContext, window, clock: DeviceClock, w: int, min_s: float) -> tuple[int, int]:
+        """(N, calibration windows run): N inferences make a window of at least `min_s`.
+
+        Grow N tenfold while the device clock cannot measure the window, then scale it
+        from the measured time; never past what the profile's infer timeout allows."""
+        timeout_s = ctx.profile.transport.infer_timeout_s
+        trial, count = 1, 0
+        while True:
+            last = window(count, "warmup", trial, w)
+            count += 1
+            elapsed = last["elapsed_s"]
+            if elapsed >= min_s and trial >= MIN_INFERENCES:
+                return trial, count
+            measurable = elapsed * 1e6 >= MEASURABLE_TICKS * clock.tick_us(assume_coarse=True)
+            want = max(MIN_INFERENCES, math.ceil(trial * 1.1 * min_s / elapsed)) if measurable else trial * 10
+            # the host's wall clock bounds the device's time per inference from above
+            cap = max(trial + 1, int(0.5 * timeout_s * trial / max(last["wall_s"], 1e-3)))
+            nxt = min(want, cap)
+            if want > cap:
+                ctx.recorder.warnings.append(
+                    f"calibration: {want} inferences per window would exceed the profile's infer_timeout_s "
+                    f"({timeout_s:g} s); trying {nxt}")
+            if count >= MAX_CALIBRATION_WINDOWS or (measurable and want > cap and trial >= cap):
+                if not measurable:
+                    raise InvalidWindow(
+                        f"calibration: after {count} windows (last: {trial} inferences) the device's clock "
+                        f"(ticks of {clock.tick_us(assume_coarse=True)} µs) still measured {elapsed * 1e6:.0f} µs: a window that short "
+                        "cannot be timed; give -o inferences=N")
+                return nxt, count
+            trial = nxt
 
     def _record_window(self, ctx: RunContext, reply: InferReply, clock: DeviceClock, index: int, phase: str,
-                       emulated_ns: int | None) -> TinyWindow:
+                       emulated_ns: int | None) -> dict[str, Any]:
         elapsed_us = reply.elapsed_us
         start_ns = clock.ns(reply.laps_us[0])
         clock.ns(reply.laps_us[1])
         n = reply.iterations
+        row = {"window": index, "phase": phase, "inferences": n, "warmups": reply.warmups,
+               "lap_us": list(reply.laps_us), "elapsed_s": elapsed_us / 1e6, "results": reply.results}
+        if elapsed_us == 0:
+            why = (f"window {index}: both m-lap-us stamps read {reply.laps_us[0]} µs around {n} inferences: a window "
+                   f"of zero length is invalid (the device clock ticks every {clock.tick_us(assume_coarse=True)} µs)")
+            if phase == "steady":
+                raise InvalidWindow(why + "; give more inferences per window (-o inferences=N)")
+            row.update(latency_s=None, throughput_per_s=None, measurable=False)
+            self.result(ctx).windows.append(TinyWindow(**row))
+            return row  # a calibration window too short to time: no sample
+        if phase == "steady" and elapsed_us < MEASURABLE_TICKS * clock.tick_us():
+            ctx.recorder.warnings.append(
+                f"window {index}: {elapsed_us} µs is only {elapsed_us // clock.tick_us()} ticks of the device clock "
+                f"({clock.tick_us()} µs each): ±1 tick is ±{100 * clock.tick_us() / elapsed_us:.1f} %")
         latency_ns = round(elapsed_us * 1000 / n)
         ctx.recorder.add_sample(iteration=index, phase=phase, start_ns=start_ns, latency_ns=latency_ns, inferences=n)
         if phase == "steady":
             tl = ctx.recorder.timeline
             tl.setdefault("steady_start_ns", start_ns)
             tl["steady_end_ns"] = start_ns + elapsed_us * 1000
-        return TinyWindow(
-            window=index, phase=phase, inferences=n, warmups=reply.warmups, lap_us=list(reply.laps_us),
-            elapsed_s=elapsed_us / 1e6, latency_s=latency_ns / 1e9,
-            throughput_per_s=n / (elapsed_us / 1e6) if elapsed_us else None, results=reply.results,
-            instructions=elapsed_us * 1000 // emulated_ns if emulated_ns else None,
-        )
+        row.update(latency_s=latency_ns / 1e9, throughput_per_s=n / (elapsed_us / 1e6))
+        if emulated_ns:
+            row["instructions"] = elapsed_us * 1000 // emulated_ns
+        self.result(ctx).windows.append(TinyWindow(**row))
+        return row
 
-    def _score(self, ctx: RunContext, result: MlperfTinyResult, rows: list[TinyWindow], relaxed: bool,
-               min_s: float) -> None:
+    def _score(self, ctx: RunContext, rows: list[dict[str, Any]], relaxed: bool, min_s: float) -> None:
         rec = ctx.recorder
-        invalid = [r for r in rows if r.elapsed_s < min_s or r.inferences < MIN_INFERENCES]
-        throughputs = [r.throughput_per_s for r in rows if r.throughput_per_s]
+        invalid = [r for r in rows if r["elapsed_s"] < min_s or r["inferences"] < MIN_INFERENCES]
+        throughputs = [r["throughput_per_s"] for r in rows if r["throughput_per_s"]]
         median = statistics.median(throughputs) if throughputs else None
+        result = self.result(ctx)
         result.median_throughput_per_s = median
         result.latency_s = 1.0 / median if median else None
         result.window_rule = "relaxed" if relaxed else (
@@ -260,7 +352,7 @@ class TinymlRunner(Runner):
             rec.notes.append("window rule relaxed (--relaxed): windows may be shorter than MLPerf Tiny's "
                              "10 s / 10 inferences, so this is not a valid MLPerf Tiny score")
         for r in invalid if not relaxed else []:
-            rec.warnings.append(f"window {r.window}: {r.elapsed_s:.2f} s, {r.inferences} inferences — "
+            rec.warnings.append(f"window {r['window']}: {r['elapsed_s']:.2f} s, {r['inferences']} inferences — "
                                 "below the MLPerf Tiny rule: result invalid")
 
     def _accuracy(self, ctx: RunContext, dut: DutClient) -> None:
@@ -271,7 +363,6 @@ class TinymlRunner(Runner):
         _, tout, samples = self.inputs(ctx, count)
         clock = DeviceClock()
         device_out: list[list[float]] = []
-        windows = rec.set_result(MlperfTinyResult(mode="accuracy"))
         for i, x in enumerate(samples):
             rec.stage = "load"
             dut.load(x.tobytes())
@@ -280,8 +371,8 @@ class TinymlRunner(Runner):
             if reply.results is None:
                 raise RuntimeFailure(f"accuracy: the device printed no m-results for input {i}")
             device_out.append(reply.results)
-            if reply.elapsed_us is not None:
-                windows.windows.append(self._record_window(ctx, reply, clock, i, "steady", None))
+            if reply.elapsed_us:  # timing is a by-product here: a window too short to time is skipped
+                self._record_window(ctx, reply, clock, i, "steady", None)
         rec.stage = "compare"
         reference = host_outputs(ctx.model_path, samples)
         report = rec.set_result(AccuracyResult(**compare_outputs(device_out, reference, tout)))

@@ -309,7 +309,8 @@ class RunManifest(_Model):
                 k: self.summary.roofline.get(k)
                 for k in (
                     "dtype", "level", "arithmetic_intensity", "ridge_point", "bound", "achieved_ops_per_s",
-                    "attainable_ops_per_s", "efficiency", "memory_bound_time_share",
+                    "attainable_ops_per_s", "efficiency", "memory_bound_time_share", "ceiling_too_low",
+                    "level_reason",
                 )
             },
         }

@@ -208,6 +208,8 @@ class TinyWindow(BaseModel):
     throughput_per_s: float | None = None
     results: list[float] | None = None
     instructions: int | None = Field(None, description="emulated board: instructions the window took")
+    wall_s: float | None = Field(None, description="host wall time of the window's infer command")
+    measurable: bool = Field(True, description="False: the device clock could not time it (calibration)")
 
 
 class MlperfTinyResult(RunnerResult):

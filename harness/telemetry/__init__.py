@@ -13,12 +13,13 @@ channel                    unit    source
 ``thermal/<zone type>``    C       thermal_zoneN/temp (m°C), tegrastats ``name@45.5C``
                                    (names lower-cased), vcgencmd ``measure_temp`` → ``soc``
 ``freq/cpu<N>``            Hz      cpufreq ``scaling_cur_freq`` (kHz), tegrastats ``CPU [..]``
-``freq/<unit>``            Hz      tegrastats ``GR3D_FREQ`` → ``gpu``/``gpu<N>``, ``EMC_FREQ``
+``freq/<unit>``            Hz      tegrastats ``GR3D_FREQ`` → ``gpu`` (+ ``gpu_gpc<N>``), ``EMC_FREQ``
                                    → ``emc``; vcgencmd ``measure_clock`` → ``arm`` …
 ``load/<unit>``            1       tegrastats utilisation (0..1)
 ``power/<rail>``           W       tegrastats rails, INA3221 (V×I), Pi 5 PMIC (V×I),
                                    ``power/battery`` (power the battery delivers)
 ``power_avg/<rail>``       W       tegrastats running average (not used for energy)
+``power_peak/<rail>``      W       tegrastats peak (JetPack 7; not used for energy)
 ``voltage/<rail>``         V       INA3221 ``in*_input`` (mV), PMIC, battery ``voltage_now`` (µV)
 ``current/<rail>``         A       INA3221 ``curr*_input`` (mA), PMIC, battery ``current_now``
                                    (µA; sign: positive = charging, calibrated)

@@ -1,7 +1,10 @@
 """Battery fuel gauge (power_supply) → SI channels, with the current's sign and scale checked.
 
 Sources: sysfs ``/sys/class/power_supply/<name>/{current_now,voltage_now,status}``,
-its ``uevent`` (``POWER_SUPPLY_CURRENT_NOW=`` …), or ``dumpsys battery`` (Android).
+its ``uevent`` (``POWER_SUPPLY_CURRENT_NOW=`` …, or without the ``POWER_SUPPLY_`` prefix
+as ``acc -i`` prints it), or ``dumpsys battery`` (Android). Shell transcripts are read
+too: prompt lines (``$ adb shell cat …/uevent``, ``tablet:/ # cat uevent``) are skipped,
+and a bare value after ``cat …/current_now`` is that file's value.
 
 Channels: ``current/battery`` (A, positive = charging, the kernel's convention),
 ``voltage/battery`` (V), ``power/battery`` (W the battery delivers to the device =
@@ -131,7 +134,13 @@ def convert(sample: BatterySample, cal: Calibration, r: Reading) -> None:
 
 # -- text formats ---------------------------------------------------------------------------
 
-_UEVENT = re.compile(r"^POWER_SUPPLY_([A-Z0-9_]+)=(.*)$")
+_UEVENT = re.compile(r"^(?:POWER_SUPPLY_)?([A-Z][A-Z0-9_]*)=(.*)$")
+#: uevent keys that say a prefix-less KEY=value text is a power_supply uevent
+_UEVENT_KEYS = {"STATUS", "CURRENT_NOW", "VOLTAGE_NOW", "CAPACITY", "TEMP", "CHARGE_COUNTER", "HEALTH", "PRESENT"}
+# a shell prompt and command: '$ adb shell cat /sys/…/uevent', 'PAYTABLETM8:/sys/… # cat uevent'
+_PROMPT = re.compile(r"^\S*\s?[$#](?:\s+(.*))?$")
+_CAT_FILE = re.compile(r"\bcat\s+\S*?([a-z_]+)\s*$")
+_SYSFS_FILES = {"current_now", "voltage_now", "status", "capacity", "temp", "charge_counter"}
 _DUMPSYS = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_ ]*?):\s*(.*)$")
 _NUM = re.compile(r"^[-+]?\d{1,15}$")
 
@@ -141,21 +150,37 @@ def _num(text: str) -> float | None:
     return float(t) if _NUM.match(t) else None
 
 
+def _is_uevent(lines: list[str]) -> bool:
+    keys = {m.group(1).removeprefix("POWER_SUPPLY_") for ln in lines if (m := _UEVENT.match(ln.strip()))}
+    return any(ln.strip().startswith("POWER_SUPPLY_") for ln in lines) or len(keys & _UEVENT_KEYS) >= 2
+
+
 def _fields(text: str) -> tuple[str, dict[str, tuple[int, str]], list[Problem]]:
-    """('uevent' | 'dumpsys', key → (line number, value), problems)."""
+    """('uevent' | 'dumpsys' | 'sysfs', key → (line number, value), problems)."""
     lines = text.splitlines()
-    kind = "uevent" if any(_UEVENT.match(ln.strip()) for ln in lines) else "dumpsys"
+    kind = "uevent" if _is_uevent(lines) else "dumpsys"
     fields: dict[str, tuple[int, str]] = {}
     problems: list[Problem] = []
+    cat: str | None = None  # the sysfs file the last 'cat' prompt line read
     for i, raw in enumerate(lines, start=1):
         line = raw.strip()
         if not line:
+            continue
+        if m := _PROMPT.match(line):
+            f = _CAT_FILE.search(m.group(1) or "")
+            cat = f.group(1) if f and f.group(1) in _SYSFS_FILES else None
+            continue
+        if cat is not None:  # the output of 'cat …/current_now'
+            fields[cat] = (i, line)
+            cat = None
+            if not fields.keys() - _SYSFS_FILES:
+                kind = "sysfs"
             continue
         m = _UEVENT.match(line) if kind == "uevent" else _DUMPSYS.match(raw)
         if m:
             fields[m.group(1).strip().lower()] = (i, m.group(2).strip())
         elif kind == "uevent":  # dumpsys is free-form: section headers have no colon
-            problems.append(Problem(i, raw, "not a POWER_SUPPLY_<KEY>=<value> line"))
+            problems.append(Problem(i, raw, "not a [POWER_SUPPLY_]<KEY>=<value> line"))
     return kind, fields, problems
 
 

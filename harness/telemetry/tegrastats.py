@@ -1,141 +1,240 @@
 """NVIDIA Jetson `tegrastats` lines → SI channels.
 
-Variants handled (see the captures in tests/telemetry/fixtures/tegrastats):
+Variants handled (see the captures in tests/telemetry/fixtures/tegrastats, L4T R21 to
+JetPack 7):
 
-- rails ``VDD_IN 12479mW/12479mW`` (JetPack 5/6/7) and ``POM_5V_IN 1750/1628`` or
-  ``VDD_SYS_GPU 182/182`` (JetPack 4: milliwatts without the unit) → ``power/<RAIL>``
-  (instant) and ``power_avg/<RAIL>`` (tegrastats' running average), in W;
-- temperatures ``cpu@52.562C`` / ``CPU@40C`` → ``thermal/cpu`` (names lower-cased:
-  their case changes between releases); ``-256C`` means the sensor is off → no value,
-  the channel is listed as missing;
+- rails ``VDD_IN 12479mW/12479mW`` (JetPack 5/6), ``VDD_GPU_SOC 5139mW/5139mW/5139mW``
+  (JetPack 7: instant/average/peak) and ``POM_5V_IN 1750/1628``, ``GPU 0/0`` (JetPack 4
+  and L4T R32: milliwatts without the unit) → ``power/<RAIL>`` (instant),
+  ``power_avg/<RAIL>`` (tegrastats' running average) and ``power_peak/<RAIL>``, in W;
+- temperatures ``cpu@52.562C`` / ``CPU@40C`` / ``gpu@47.6C/47.6C`` → ``thermal/cpu``
+  (names lower-cased: their case changes between releases). ``-256C`` means the sensor
+  is off → no value, the channel is listed as missing. ``PMIC@100C`` is a placeholder
+  (that zone reads 100 °C on every Xavier/TX1 whatever happens): never a value, so it
+  cannot feed a run's maximum temperature; it is listed in ``meta['placeholder']``;
 - ``CPU [14%@2188,off,...]`` → ``load/cpu<N>`` (0..1) and ``freq/cpu<N>`` (Hz);
-- ``GR3D_FREQ 63%@[621]``, ``0%@[0,0]`` (one value per GPC), ``@[0,0,0]`` (Thor, no
-  load), ``0%@76`` (JetPack 4) → ``load/gpu``, ``freq/gpu`` or ``freq/gpu<N>``;
-- engines ``EMC_FREQ 3%@2133``, ``NVENC 79%@166`` → ``load/<name>``, ``freq/<name>``;
-  ``NVENC0_FREQ @0`` → ``freq/nvenc0``; ``APE 174`` and ``VIC_FREQ 115`` (bare numbers)
-  are clocks in MHz; ``NAME off`` gives nothing;
+  ``CPU [6%,1%]`` (no clock: a VM), and L4T R21–R28's lowercase ``cpu [40%,45%]@1734``
+  (one clock for all cores; ``@-1``: unknown);
+- the GPU, with the same names whatever the release: ``load/gpu`` and ``freq/gpu`` (the
+  GPU clock: the fastest GPC), plus ``freq/gpu_gpc<N>`` (and ``load/gpu_gpc<N>``) per GPC
+  when there are several: ``GR3D_FREQ 63%@[621]``, ``0%@[305,305]``, ``@[0,0,0]`` (Thor,
+  no load), ``0%@76``, bare ``GR3D_FREQ 0%`` (no root: load only), old ``GR3D 0%@76``,
+  and JetPack 5's second GPC ``GR3D2_FREQ 0%@0``;
+- engines ``EMC_FREQ 3%@2133`` / ``EMC 55%@1600`` / bare ``EMC_FREQ 0%``,
+  ``NVENC 79%@166`` → ``load/<name>``, ``freq/<name>``; ``NVENC0_FREQ @0`` →
+  ``freq/nvenc0``; bare numbers ``APE 174``, ``VIC_FREQ 115``, ``NVDEC 716``, ``MSENC
+  716``, ``VDE 0`` are clocks in MHz; ``NAME off`` gives nothing;
 - ``RAM 18207/62841MB``, ``SWAP 86/31420MB``, ``IRAM 0/252kB`` → ``mem/*`` in bytes
   (tegrastats' MB are MiB).
 
-Frequencies are printed in MHz. Unknown tokens are ignored; a line with nothing
-recognisable is a `Problem`.
+Frequencies are printed in MHz. Fields not understood (``MTS fg 0% bg 0%``, ``EDP limit
+0``…) are counted in ``meta['unrecognised_fields']`` (count and the first few); a line
+with nothing recognisable is a `Problem`.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
+from harness.logs.text import lines_of
 from harness.telemetry.channels import ParseResult, Problem, Reading
 
 MIB = 1024 * 1024
-_N = r"\d{1,15}"  # bounded: int() refuses absurdly long digit strings
 
 _STAMP = re.compile(r"^\s*(\d{2}-\d{2}-\d{4} \d{2}:\d{2}:\d{2})\s+")
-_MEM = re.compile(rf"\b(RAM|SWAP|IRAM) ({_N})/({_N})(MB|kB)")
-_CPU = re.compile(r"\bCPU \[([^\]]*)\]")
-_CPU_ENTRY = re.compile(rf"^(?:({_N})%)?(?:@({_N}))?$")
-_GR3D = re.compile(rf"\bGR3D_FREQ (?:({_N})%)?@(?:\[([\d,]*)\]|({_N}))")
-_ENGINE = re.compile(rf"\b([A-Z][A-Z0-9_]*) (?:({_N})%)?@({_N})\b")
-_BARE_CLOCK = re.compile(rf"\b(APE|[A-Z][A-Z0-9]*_FREQ) ({_N})(?=\s|$)")
-_TEMP = re.compile(rf"\b([A-Za-z][A-Za-z0-9_]*)@(-?{_N}(?:\.{_N})?)C\b")
-_RAIL = re.compile(rf"\b([A-Z][A-Z0-9_]*) ({_N})(mW)?/({_N})(mW)?(?=\s|$)")
+_MEM_NAMES = frozenset({"RAM", "SWAP", "IRAM"})
+_GPU_NAMES = frozenset({"GR3D", "GR3D_FREQ", "GR3D2", "GR3D2_FREQ"})
+# word sequences that carry nothing harness records: 'MTS fg 0% bg 0%', 'EDP limit 0'
+_KNOWN_RUNS = {"MTS": 5, "EDP": 3}
 
 #: tegrastats reports a powered-off sensor as this temperature
 SENSOR_OFF_C = -256.0
+#: zones whose reading is a fixed placeholder, not a temperature
+PLACEHOLDER_C = {"pmic": 100.0}
+#: distinct unrecognised fields remembered in meta
+KEEP_FIELDS = 10
 
 
 def _engine_name(token: str) -> str:
-    name = token.lower()
-    name = name.removesuffix("_freq")
-    return {"gr3d": "gpu"}.get(name, name)
+    return token.lower().removesuffix("_freq")
+
+
+_CPU_KEYS = [(f"load/cpu{i}", f"freq/cpu{i}") for i in range(256)]
+
+
+def _cpu(values: dict, body: str, shared: int | None) -> None:
+    for (load_key, freq_key), entry in zip(_CPU_KEYS, body.split(",")):
+        if not entry or entry == "off":
+            continue  # core offline: no value, not zero
+        load, _, mhz_text = entry.partition("@")
+        if load[-1:] == "%" and load[:-1].isdigit():
+            values[load_key] = (int(load[:-1]) / 100, "1")
+        mhz = int(mhz_text) if mhz_text.isdigit() else shared
+        if mhz is not None and mhz >= 0:  # '@-1': the clock is unknown
+            values[freq_key] = (mhz * 1e6, "Hz")
+
+
+def _temperature(values: dict, word: str, result: ParseResult | None) -> bool:
+    """``cpu@52.5C`` or ``cpu@52.9C/105C`` (JetPack 7's limit after the slash) → thermal/cpu."""
+    zone, _, rest = word.partition("@")
+    if not zone[:1].isalpha() or not (rest.endswith("C") or "C/" in rest):
+        return False
+    try:
+        c = float(rest.partition("C")[0])
+    except ValueError:
+        return False
+    zone = zone.lower()
+    channel = f"thermal/{zone}"
+    if c == SENSOR_OFF_C:
+        if result is not None:
+            result.note_missing(channel)
+    elif PLACEHOLDER_C.get(zone) == c:
+        if result is not None:
+            placeholders = result.meta.setdefault("placeholder", [])
+            if channel not in placeholders:
+                placeholders.append(channel)
+    elif c == c and abs(c) != float("inf"):
+        values[channel] = (c, "C")
+    return True
+
+
+def _rail(values: dict, name: str, value: str) -> bool:
+    """``12479mW/12479mW[/12479mW]`` or ``1750/1628`` (mW without the unit)."""
+    parts = value.replace("mW", "").split("/")
+    if not 2 <= len(parts) <= 3 or not all(p.isdigit() and len(p) <= 15 for p in parts):
+        return False
+    values[f"power/{name}"] = (int(parts[0]) / 1000, "W")
+    values[f"power_avg/{name}"] = (int(parts[1]) / 1000, "W")
+    if len(parts) == 3:
+        values[f"power_peak/{name}"] = (int(parts[2]) / 1000, "W")
+    return True
+
+
+def _engine(value: str) -> tuple[int | None, list[int]] | None:
+    """``3%@2133`` / ``0%`` / ``@0`` / ``0%@[305,305]`` / ``@[0,0,0]`` → (load %, clocks in MHz)."""
+    load_text, at, freq_text = value.partition("@")
+    if load_text:
+        if load_text[-1:] != "%" or not load_text[:-1].isdigit():
+            return None
+        load = int(load_text[:-1])
+    else:
+        load = None
+    if not at:
+        return (load, []) if load is not None else None
+    if freq_text.startswith("[") and freq_text.endswith("]"):
+        freqs = [int(x) for x in freq_text[1:-1].split(",") if x.isdigit()]
+    elif freq_text.isdigit():
+        freqs = [int(freq_text)]
+    else:
+        return None
+    return load, freqs
 
 
 def parse_line(line: str, line_no: int | None = None, result: ParseResult | None = None) -> Reading | Problem:
     """One tegrastats line. Sensors that are off are noted in `result.missing`."""
     r = Reading(line_no=line_no)
-    m = _STAMP.match(line)
-    if m:
+    values = r.values  # every figure here comes from digits: finite, so no Reading.put check
+    if line[:1].isdigit() and (m := _STAMP.match(line)):
         r.stamp = m.group(1)
-    found = 0
-
-    for m in _MEM.finditer(line):
-        scale = MIB if m.group(4) == "MB" else 1024
-        what = m.group(1).lower()
-        r.put(f"mem/{what}_used", int(m.group(2)) * scale, "bytes")
-        r.put(f"mem/{what}_total", int(m.group(3)) * scale, "bytes")
-        found += 1
-
-    m = _CPU.search(line)
-    if m:
-        found += 1
-        for i, entry in enumerate(m.group(1).split(",")):
-            e = _CPU_ENTRY.match(entry.strip())
-            if not e or entry.strip() in ("", "off"):
-                continue  # core offline: no value, not zero
-            if e.group(1) is not None:
-                r.put(f"load/cpu{i}", int(e.group(1)) / 100, "1")
-            if e.group(2) is not None:
-                r.put(f"freq/cpu{i}", int(e.group(2)) * 1e6, "Hz")
-
-    m = _GR3D.search(line)
-    if m:
-        found += 1
-        if m.group(1) is not None:
-            r.put("load/gpu", int(m.group(1)) / 100, "1")
-        if m.group(3) is not None:
-            r.put("freq/gpu", int(m.group(3)) * 1e6, "Hz")
-        else:
-            mhz = [x for x in (m.group(2) or "").split(",") if x.strip().isdigit() and len(x.strip()) <= 15]
-            if len(mhz) == 1:
-                r.put("freq/gpu", int(mhz[0]) * 1e6, "Hz")
+        line = line[m.end():]
+    words = line.split()
+    n, i, found = len(words), 0, 0
+    leftover: list[str] = []
+    clocks: dict[int, float] = {}
+    while i < n:
+        w = words[i]
+        if w[0] == "(":  # '(lfb 2x4MB)', '(cached 0MB)'
+            while i < n and not words[i].endswith(")"):
+                i += 1
+            i += 1
+            continue
+        if "@" in w and _temperature(values, w, result):
+            found += 1
+            i += 1
+            continue
+        nxt = words[i + 1] if i + 1 < n else None
+        if nxt is None or not (w[0].isalpha() and w.isupper() or w == "cpu"):
+            leftover.append(w)
+            i += 1
+            continue
+        i += 2  # a field is a NAME and its value
+        if w in _KNOWN_RUNS and w != nxt:
+            i += _KNOWN_RUNS[w] - 2
+        elif nxt == "off":
+            pass
+        elif nxt[0] == "[" and w in ("CPU", "cpu"):
+            body, _, tail = nxt[1:].partition("]")
+            shared = int(tail[1:]) if tail[:1] == "@" and tail[1:].lstrip("-").isdigit() else None
+            _cpu(values, body, shared)
+            found += 1
+        elif w in _MEM_NAMES and "/" in nxt:
+            used, _, total = nxt.partition("(")[0].partition("/")
+            unit = total[-2:]
+            if used.isdigit() and total[:-2].isdigit() and unit in ("MB", "kB"):
+                scale = MIB if unit == "MB" else 1024
+                values[f"mem/{w.lower()}_used"] = (int(used) * scale, "bytes")
+                values[f"mem/{w.lower()}_total"] = (int(total[:-2]) * scale, "bytes")
+                found += 1
+                if "(" in nxt:  # 'IRAM 0/252kB(lfb 252kB)': the '(' opens the next group
+                    i -= 1
+                    words[i] = "("
             else:
-                for i, x in enumerate(mhz):
-                    r.put(f"freq/gpu{i}", int(x) * 1e6, "Hz")
-
-    for m in _ENGINE.finditer(line):
-        if m.group(1) in ("GR3D_FREQ", "CPU"):
-            continue
-        name = _engine_name(m.group(1))
-        if m.group(2) is not None:
-            r.put(f"load/{name}", int(m.group(2)) / 100, "1")
-        r.put(f"freq/{name}", int(m.group(3)) * 1e6, "Hz")
-        found += 1
-
-    for m in _BARE_CLOCK.finditer(line):
-        r.put(f"freq/{_engine_name(m.group(1))}", int(m.group(2)) * 1e6, "Hz")
-        found += 1
-
-    for m in _TEMP.finditer(line):
-        channel = f"thermal/{m.group(1).lower()}"
-        value = float(m.group(2))
-        found += 1
-        if value == SENSOR_OFF_C:
-            if result is not None:
-                result.note_missing(channel)
-            continue
-        r.put(channel, value, "C")
-
-    for m in _RAIL.finditer(line):
-        if m.group(1) in ("RAM", "SWAP", "IRAM"):
-            continue
-        r.put(f"power/{m.group(1)}", int(m.group(2)) / 1000, "W")
-        r.put(f"power_avg/{m.group(1)}", int(m.group(4)) / 1000, "W")
-        found += 1
-
+                leftover += [w, nxt]
+        elif "/" in nxt:
+            if _rail(values, w, nxt):
+                found += 1
+            else:
+                leftover += [w, nxt]
+        elif nxt.isdigit():  # 'APE 174', 'NVDEC 716', 'VIC_FREQ 115': clocks in MHz
+            values[f"freq/{_engine_name(w)}"] = (int(nxt) * 1e6, "Hz")
+            found += 1
+        elif (e := _engine(nxt)) is not None:
+            load, freqs = e
+            if w in _GPU_NAMES:
+                second = w.startswith("GR3D2")  # JetPack 5's second GPC
+                if load is not None:
+                    values["load/gpu_gpc1" if second else "load/gpu"] = (load / 100, "1")
+                for k, f in enumerate(freqs):
+                    clocks[k + 1 if second else k] = f * 1e6
+            else:
+                name = _engine_name(w)
+                if load is not None:
+                    values[f"load/{name}"] = (load / 100, "1")
+                if freqs:
+                    values[f"freq/{name}"] = (freqs[0] * 1e6, "Hz")
+            found += 1
+        else:
+            leftover.append(w)
+            i -= 1  # the value may be the next field's name
+    if clocks:
+        values["freq/gpu"] = (max(clocks.values()), "Hz")
+        if len(clocks) > 1:
+            for k, hz in sorted(clocks.items()):
+                values[f"freq/gpu_gpc{k}"] = (hz, "Hz")
     if not found:
-        return Problem(line_no, line, "not a tegrastats line (no RAM, CPU, rail or temperature field)")
+        return Problem(line_no, line, "not a tegrastats line (no RAM, CPU, GPU, rail or temperature field)")
+    if result is not None and leftover:
+        _note_unrecognised(result, " ".join(leftover))
     return r
 
 
-def parse(text: str, source: str = "<text>") -> ParseResult:
-    """Every non-empty line of `text` as one tegrastats reading."""
+def _note_unrecognised(result: ParseResult, rest: str) -> None:
+    seen = result.meta.setdefault("unrecognised_fields", {"count": 0, "first": []})
+    seen["count"] += 1
+    if rest not in seen["first"] and len(seen["first"]) < KEEP_FIELDS:
+        seen["first"].append(rest)
+
+
+def parse(text: str | Iterable[str], source: str = "<text>") -> ParseResult:
+    """Every non-empty line of `text` (a string or an iterable of lines) as one tegrastats reading."""
     result = ParseResult(format="tegrastats", source=source)
-    for i, line in enumerate(text.splitlines(), start=1):
+    for i, line in enumerate(lines_of(text), start=1):
         if not line.strip():
             continue
         got = parse_line(line, i, result)
         if isinstance(got, Problem):
-            result.problems.append(got)
+            result.problem(got)
         else:
             result.readings.append(got)
     return result

@@ -9,7 +9,8 @@ through pyserial, exactly like a QEMU UART.
 `fault` makes it misbehave in one documented way: ``malformed_lap``,
 ``malformed_results``, ``error_on_infer``, ``reset_on_infer``, ``close_on_infer``
 (the port dies), ``hang_on_infer`` (never answers), ``no_model`` (profile without
-m-model), ``model:<id>`` (reports another model).
+m-model), ``model:<id>`` (reports another model). ``tick_us=1000`` makes its timestamp
+clock tick at 1 kHz (the slowest the protocol allows): stamps are whole milliseconds.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class FakeDut:
         energy_board=None,
         seconds_per_inference: float = 0.0,
         relay: bool = False,
+        tick_us: int = 1,
+        wall_s_per_inference: float = 0.0,
     ):
         self.input_bytes = input_bytes
         self.n_results = n_results
@@ -55,6 +58,8 @@ class FakeDut:
         # behind an energy interface board: commands arrive as "dut <cmd>", the board
         # acknowledges with its own unprefixed lines, device lines get "[dut]: "
         self.relay = relay
+        self.tick_us = tick_us
+        self.wall_s_per_inference = wall_s_per_inference  # real time each inference takes
         self.commands: list[str] = []
         self.infers = 0
         self._db = bytearray()
@@ -193,7 +198,7 @@ class FakeDut:
         if self.energy_board is not None:
             self.energy_board.pulse()  # energy mode: the timestamp is a pin edge, nothing printed
         else:
-            self._send(f"m-lap-us-{self.clock_us % WRAP}")
+            self._send(f"m-lap-us-{self.clock_us // self.tick_us * self.tick_us % WRAP}")
 
     def _results_line(self, faulty: bool = False) -> str:
         vals = [((sum(self._db) + i * 37) % 1000) / 1000 for i in range(self.n_results)]
@@ -230,6 +235,8 @@ class FakeDut:
         if self.noise:
             send("debug: running inferences")  # noise a host must ignore
         self.clock_us += n * self.us_per_inference
+        if self.wall_s_per_inference:
+            time.sleep(n * self.wall_s_per_inference)
         if self.energy_board is not None:
             self.energy_board.set_active(True)
             time.sleep(n * self.seconds_per_inference)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,14 +35,16 @@ _FIGURES_JS = """
 """
 
 
-def open_report(path: Path, screenshot: Path, wait_ms: int = 800) -> PageReport:
+@contextmanager
+def opened(path: Path, width: int = 1400, height: int = 1000):
+    """The report loaded in headless Chromium at this viewport: (page, what it logged and requested)."""
     from playwright.sync_api import sync_playwright
 
     out = PageReport()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page = browser.new_page(viewport={"width": width, "height": height})
             page.on("console", lambda m: out.console.append((m.type, m.text)))
             page.on("pageerror", lambda e: out.page_errors.append(str(e)))
 
@@ -52,12 +55,18 @@ def open_report(path: Path, screenshot: Path, wait_ms: int = 800) -> PageReport:
             page.on("dialog", on_dialog)
             page.on("request", lambda r: out.requests.append(r.url))
             page.goto(path.resolve().as_uri(), wait_until="load")
-            page.wait_for_function("document.querySelectorAll('.plotly-graph-div svg.main-svg').length > 0")
-            page.wait_for_timeout(wait_ms)
-            out.figures = page.evaluate(_FIGURES_JS)
-            out.text = page.inner_text("body")
-            page.screenshot(path=str(screenshot), full_page=True)
-            out.screenshot = screenshot
+            if page.evaluate("document.querySelectorAll('.plotly-graph-div').length > 0"):
+                page.wait_for_function("document.querySelectorAll('.plotly-graph-div svg.main-svg').length > 0")
+            yield page, out
         finally:
             browser.close()
+
+
+def open_report(path: Path, screenshot: Path, wait_ms: int = 800) -> PageReport:
+    with opened(path) as (page, out):
+        page.wait_for_timeout(wait_ms)
+        out.figures = page.evaluate(_FIGURES_JS)
+        out.text = page.inner_text("body")
+        page.screenshot(path=str(screenshot), full_page=True)
+        out.screenshot = screenshot
     return out

@@ -46,11 +46,18 @@ def write_run(
     ceilings=None,
     started: dt.datetime | None = None,
     model_path: Path | None = None,
+    device_id: str | None = None,
+    threads: int = 2,
+    op_times: list[dict] | None = None,
+    precision: str = "fp32",
 ) -> RunManifest:
+    """`op_times`: rows of the ops table ({name, type, time_s, count}), as an op-profiling run records them."""
     rng = np.random.default_rng(seed)
     profile = load_profile("local")
     if device_name is not None:
         profile = profile.model_copy(update={"name": device_name})
+    if device_id is not None:
+        profile = profile.model_copy(update={"id": device_id})
     rec = Recorder(runtime=RuntimeInfo(name="tflite", version="2.3.0", library="ai_edge_litert"))
     t0 = 1_000_000_000_000
     rec.timeline.update(baseline_start_ns=t0 - 300_000_000, workload_start_ns=t0, agent_start_ns=t0,
@@ -77,6 +84,8 @@ def write_run(
             values = (base + swing * np.sin(np.linspace(0, 20, per)) + rng.normal(0, swing / 20, per)).tolist()
             for tt, v in zip(times, values):
                 rec.add_telemetry(tt, ch, v, unit)
+    for i, op in enumerate(op_times or []):
+        rec.add_op(index=i, **op)
     rec.stop_reason = "ci_target_met" if status == "ok" else None
     if status != "ok":
         rec.add_raw("agent_stderr", ["Traceback (most recent call last):", "RuntimeError: <b>bad</b> tensor"])
@@ -89,9 +98,9 @@ def write_run(
         finished_at=started + dt.timedelta(seconds=5),
         device=DeviceRef(id=profile.id, name=profile.name, transport="local"),
         profile=profile.model_dump(mode="json"),
-        model=_model_ref(model_name, model_path, seed),
+        model=_model_ref(model_name, model_path, seed, precision),
         runtime=rec.runtime,
-        config=RunConfig(runtime="tflite", threads=2, stop=StopRule()),
+        config=RunConfig(runtime="tflite", threads=threads, stop=StopRule()),
         harness_version="0.1.0",
         host={"hostname": "test", "platform": "Linux", "python": "3.11"},
         phases=rec.phases,
@@ -105,12 +114,12 @@ def write_run(
     return manifest
 
 
-def _model_ref(name: str, path: Path | None, seed: int) -> ModelRef:
+def _model_ref(name: str, path: Path | None, seed: int, precision: str = "fp32") -> ModelRef:
     if path is None:
         return ModelRef(name=name, path=f"/nonexistent/{seed}.tflite", sha256="0" * 64, format="tflite",
-                        precision="fp32", size_bytes=1000)
+                        precision=precision, size_bytes=1000)
     return ModelRef(name=name, path=str(path), sha256=sha256_of(path), format=path.suffix.lstrip("."),
-                    precision="fp32", size_bytes=path.stat().st_size)
+                    precision=precision, size_bytes=path.stat().st_size)
 
 
 def results_dir(tmp: Path) -> RunStore:

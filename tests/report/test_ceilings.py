@@ -66,12 +66,17 @@ def test_fc_model_is_a_real_fully_connected_layer(tmp_path):
     assert interp.get_tensor(interp.get_output_details()[0]["index"]).shape == (8, 32)
 
 
-def _sweep(rates: dict[int, float]) -> list[dict]:
-    """Per-thread working sets from 8 KiB to 256 MiB; bandwidth from the first bound ≥ the size."""
+def _sweep(rates: dict[int, float], trial_ratios: tuple[float, ...] | None = None) -> list[dict]:
+    """Per-thread working sets from 8 KiB to 256 MiB; bandwidth from the first bound ≥ the size.
+
+    `trial_ratios`: each point's repeated trials as fractions of its best one."""
     points, size = [], 8 << 10
     while size <= 256 << 20:
         bw = next(v for bound, v in sorted(rates.items()) if size <= bound)
-        points.append({"bytes_per_thread": size, "bytes_per_s": bw, "threads": 2})
+        point = {"bytes_per_thread": size, "bytes_per_s": bw, "threads": 2}
+        if trial_ratios:
+            point["trials"] = [bw * r for r in trial_ratios]
+        points.append(point)
         size = int(size * 2**0.5)
     return points
 
@@ -99,19 +104,21 @@ def test_plateaus_without_cache_sizes_are_steps():
     assert notes and "no cache sizes" in notes[0]
 
 
-def _events() -> list[dict]:
+def _events(load_start: float = 0.1, load_end: float = 0.2,
+            trial_ratios: tuple[float, ...] = (1.0, 0.99, 0.98, 0.97, 0.95)) -> list[dict]:
     return [
-        {"event": "hello", "threads": 2, "caches": CACHES, "cpu_count": 2, "loadavg": 0.1, "mode": "quick",
+        {"event": "hello", "threads": 2, "caches": CACHES, "cpu_count": 2, "loadavg": load_start, "mode": "quick",
          "cpu_model": "Test CPU"},
         {"event": "runtime", "library": "ai_edge_litert", "version": "9"},
         {"event": "bandwidth", "kernel": "acc += a", "points": _sweep({32 << 10: 200e9, 1 << 20: 90e9,
-                                                                        16 << 20: 40e9, 1 << 40: 12e9})},
+                                                                        16 << 20: 40e9, 1 << 40: 12e9},
+                                                                       trial_ratios)},
         {"event": "compute", "dtype": "fp32", "method": "FC sweep", "points": [
             {"batch": 1, "k": 512, "n": 512, "ops_per_weight": 2, "ops_per_s": 5e9},
             {"batch": 64, "k": 512, "n": 512, "ops_per_weight": 128, "ops_per_s": 70e9},
             {"batch": 256, "k": 512, "n": 512, "ops_per_weight": 512, "ops_per_s": 66e9}]},
         {"event": "sanity", "numpy_sgemm_flops_per_s": 60e9, "numpy_sgemm_size": 1024, "copy_bytes_per_s": 11e9},
-        {"event": "done", "status": "ok", "duration_s": 3.0, "loadavg": 0.2},
+        {"event": "done", "status": "ok", "duration_s": 3.0, "loadavg": load_end},
     ]
 
 
@@ -128,6 +135,42 @@ def test_derive_ceilings_takes_the_best_rate_and_says_how():
     assert c2.peak_ops_per_s == {"fp32": 60e9} and "numpy matmul" in c2.sources["fp32"]
     with pytest.raises(CeilingsError, match="measured nothing"):
         derive_ceilings([e for e in _events() if e["event"] in ("hello", "done")], "dev")
+
+
+def test_quiet_target_is_not_flagged_busy():
+    c = derive_ceilings(_events(), "dev")
+    assert c.busy_reasons() == [] and not any("busy" in w for w in c.warnings)
+    assert c.brief()["busy"] == []
+
+
+def test_busy_target_is_flagged_from_load_and_from_trial_spread():
+    loaded = derive_ceilings(_events(load_start=3.0, load_end=2.5), "dev")
+    reasons = loaded.busy_reasons()
+    assert len(reasons) == 2
+    assert "load average 3.00 on 2 CPU(s) when the measurement started" in reasons[0]
+    assert "2.50" in reasons[1] and "probe's own threads" in reasons[1]
+    assert sum("target was busy" in w for w in loaded.warnings) == 2  # `harness ceilings` prints these
+    assert loaded.brief()["busy"] == reasons
+
+    # the probe's own two threads over a 3 s run raise the 1-minute load by ~0.1: that alone is not busy
+    own = derive_ceilings(_events(load_end=1.05), "dev")
+    assert own.busy_reasons() == []
+
+    # a quiet load average, but the trials of each point disagree: the typical one 40 % below the best
+    noisy = derive_ceilings(_events(trial_ratios=(1.0, 0.7, 0.6, 0.5, 0.4)), "dev")
+    assert noisy.busy_reasons() == ["repeated trials disagreed: the typical trial ran 40 % below the best "
+                                    "(quiet targets: under 15 %)"]
+    # a datasheet has no measurement to be busy during
+    assert Ceilings(device="d", peak_ops_per_s={"fp32": 1e9}, bandwidth_bytes_per_s={"DRAM": 1e9},
+                    method="datasheet").busy_reasons() == []
+
+
+def test_busy_flag_survives_storage(tmp_path):
+    """Recomputed from the stored measurement, so files written before the flag existed get it too."""
+    c = derive_ceilings(_events(load_start=5.0), "dev")
+    c.warnings = []  # as an older harness stored it
+    save_ceilings(c, tmp_path)
+    assert load_ceilings("dev", tmp_path).busy_reasons() == c.busy_reasons() != []
 
 
 def _profile(tmp_path, kind: str = "local", datasheet: bool = True):
@@ -173,6 +216,8 @@ def test_level_holding_uses_the_cache_sizes():
     assert c.level_holding(1.5 * (1 << 20)) == "L2"  # two private 1 MiB L2s with 2 threads
     assert c.level_holding(30 << 20) == "L3"
     assert c.level_holding(100 << 20) == "DRAM"
+    # a one-thread run has one private L2: 1.5 MiB no longer fits there
+    assert c.level_holding(1.5 * (1 << 20), threads=1) == "L3"
 
 
 def test_cli_measures_on_the_local_host_then_reuses(cli, tmp_path):

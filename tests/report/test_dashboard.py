@@ -105,8 +105,10 @@ def test_roofline_computed_at_report_time_for_runs_recorded_before_ceilings(tmp_
     point = next(t for t in traces if t["meta"]["role"] == "model")
     assert point["meta"]["run_id"] == m.run_id
     assert "computed at report time" in point["name"]
+    # its working set (weights + peak live activations, under 1 MB) fits in the two threads' L2s
+    assert point["meta"]["level"] == "L2"
     ridge = next(t for t in traces if t["meta"]["role"] == "ridge")
-    assert ridge["meta"]["x"] == pytest.approx(70e9 / 12e9)
+    assert (ridge["meta"]["level"], ridge["meta"]["x"]) == ("L2", pytest.approx(70e9 / 90e9))
     assert {t["meta"]["level"] for t in traces if t["meta"]["role"] == "bandwidth"} == {"L1", "L2", "L3", "DRAM"}
 
 

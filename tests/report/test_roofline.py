@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given, settings
@@ -149,3 +150,116 @@ def test_runs_with_runtime_aggregates_only_use_the_reported_median(tmp_path):
     assert s.latency is None
     assert s.roofline["median_s"] == 2e-3 and "reported by the runtime" in s.roofline["latency_source"]
     assert s.roofline["achieved_ops_per_s"] == pytest.approx(analysis.flops / 2e-3)
+
+
+# -- the roof follows the working set; a ceiling a run beats is refused ---------------------
+
+CACHES = [
+    {"level": 1, "size_bytes": 32 << 10, "shared_cpus": 1},
+    {"level": 2, "size_bytes": 1 << 20, "shared_cpus": 1},
+    {"level": 3, "size_bytes": 32 << 20, "shared_cpus": 2},
+]
+
+
+def _measured(peak=50e9, dram=10e9, **target) -> Ceilings:
+    """Measured ceilings of a 2-CPU target with its cache sizes (L1 > L2 > L3 > DRAM bandwidth)."""
+    return Ceilings(device="dev", peak_ops_per_s={"fp32": peak, "int8": 2 * peak},
+                    bandwidth_bytes_per_s={"L1": 20 * dram, "L2": 9 * dram, "L3": 4 * dram, "DRAM": dram},
+                    method="measured", threads=2, duration_s=10.0,
+                    target={"caches": CACHES, "cpu_count": 2, "loadavg_start": 0.1, "loadavg_end": 0.3, **target})
+
+
+def _analysis(flops: float, weight_bytes: int, live: int, n_ops: int = 4):
+    """A static analysis with `n_ops` equal ops and this footprint (weights + peak live activations)."""
+    ops = [_Op(i, f"op{i}", "CONV_2D", flops / n_ops, [f"t{i}"], nbytes=(weight_bytes + live) // (2 * n_ops))
+           for i in range(n_ops)]
+    return SimpleNamespace(ops=ops, weight_bytes=weight_bytes, activation_bytes=SimpleNamespace(peak_live=live))
+
+
+@pytest.mark.parametrize("weights, live, threads, level, reason", [
+    (20_000, 8_000, 2, "L1", "fit in L1 (0.0625 MiB for 2 thread(s))"),
+    (700_000, 100_000, 2, "L2", "fit in L2 (2 MiB for 2 thread(s))"),
+    (1_400_000, 200_000, 1, "L3", "fit in L3 (32 MiB for 1 thread(s))"),  # one thread: one private L2
+    (90_000_000, 1_000_000, 2, "DRAM", "exceed L3 (32 MiB): judged against DRAM"),
+])
+def test_roof_follows_the_model_working_set(weights, live, threads, level, reason):
+    c = _measured()
+    r = summarize_roofline("fp32", 1.0, [], _analysis(1e6, weights, live), c, threads=threads)
+    assert r["level"] == level and reason in r["level_reason"]
+    assert r["bandwidth_bytes_per_s"] == c.bandwidth_bytes_per_s[level]
+    assert r["ridge_point"] == pytest.approx(50e9 / c.bandwidth_bytes_per_s[level])
+    assert r["footprint_bytes"] == weights + live
+
+
+def test_roof_is_dram_without_cache_sizes_and_says_why(tmp_path):
+    r = summarize_roofline("fp32", 1e-3, [], analyze(depthwise_onnx(tmp_path / "dw.onnx")), _ceilings())
+    assert r["level"] == "DRAM" and "cache sizes unknown (measured ceilings)" in r["level_reason"]
+
+
+def test_a_deliberately_low_ceiling_is_refused_not_shown_as_efficiency():
+    # 1 GFLOP in 1 ms is 1 Top/s, on a target whose ceilings claim 10 Gop/s and 1 GB/s
+    low = _measured(peak=10e9, dram=1e9)
+    analysis = _analysis(1e9, 50_000_000, 1_000_000)  # AI ≈ 39 op/B: compute-bound against DRAM
+    r = summarize_roofline("fp32", 1e-3, [], analysis, low)
+    assert r["bound"] == "compute" and r["ceiling_too_low"] is True
+    assert r["efficiency"] is None and r["efficiency_raw"] == pytest.approx(100.0)
+    note = next(n for n in r["notes"] if n.startswith("ceiling too low"))
+    assert "10000% of the fp32 peak" in note and "harness ceilings --device dev --remeasure" in note
+    assert r["ceilings_busy"] == []
+
+    # the same low ceilings, measured while the target was loaded: the note says so
+    busy = _measured(peak=10e9, dram=1e9, loadavg_start=4.0)
+    r = summarize_roofline("fp32", 1e-3, [], analysis, busy)
+    assert r["ceilings_busy"] and "load average 4.00" in r["ceilings_busy"][0]
+    assert "measured while the target was busy (load average 4.00" in next(n for n in r["notes"] if "too low" in n)
+
+    # a memory-bound op faster than its bandwidth roof is refused the same way
+    pts = op_points([OpCost(0, "dw", "DEPTHWISE_CONV_2D", flops=1e6, bytes=1e6, time_s=1e-6)], Roof(1e12, 1e9))
+    assert pts[0]["bound"] == "memory" and pts[0]["ceiling_too_low"] and pts[0]["efficiency"] is None
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.floats(1e7, 1e13), st.floats(1e6, 1e12), st.floats(1e-6, 10.0), st.floats(1e5, 1e10),
+       st.integers(1_000, 100_000_000), st.integers(1, 4))
+def test_roofline_never_contradicts_itself_whatever_the_ceilings(peak, dram, median_s, flops, weights, threads):
+    """On any host's ceilings: the bound matches the side of the ridge, an efficiency is never
+    above 100 %, a refused one always says so, and the per-op bound is never below the model's."""
+    r = summarize_roofline("fp32", median_s, [], _analysis(flops, weights, weights // 10), _measured(peak, dram),
+                           threads=threads)
+    assert r["bound"] == ("memory" if r["arithmetic_intensity"] < r["ridge_point"] else "compute")
+    assert r["ridge_point"] == pytest.approx(peak / r["bandwidth_bytes_per_s"])
+    assert r["efficiency"] is None or 0 < r["efficiency"] <= 1.0
+    assert bool(r.get("ceiling_too_low")) == (r["efficiency"] is None)
+    if r.get("ceiling_too_low"):
+        assert r["efficiency_raw"] > 1.0 and any(n.startswith("ceiling too low") for n in r["notes"])
+    assert r["per_op_min_time_s"] >= r["model_min_time_s"] * (1 - 1e-9)
+
+
+def test_per_op_times_say_how_many_profiling_iterations_they_come_from(tmp_path):
+    analysis = analyze(depthwise_onnx(tmp_path / "dw.onnx"))
+    few = [{"name": o.name, "type": "", "time_s": 1e-4, "count": 20} for o in analysis.ops]
+    r = summarize_roofline("fp32", 1e-3, few, analysis, _ceilings())
+    assert r["op_profile_iterations"] == 20 and r["op_profile_few"] is True
+    assert "20 profiling iteration(s)" in r["op_time_source"]
+    assert r["op_time_to_median"] == pytest.approx(len(analysis.ops) * 1e-4 / 1e-3)
+    many = [dict(m, count=500) for m in few]
+    assert summarize_roofline("fp32", 1e-3, many, analysis, _ceilings())["op_profile_few"] is False
+    assert "op_profile_iterations" not in summarize_roofline("fp32", 1e-3, [], analysis, _ceilings())
+
+
+def test_depthwise_mobilenet_is_memory_bound_and_a_dense_cnn_compute_bound_against_a_phone_class_roof():
+    """The placement the local end-to-end test cannot promise on every host: against fixed
+    ceilings (50 Gop/s fp32, 10 GB/s DRAM, ridge 5 op/B) and the zoo models' static analyses."""
+    from harness import zoo
+
+    phone = Ceilings(device="phone", peak_ops_per_s={"fp32": 50e9}, bandwidth_bytes_per_s={"DRAM": 10e9},
+                     method="datasheet")
+    mobilenet = summarize_roofline("fp32", 1e-3, [], analyze(zoo.model_file("mobilenet_v2_0.35_96-fp32-onnx")), phone)
+    dense = summarize_roofline("fp32", 1e-3, [], analyze(zoo.model_file("ic01-fp32-tflite")), phone)
+    assert mobilenet["level"] == dense["level"] == "DRAM" and mobilenet["ridge_point"] == pytest.approx(5.0)
+    assert mobilenet["bound"] == "memory" and dense["bound"] == "compute"
+    static = analyze(zoo.model_file("mobilenet_v2_0.35_96-fp32-onnx"))
+    dw_names = {o.name for o in static.ops if o.type == "Conv" and o.input_shapes[1][1] == 1 and o.input_shapes[1][2] > 1}
+    depthwise = [o for o in mobilenet["ops"] if o["name"] in dw_names]
+    assert len(depthwise) == 17 and all(o["bound"] == "memory" for o in depthwise)
+    assert mobilenet["memory_bound_time_share_modelled"] > 0.5

@@ -40,7 +40,8 @@ def test_agx_orin_three_lines_multi_gpc_and_engines():
     assert res.values("power/VDD_GPU_SOC") == [2.412] * 3
     assert res.values("thermal/tj") == [52.562, 52.343, 52.156]
     v = res.readings[0].values
-    assert v["freq/gpu0"] == (0.0, "Hz") and v["freq/gpu1"] == (0.0, "Hz") and v["load/gpu"] == (0.0, "1")
+    assert v["freq/gpu_gpc0"] == (0.0, "Hz") and v["freq/gpu_gpc1"] == (0.0, "Hz") and v["load/gpu"] == (0.0, "1")
+    assert v["freq/gpu"] == (0.0, "Hz")  # the same name as a one-GPC line
     assert v["load/nvenc"] == (0.79, "1") and v["freq/nvenc"] == (166e6, "Hz")
     assert v["freq/vic"] == (115e6, "Hz") and v["freq/ape"] == (174e6, "Hz")
     assert v["freq/cpu11"] == (1036e6, "Hz")
@@ -51,7 +52,7 @@ def test_agx_orin_three_lines_multi_gpc_and_engines():
 def test_agx_thor_gpu_without_load():
     res, v = values("agx_thor_r38.4_jp7_3lines.txt")
     assert "load/gpu" not in v
-    assert v["freq/gpu2"] == (0.0, "Hz")
+    assert v["freq/gpu_gpc2"] == (0.0, "Hz") and v["freq/gpu"] == (0.0, "Hz")
     assert v["freq/nvenc0"] == (0.0, "Hz")
     assert v["freq/ape"] == (300e6, "Hz")
     assert res.values("power/VDD_CPU_SOC_MSS") == [4.165, 4.923, 4.544]

@@ -146,6 +146,29 @@ void ee_port_write(const char *s, size_t n)
     }
 }
 
+/* A window starts on a whole µs: the timer is moved forward to the next µs boundary
+ * (less than 1 µs, with the clock paused, so it stays monotonic). Under -icount the
+ * count of a window is then a function of its work alone: without this, where the
+ * window started inside a µs (which depends on everything the firmware did before)
+ * made identical windows read 1 µs apart. */
+uint32_t ee_port_window_start_us(void)
+{
+#ifdef BOARD_DEBUG_TICKS
+    return (uint32_t)board_ticks();
+#endif
+    const uint32_t per_us = BOARD_SYSCLK_HZ / 1000000u;
+    clock_pause();
+    uint64_t ticks = board_ticks();
+    uint32_t ahead = (uint32_t)((per_us - ticks % per_us) % per_us);
+    uint32_t value = TIMER_VALUE;
+    if (ahead && value > ahead) {
+        TIMER_VALUE = value - ahead; /* counts down: fewer left = later */
+        ticks += ahead;
+    }
+    clock_resume();
+    return (uint32_t)(ticks / per_us);
+}
+
 uint32_t ee_port_timestamp_us(void)
 {
 #ifdef BOARD_DEBUG_TICKS
