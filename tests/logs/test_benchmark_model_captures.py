@@ -118,8 +118,9 @@ def test_litert_profile_with_delegate_internal_nodes_uses_run_order(ingest):
 
 def test_the_c_api_program_output_is_not_a_benchmark_model_log(tmp_path):
     with pytest.raises(HarnessError, match="only TFLite runtime lines; its errors: 'TfLiteGpuDelegate Init"):
-        ingest_file("benchmark_model", capture_path("tflite", "tflite_c_api_2.9.1_android_gpu_delegate_old_replacing_"
-                                                    "format_init_failure_segfault.txt"), results=tmp_path / "results")
+        ingest_file("benchmark_model",
+                    capture_path("tflite", "tflite_c_api_2.9.1_android_gpu_delegate_old_replacing_format_init_failure_"
+                                 "segfault.txt"), results=tmp_path / "results")
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
 
 
