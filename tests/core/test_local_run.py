@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -65,20 +66,32 @@ def test_fixed_count_is_exact_and_memory_is_recorded(cli):
     assert r["memory"]["peak_rss_after_run_bytes"] >= r["memory"]["peak_rss_after_init_bytes"] > 1e6
 
 
+def _wait_for_agent_cpu(harness_pid: int, cpu_s: float, timeout: float = 120) -> None:
+    """Until the agent that `harness_pid` started has used `cpu_s` of CPU (a fixed sleep can
+    still find it importing its runtime on a loaded host)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for proc_dir in Path("/proc").glob("[0-9]*"):
+            try:
+                if b"agent.py" not in (proc_dir / "cmdline").read_bytes():
+                    continue
+                fields = (proc_dir / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == harness_pid and (int(fields[11]) + int(fields[12])) / tick >= cpu_s:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"no agent of pid {harness_pid} used {cpu_s} s of CPU within {timeout} s")
+
+
 def test_sigterm_mid_run_leaves_an_aborted_record_with_its_samples(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness", "run", "-d", "local", "-m", TFLITE, "--ci-target", "0.000001",
          "--max-time", "60", "--no-thermal-gate", "--json"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")},  # its own work folder: its own agent
     )
-    # well into the steady state: this run's agent started (however busy this machine is), then some
-    from tests.processes import live_pids
-
-    deadline = time.monotonic() + 60
-    while not live_pids(f"{tmp_path}/cache/harness/local/agent/agent.py".encode()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(8)
+    _wait_for_agent_cpu(proc.pid, 4.0)  # well into the steady state, however busy the host
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err

@@ -46,6 +46,9 @@ AllowTcpForwarding yes
 MaxStartups 64:30:128
 Subsystem sftp internal-sftp
 LogLevel {log_level}
+# The session's HOME is the fixture's own folder, so the login shell sources no ~/.bashrc of
+# this machine (pyenv init there costs a rehash per command and hangs 60 s on a stale lock).
+SetEnv HOME={dir}/home
 """
 
 
@@ -216,6 +219,7 @@ def start_sshd(tmp_path: Path, name: str = "sshd", log_level: str = "VERBOSE") -
     last_error: Exception | None = None
     for _ in range(5):  # the free port can be taken between probing and binding
         port = _free_port()
+        (d / "home").mkdir(exist_ok=True)
         config = d / "sshd_config"
         config.write_text(_CONFIG.format(port=port, host_key=host_key, dir=d, user=user, log_level=log_level))
         log = d / "sshd.log"

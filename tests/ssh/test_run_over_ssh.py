@@ -75,6 +75,23 @@ def wait_for_agent(server: SshdServer, proc: subprocess.Popen, timeout: float = 
         time.sleep(0.1)
 
 
+def wait_for_agent_cpu(server: SshdServer, cpu_s: float, timeout: float = 120) -> None:
+    """Until the agent has used `cpu_s` of CPU: past loading and warmup on a busy host too,
+    where a fixed sleep after its start may still find it importing its runtime."""
+    tick = os.sysconf("SC_CLK_TCK")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for pid in agent_pids(server):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if (int(fields[11]) + int(fields[12])) / tick >= cpu_s:  # utime + stime
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"the agent did not use {cpu_s} s of CPU within {timeout} s")
+
+
 def shape(obj):
     """The structure of a JSON document (keys and value kinds), without the values."""
     if isinstance(obj, dict):
@@ -184,7 +201,7 @@ def test_sigterm_during_an_ssh_run_kills_the_agent_on_the_board(sshd, tmp_path, 
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     wait_for_agent(sshd, proc)
-    time.sleep(1.0)
+    wait_for_agent_cpu(sshd, 3.0)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
