@@ -20,6 +20,7 @@ from harness.runners.base import RunContext
 from harness.runners.tinyml import TinymlRunner
 from harness.store.record import ModelRef, RunConfig, RuntimeInfo
 from harness.store.recorder import Recorder
+from harness.store.results import MlperfTinyResult
 from harness.digest import sha256_of
 from harness.transports.serial import SerialTransport
 
@@ -33,7 +34,8 @@ def run(model: str, **options) -> tuple[Recorder, float]:
     t0 = time.monotonic()
     with SerialTransport(profile) as t:
         TinymlRunner().run(RunContext(profile=profile, transport=t, model=ref, model_path=path,
-                                      config=RunConfig(runtime="tinyml", options=options), recorder=rec))
+                                      config=RunConfig(runtime="tinyml", options=options), recorder=rec,
+                                      options=TinymlRunner.parse_options(options)))
     return rec, time.monotonic() - t0
 
 
@@ -46,16 +48,16 @@ def main() -> None:
         t0 = time.monotonic()
         rec, _ = run(model, relaxed=True, windows=1, inferences=n, warmups=0)
         wall = time.monotonic() - t0
-        w = rec.runtime.details["windows"][0]
-        print(f"{model:6} {macs:>10,} {w['latency_s'] * 1e3:>16.1f} ms {w['instructions'] / n / macs:>9.1f} "
+        w = rec.result(MlperfTinyResult).windows[0]
+        print(f"{model:6} {macs:>10,} {w.latency_s * 1e3:>16.1f} ms {w.instructions / n / macs:>9.1f} "
               f"{wall / n * 1e3:>11.0f} ms")
     t0 = time.monotonic()
     rec, _ = run("vww01", relaxed=True, windows=1, inferences=1, warmups=0)
     print(f"vww01 input load + 1 inference: {time.monotonic() - t0:.2f} s for 27648 bytes in db lines")
     rec, wall = run("kws01")
-    score = rec.runtime.details["mlperf_tiny"]
-    print(f"strict MLPerf Tiny kws01: {rec.stop_reason}, latency {score['latency_s'] * 1e3:.1f} ms (emulated), "
-          f"valid={score['valid']}")
+    score = rec.result(MlperfTinyResult)
+    print(f"strict MLPerf Tiny kws01: {rec.stop_reason}, latency {score.latency_s * 1e3:.1f} ms (emulated), "
+          f"valid={score.valid}")
     print(f"{wall:.1f}")
 
 

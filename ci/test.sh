@@ -24,6 +24,8 @@ PYTHON="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test,build]'
+# a package outside harness that adds a runner and a model format through entry points only
+.venv/bin/python -m pip install -q -e tests/plugin_pkg
 
 # llama.cpp (llama-bench + harness-llm-driver) from the pinned llama-cpp-python sdist, built
 # once into ~/.cache/harness/llama.cpp/<version>/ (minutes on a fresh machine, then cached).

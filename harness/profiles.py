@@ -15,8 +15,20 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PrivateAttr,
+    SerializeAsAny,
+    ValidationError,
+    WrapValidator,
+    field_validator,
+    model_validator,
+)
 
+from harness import plugins
 from harness.errors import ProfileError, describe_validation_error
 from harness.shipped import shipped_dir
 
@@ -94,9 +106,32 @@ class SerialTransportSpec(_Strict):
         return self
 
 
+class PluginTransportSpec(_Strict):
+    """Base of a plugin transport's profile section (`Transport.spec`): its `kind` is the
+    transport's entry-point name; its other fields are the plugin's."""
+
+    kind: str
+
+
+def _plugin_transport(value: Any, handler: Any) -> Any:
+    """A transport kind that is not built in is validated by its plugin's `spec` model."""
+    kind = value.get("kind") if isinstance(value, dict) else None
+    if isinstance(kind, str) and kind not in _BUILTIN_KINDS:
+        spec = getattr(plugins.load_one("harness.transports", kind), "spec", None)
+        if isinstance(spec, type) and issubclass(spec, PluginTransportSpec):
+            return spec.model_validate(value)
+    return handler(value)
+
+
+_BUILTIN_KINDS = ("local", "ssh", "adb", "serial")
 TransportSpec = Annotated[
-    LocalTransportSpec | SshTransportSpec | AdbTransportSpec | SerialTransportSpec,
-    Field(discriminator="kind"),
+    SerializeAsAny[
+        Annotated[
+            LocalTransportSpec | SshTransportSpec | AdbTransportSpec | SerialTransportSpec,
+            Field(discriminator="kind"),
+        ]
+    ],
+    WrapValidator(_plugin_transport),
 ]
 
 # -- hardware ----------------------------------------------------------------------------
@@ -202,7 +237,13 @@ class Defaults(_Strict):
     python: str | None = Field(None, description="Python on the target for the agent; default python3.")
 
 
-RUNTIMES = ("tflite", "onnx", "benchmark_model", "tinyml")
+def runtime_names() -> list[str]:
+    """The runtime names a profile may list: those the registered runners declare
+    (`harness.runners.base.Runner.runtimes`), read without importing the runner package."""
+    names: list[str] = []
+    for cls in plugins.load("harness.runners").values():
+        names += [rt for rt in getattr(cls, "runtimes", ()) if isinstance(rt, str) and rt not in names]
+    return names
 
 
 class DeviceProfile(_Strict):
@@ -222,9 +263,10 @@ class DeviceProfile(_Strict):
     @field_validator("runtimes")
     @classmethod
     def _known_runtimes(cls, v: list[str]) -> list[str]:
-        unknown = [r for r in v if r not in RUNTIMES]
+        known = runtime_names()
+        unknown = [r for r in v if r not in known]
         if unknown:
-            raise ValueError(f"unknown runtime(s) {unknown}; known: {', '.join(RUNTIMES)}")
+            raise ValueError(f"unknown runtime(s) {unknown}; known: {', '.join(known)}")
         return v
 
     @model_validator(mode="after")

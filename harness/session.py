@@ -1,11 +1,16 @@
 """One benchmark session: devices × models → run records.
 
 `plan_runs` resolves and checks every device and model before anything runs, so a
-typo fails in one line before any device time is spent. `execute` then runs each
+typo fails in one line before any device time is spent: every check the runners'
+declarations imply (`harness.runners.registry.check_plan`: format, transport capability,
+stop mode, delegate, options), plus ``--threads`` ≥ 1. A device or model named twice runs
+once (the plan's `notes` say so). `execute` then runs each
 planned job: open the transport, gate on temperature, start telemetry, run the
 runner, summarise and write the record. A run that fails or is aborted is recorded
-with what it measured, its error and the device's raw output; the session goes on
-with the next run (or stops, when aborted).
+with what it measured, its error (with its failure kind and whether it is transient, see
+`harness.errors`) and the device's raw output; the session goes on with the next run (or
+stops, when aborted). Every record gets the run's metadata (``--tag``, `RunOptions.metadata`)
+and its benchmark key (`harness.store.benchmark_key`).
 """
 
 from __future__ import annotations
@@ -21,15 +26,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import harness
-from harness.analysis.summary import roofline_inputs, summarize_run
 from pydantic import ValidationError
 
-from harness.errors import HarnessError, ModelError, RunAborted, describe_validation_error
+import harness
+from harness.analysis.summary import roofline_inputs, summarize_run
+from harness.errors import FAILURE_KINDS, HarnessError, RunAborted, describe_validation_error, failure_kind
 from harness.models import resolve_model
 from harness.profiles import DeviceProfile, load_profile
-from harness.runners import runner_for
-from harness.runners.base import Progress, RunContext
+from harness.runners.base import Progress, RunContext, Runner
+from harness.runners.registry import check_plan, default_runtime, runner_for
+from harness.store.benchmark_key import benchmark_key
 from harness.store.record import (
     DeviceRef,
     ErrorInfo,
@@ -56,11 +62,20 @@ class RunOptions:
     delegate: str | None = None
     inputs: str | None = None
     seed: int = 0
-    stop: StopRule = field(default_factory=StopRule)
+    #: the whole stopping rule; None: each runner's own (`Runner.default_stop`) with `stop_fields` on top
+    stop: StopRule | None = None
+    #: StopRule fields the user gave (``mode`` included when given): applied to the runner's default
+    stop_fields: dict = field(default_factory=dict)
     telemetry: bool = True
     thermal_gate: bool = True
     baseline_s: float = 2.0
+    #: runner options (``-o KEY=VALUE``): every planned run's runner must know every key
     options: dict = field(default_factory=dict)
+    #: options from dedicated flags, option -> (flag, value): given to the runners that
+    #: have the option; refused when no planned run's runner has it
+    flag_options: dict[str, tuple[str, object]] = field(default_factory=dict)
+    #: free key/value strings recorded with every run (``--tag``; a farm's build or nightly id)
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -69,53 +84,59 @@ class PlannedRun:
     model: ModelRef
     model_path: Path
     config: RunConfig
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
-def default_runtime(profile: DeviceProfile, fmt: str) -> str:
-    """The runtime for a model format on a device, honouring the profile's default."""
-    compatible = {"tflite": ("tflite", "benchmark_model", "tinyml"), "onnx": ("onnx",)}[fmt]
-    if profile.defaults.runtime in compatible and profile.defaults.runtime in profile.runtimes:
-        return profile.defaults.runtime
-    for rt in compatible:
-        if rt in profile.runtimes:
-            return rt
-    raise HarnessError(
-        f"device {profile.id!r} has no runtime for {fmt} models (its runtimes: {', '.join(profile.runtimes)})"
-    )
+class Plan(list):
+    """The planned runs, in order; `notes` says what planning changed (duplicates dropped)."""
 
-
-_FORMAT_OF_RUNTIME = {"tflite": "tflite", "benchmark_model": "tflite", "tinyml": "tflite", "onnx": "onnx"}
+    def __init__(self, jobs=(), notes: list[str] | None = None):
+        super().__init__(jobs)
+        self.notes = notes or []
 
 
 def make_config(profile: DeviceProfile, model: ModelRef, opts: RunOptions) -> RunConfig:
+    """The run's configuration, checked against its runner's declarations."""
+    if opts.threads is not None and opts.threads < 1:
+        raise HarnessError(f"--threads must be at least 1 (got {opts.threads})")
     runtime = opts.runtime or default_runtime(profile, model.format)
-    if _FORMAT_OF_RUNTIME.get(runtime) != model.format:
-        raise ModelError(f"{model.path}: a {model.format} model cannot run with runtime {runtime!r}")
-    if runtime not in profile.runtimes:
-        raise HarnessError(
-            f"device {profile.id!r} does not have runtime {runtime!r} (its runtimes: {', '.join(profile.runtimes)})"
-        )
-    # The MCU runner scores MLPerf Tiny windows; say so instead of a rule it does not apply.
-    stop = StopRule(mode="tinyml") if runtime == "tinyml" else opts.stop
+    runner = runner_for(runtime)
+    raw_options = {k: v for k, (_flag, v) in opts.flag_options.items() if k in runner.Options.model_fields}
+    raw_options.update(opts.options)
+    options = runner.parse_options(raw_options)
     cluster = opts.cluster or profile.defaults.cluster
     mask = profile.hardware.cluster(cluster).affinity_mask if cluster else None
     try:
-        return RunConfig(
+        config = RunConfig(
             runtime=runtime,
-            threads=opts.threads or profile.defaults.threads,
+            threads=opts.threads if opts.threads is not None else profile.defaults.threads,
             cluster=cluster,
             affinity_mask=mask,
             delegate=opts.delegate,
             inputs=opts.inputs,
             seed=opts.seed,
-            stop=stop,
+            stop=_stop_rule(runner, opts),
             telemetry=opts.telemetry,
             thermal_gate=opts.thermal_gate,
             baseline_s=opts.baseline_s,
-            options=dict(opts.options),
+            options=options.model_dump(mode="json", exclude_defaults=True),
         )
     except ValidationError as e:
         raise HarnessError(f"invalid run configuration: {describe_validation_error(e)}") from None
+    check_plan(runner, profile, model.format, model.path, config)
+    return config
+
+
+def _stop_rule(runner: Runner, opts: RunOptions) -> StopRule:
+    if opts.stop is not None:
+        return opts.stop
+    base = runner.default_stop()
+    fields = dict(opts.stop_fields)
+    start = {} if fields.get("mode", base.mode) != base.mode else base.model_dump(exclude_defaults=True)
+    try:
+        return StopRule(**{**start, **fields})
+    except ValidationError as e:
+        raise HarnessError(f"invalid stopping rule: {describe_validation_error(e)}") from None
 
 
 def plan_runs(
@@ -126,16 +147,32 @@ def plan_runs(
         raise HarnessError("give at least one --device and one --model")
     if opts.inputs and not Path(opts.inputs).is_file():
         raise HarnessError(f"{opts.inputs}: no such inputs file")
-    profiles = [load_profile(d, profile_dirs) for d in devices]
-    resolved = [resolve_model(m) for m in models]
+    notes: list[str] = []
+    profiles = _once([load_profile(d, profile_dirs) for d in devices], lambda p: p.id, "device", notes)
+    resolved = _once([resolve_model(m) for m in models], lambda r: (r[0].name, r[0].sha256), "model", notes)
     jobs = [
-        PlannedRun(profile, ref, path, make_config(profile, ref, opts))
+        PlannedRun(profile, ref, path, make_config(profile, ref, opts), dict(opts.metadata))
         for profile in profiles
         for ref, path in resolved
     ]
-    for job in jobs:
-        runner_for(job.config.runtime, job.profile.transport.kind).check(job.profile, job.config)
-    return jobs
+    runners = {r.name: type(r) for r in (runner_for(j.config.runtime) for j in jobs)}
+    for option, (flag, _value) in opts.flag_options.items():
+        if not any(option in cls.Options.model_fields for cls in runners.values()):
+            raise HarnessError(f"{flag} does not apply to the planned runs (runner(s) {', '.join(runners)} "
+                               f"have no option {option!r})")
+    return Plan(jobs, notes)
+
+
+def _once(items: list, key: Callable, what: str, notes: list[str]) -> list:
+    """`items` without repeats (by `key`), noting each one dropped."""
+    seen: dict = {}
+    for item in items:
+        k = key(item)
+        if k in seen:
+            notes.append(f"{what} {k if isinstance(k, str) else k[0]!r} given more than once: it runs once")
+            continue
+        seen[k] = item
+    return list(seen.values())
 
 
 def _host_info() -> dict[str, str]:
@@ -177,12 +214,16 @@ def run_planned(
     rec = Recorder(runtime=RuntimeInfo(name=job.config.runtime, delegate=job.config.delegate))
     status, error = "ok", None
     transport = None
+    serial = None
+    runner: Runner | None = None
     try:
         rec.stage = "connect"
-        runner = runner_for(job.config.runtime, job.profile.transport.kind)
+        runner = runner_for(job.config.runtime)
+        options = runner.options_for(job.config)
         rec.runtime.details["runner"] = runner.name
         transport = open_transport(job.profile)
         with transport:
+            serial = transport.hardware_serial()
             tele = RunTelemetry(transport, job.profile, job.config, rec, cancel)
             try:
                 tele.before()
@@ -196,6 +237,7 @@ def run_planned(
                     cancel=_AnyOf(cancel, tele.tripped),
                     progress=progress or (lambda *_: None),
                     pid_file=tele.pid_file,
+                    options=options,
                 )
                 runner.run(ctx)
             finally:
@@ -206,24 +248,35 @@ def run_planned(
                     rec.warnings.append(f"telemetry: {e}")
                 rec.stage = stage
         if tele.tripped.is_set():
-            status, error = "aborted", ErrorInfo(message=f"thermal limit: {tele.trip_reason}", stage=rec.stage)
+            status, error = "aborted", _error(f"thermal limit: {tele.trip_reason}", rec.stage, "thermal_limit")
         elif cancel.is_set():
-            status, error = "aborted", ErrorInfo(message="aborted by the user (SIGTERM/SIGINT)", stage=rec.stage)
+            status, error = "aborted", _error("aborted by the user (SIGTERM/SIGINT)", rec.stage, "aborted")
     except (RunAborted, KeyboardInterrupt):
         cancel.set()  # a library caller without a signal handler: start no further runs either
-        status, error = "aborted", ErrorInfo(message="aborted by the user", stage=rec.stage)
+        status, error = "aborted", _error("aborted by the user", rec.stage, "aborted")
     except HarnessError as e:
         status = "aborted" if cancel.is_set() else "failed"
-        error = ErrorInfo(message=str(e), stage=rec.stage)
+        error = _error(str(e), rec.stage, "aborted" if cancel.is_set() else failure_kind(e)[0])
     except Exception as e:  # a bug or an unexpected device reply: record it, keep going
         status = "failed"
-        error = ErrorInfo(message=f"{type(e).__name__}: {e}", stage=rec.stage)
+        error = _error(f"{type(e).__name__}: {e}", rec.stage, "internal")
         rec.add_raw("harness_traceback", traceback.format_exc().splitlines())
     if transport is not None:  # notes a transport adds while running (e.g. a fallback it had to take)
         rec.notes.extend(n for n in getattr(transport, "notes", []) if n not in rec.notes)
+    key_options = None
+    if runner is not None:
+        try:
+            key_options = runner.options_for(job.config).model_dump(mode="json")
+        except HarnessError:
+            pass
     return write_record(
-        store, rec, job.profile, job.model, job.config, status, error, started, dt.datetime.now(dt.timezone.utc)
+        store, rec, job.profile, job.model, job.config, status, error, started, dt.datetime.now(dt.timezone.utc),
+        metadata=job.metadata, serial=serial, key_options=key_options,
     )
+
+
+def _error(message: str, stage: str, kind: str) -> ErrorInfo:
+    return ErrorInfo(message=message, stage=stage, kind=kind, transient=FAILURE_KINDS[kind])
 
 
 def write_record(
@@ -236,12 +289,17 @@ def write_record(
     error: ErrorInfo | None,
     started: dt.datetime,
     finished: dt.datetime | None,
+    *,
+    metadata: dict[str, str] | None = None,
+    serial: str | None = None,
+    key_options: dict | None = None,
 ) -> RunManifest:
-    """Turn what a run collected into its manifest and summary, and write the record."""
+    """Turn what a run collected into its manifest and summary, and write the record.
+    `key_options`: the runner's full options (defaults included) for the benchmark key."""
     if error is not None and rec.raw:
         error.raw_output = "raw/"
     device = (
-        DeviceRef(id=profile.id, name=profile.name, transport=profile.transport.kind)
+        DeviceRef(id=profile.id, name=profile.name, transport=profile.transport.kind, serial=serial)
         if profile is not None
         else DeviceRef(id="unknown", name="unknown (no profile given)", transport="unknown")
     )
@@ -259,10 +317,13 @@ def write_record(
         harness_version=harness.__version__,
         host=_host_info(),
         phases=rec.phases,
+        results=list(rec.results),
         conditions=rec.conditions,
         timeline=rec.timeline,
         notes=rec.notes,
+        metadata=dict(metadata or {}),
     )
+    manifest.benchmark_key, manifest.benchmark_key_fields = benchmark_key(manifest, key_options)
     try:
         manifest.summary = summarize_run(manifest, rec, **roofline_inputs(manifest, store.root))
     except Exception as e:  # whatever the analysis trips on, the measured samples are written

@@ -25,9 +25,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from harness.digest import sha256_of
 from harness.errors import ModelError, describe_validation_error
 
-MODEL_SUFFIXES = (".tflite", ".onnx")
-
-
 class Expected(BaseModel):
     model_config = ConfigDict(extra="forbid")
     macs: float
@@ -41,7 +38,7 @@ class ZooEntry(BaseModel):
     id: str
     arch: str
     task: str
-    format: Literal["tflite", "onnx"]
+    format: str
     precision: Literal["fp32", "int8"]
     input_shape: list[int]
     input_dtype: str
@@ -121,11 +118,13 @@ def get(spec: str) -> ZooEntry:
 
 def is_path(spec: str) -> bool:
     """Whether a --model value names a file (rather than a zoo id)."""
-    return os.sep in spec or "/" in spec or spec.lower().endswith(MODEL_SUFFIXES) or Path(spec).exists()
+    from harness.formats import registry
+
+    return os.sep in spec or "/" in spec or spec.lower().endswith(registry.extensions()) or Path(spec).exists()
 
 
 def model_file(spec: str, build: bool = False) -> Path:
-    """The model file for a zoo id/arch or a path to a ``.tflite``/``.onnx`` file.
+    """The model file for a zoo id/arch or a path to a model file of a registered format.
 
     A zoo entry that is built on demand and not built yet raises `ModelError` telling to
     run ``harness zoo build ID`` (or is built now with ``build=True``)."""
@@ -148,9 +147,9 @@ def model_file(spec: str, build: bool = False) -> Path:
         raise ModelError(f"{path}: no such model file")
     if not path.is_file():
         raise ModelError(f"{path}: not a file")
-    from harness.analysis.static import model_format
+    from harness.formats import registry
 
-    model_format(path)  # raises for anything but .tflite / .onnx
+    registry.detect(path)  # raises for a file of no registered format, or not what it claims
     return path
 
 

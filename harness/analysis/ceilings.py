@@ -1,8 +1,9 @@
 """A device's roofline ceilings: measured on the target, stored, reused; datasheet as fallback.
 
-`measure_ceilings(profile)` pushes the probe (harness/agent/ceilings.py) and two synthetic
-FULLY_CONNECTED models (fp32 and int8) to the target over its command transport, runs it
-(ERT-style sweeps, see the probe's docstring), and turns its output into `Ceilings` with
+`measure_ceilings(profile)` runs the ceilings probe runner (`harness.runners.ceilings`: the
+probe harness/agent/ceilings.py and two synthetic FULLY_CONNECTED models, fp32 and int8, on
+the target over its command transport; ERT-style sweeps, see the probe's docstring), and
+turns its output into `Ceilings` with
 `derive_ceilings` (a pure function): the compute ceiling per dtype is the best rate of the
 FC batch sweep; the bandwidth per cache level and DRAM is the plateau of the working-set
 sweep inside that level's capacity (from the target's sysfs cache sizes).
@@ -26,25 +27,21 @@ import datetime as dt
 import json
 import math
 import statistics
-import tempfile
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from harness.agent import AGENT_PATH
-from harness.errors import CommandTimeout, HarnessError, describe_validation_error
+from harness.errors import HarnessError, describe_validation_error
 from harness.profiles import DeviceProfile
 from harness.store.atomic import write_atomic
 
-PROBE_PATH = AGENT_PATH.with_name("ceilings.py")
 CEILINGS_DIR = "ceilings"
-FC_SIZE = 512  # synthetic FC weights are FC_SIZE × FC_SIZE: fit in L2 on phones and PCs alike
-_DEADLINE_S = {"quick": 300.0, "full": 1800.0}
+#: version of the ceilings file; readers migrate older ones, drop fields a newer minor adds,
+#: refuse a newer major (as run records, `harness.store.migrate`)
+CEILINGS_VERSION = "1.0"
 
 # A target is busy when its 1-minute load average (less the probe's own threads) exceeds this
 # share of its CPUs, or when the typical trial of a bandwidth point is this much slower than
@@ -67,6 +64,7 @@ class CeilingsError(HarnessError):
 class Ceilings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    schema_version: str = Field(CEILINGS_VERSION, description="major.minor; files without one are 1.0")
     device: str
     peak_ops_per_s: dict[str, float] = Field(description="dtype -> ops/s (2 ops per MAC)")
     bandwidth_bytes_per_s: dict[str, float] = Field(description="level (L1, L2, …, DRAM) -> bytes/s, inner first")
@@ -158,64 +156,6 @@ def trial_spread(points: list[dict]) -> float | None:
     spreads = [1.0 - statistics.median(p["trials"]) / max(p["trials"])
                for p in points if len(p.get("trials") or ()) >= 3 and max(p["trials"]) > 0]
     return statistics.median(spreads) if spreads else None
-
-
-# -- the synthetic compute model ----------------------------------------------------------
-
-
-def build_fc_model(k: int, n: int, dtype: str, seed: int = 0) -> bytes:
-    """A one-op TFLite model: FULLY_CONNECTED [1,k] x [n,k]ᵀ with constant weights."""
-    import flatbuffers
-    from ai_edge_litert import schema_py_generated as fb
-
-    rng = np.random.default_rng(seed)
-    buffers = [fb.BufferT()]
-    tensors: list = []
-
-    def buffer(arr: np.ndarray) -> int:
-        b = fb.BufferT()
-        b.data = np.frombuffer(arr.tobytes(), np.uint8)
-        buffers.append(b)
-        return len(buffers) - 1
-
-    def quant(scale: float) -> Any:
-        q = fb.QuantizationParametersT()
-        q.scale, q.zeroPoint = [scale], [0]
-        return q
-
-    def tensor(name: str, shape: list[int], ttype: int, buf: int = 0, q: Any = None) -> int:
-        t = fb.TensorT()
-        t.name, t.shape, t.type, t.buffer, t.quantization = name, shape, ttype, buf, q
-        tensors.append(t)
-        return len(tensors) - 1
-
-    if dtype == "fp32":
-        x = tensor("x", [1, k], fb.TensorType.FLOAT32)
-        w = tensor("w", [n, k], fb.TensorType.FLOAT32, buffer(rng.uniform(-1, 1, (n, k)).astype(np.float32)))
-        b = tensor("b", [n], fb.TensorType.FLOAT32, buffer(np.zeros(n, np.float32)))
-        y = tensor("y", [1, n], fb.TensorType.FLOAT32)
-    elif dtype == "int8":
-        x = tensor("x", [1, k], fb.TensorType.INT8, 0, quant(0.05))
-        w = tensor("w", [n, k], fb.TensorType.INT8, buffer(rng.integers(-127, 128, (n, k)).astype(np.int8)), quant(0.01))
-        b = tensor("b", [n], fb.TensorType.INT32, buffer(np.zeros(n, np.int32)), quant(0.05 * 0.01))
-        y = tensor("y", [1, n], fb.TensorType.INT8, 0, quant(1.0))
-    else:
-        raise ValueError(f"no synthetic FC model for dtype {dtype!r}")
-    code = fb.OperatorCodeT()
-    code.builtinCode = code.deprecatedBuiltinCode = fb.BuiltinOperator.FULLY_CONNECTED
-    code.version = 1
-    op = fb.OperatorT()
-    op.opcodeIndex, op.inputs, op.outputs = 0, [x, w, b], [y]
-    op.builtinOptionsType = fb.BuiltinOptions.FullyConnectedOptions
-    op.builtinOptions = fb.FullyConnectedOptionsT()
-    graph = fb.SubGraphT()
-    graph.tensors, graph.inputs, graph.outputs, graph.operators, graph.name = tensors, [x], [y], [op], "main"
-    model = fb.ModelT()
-    model.version, model.operatorCodes, model.subgraphs, model.buffers = 3, [code], [graph], buffers
-    model.description = f"harness ceilings probe: FULLY_CONNECTED {dtype} {n}x{k}"
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
 
 
 # -- from probe output to ceilings (pure) -------------------------------------------------
@@ -379,10 +319,31 @@ def load_ceilings(device_id: str, results: Path | str) -> Ceilings | None:
     if not path.is_file():
         return None
     try:
-        return Ceilings.model_validate(json.loads(path.read_text()))
+        data = json.loads(path.read_text())
     except (OSError, ValueError) as e:
-        msg = describe_validation_error(e) if isinstance(e, ValidationError) else str(e)
-        raise CeilingsError(f"{path}: unreadable ceilings file ({msg}); re-measure with `harness ceilings`") from None
+        raise CeilingsError(f"{path}: unreadable ceilings file ({e}); re-measure with `harness ceilings`") from None
+    return read_ceilings(data, path)
+
+
+def read_ceilings(data: Any, path: Path | str) -> Ceilings:
+    """Ceilings from a file's JSON data, of any version this harness reads."""
+    from harness.store.migrate import parse_version
+    from harness.store.results import drop_unknown_fields
+
+    if not isinstance(data, dict):
+        raise CeilingsError(f"{path}: unreadable ceilings file (not a JSON object); re-measure with `harness ceilings`")
+    data = {"schema_version": "1.0", **data}  # files written before versioning are 1.0
+    version, ours = parse_version(data["schema_version"]), parse_version(CEILINGS_VERSION)
+    if version is None or version[0] > ours[0]:
+        raise CeilingsError(f"{path}: ceilings schema_version {data['schema_version']!r} is newer than this harness "
+                            f"reads ({ours[0]}.x); upgrade harness")
+    try:
+        return Ceilings.model_validate(data)
+    except ValidationError as e:
+        if version > ours and drop_unknown_fields(data, e):
+            return Ceilings.model_validate({**data, "schema_version": CEILINGS_VERSION})
+        raise CeilingsError(f"{path}: unreadable ceilings file ({describe_validation_error(e)}); "
+                            "re-measure with `harness ceilings`") from None
 
 
 def ceilings_for(profile: DeviceProfile, results: Path | str) -> Ceilings | None:
@@ -415,67 +376,38 @@ def measure_ceilings(
     save: bool = True,
     max_bytes: int | None = None,
 ) -> Ceilings:
-    """Run the probe on the device over its command transport; store and return the ceilings."""
+    """Run the ceilings probe runner on the device over its command transport; store and
+    return the ceilings."""
     import harness
-    from harness.runners.base import Watchdog
+    from harness.runners.base import RunContext
+    from harness.runners.ceilings import CeilingsRunner
+    from harness.store.record import RunConfig, RuntimeInfo
+    from harness.store.recorder import Recorder
     from harness.transports import open_transport
     from harness.transports.base import CommandTransport
+    from harness.transports.registry import transport_class
 
-    if mode not in _DEADLINE_S:
-        raise HarnessError(f"unknown ceilings mode {mode!r} (quick | full)")
-    if profile.transport.kind == "serial":
+    runner = CeilingsRunner()
+    options = runner.parse_options({"mode": mode, "max_bytes": max_bytes})
+    if not issubclass(transport_class(profile.transport.kind), runner.transport):
         raise HarnessError(
-            f"device {profile.id!r} is reached over serial: ceilings are measured on command targets "
-            "(local, ssh, adb); its roofline uses the profile's datasheet numbers"
+            f"device {profile.id!r} is reached over {profile.transport.kind}: ceilings are measured on command "
+            "targets (local, ssh, adb); its roofline uses the profile's datasheet numbers"
         )
-    events: list[dict] = []
-    raw: list[str] = []
-    with open_transport(profile) as t, tempfile.TemporaryDirectory(prefix="harness-ceilings-") as tmp:
+    cluster = profile.defaults.cluster
+    if threads is None and cluster:
+        threads = len(profile.hardware.cluster(cluster).cpus)
+    config = RunConfig(runtime="ceilings", threads=threads, cluster=cluster,
+                       affinity_mask=profile.hardware.cluster(cluster).affinity_mask if cluster else None,
+                       telemetry=False, thermal_gate=False)
+    rec = Recorder(runtime=RuntimeInfo(name="ceilings"))
+    with open_transport(profile) as t:
         assert isinstance(t, CommandTransport)
-        script = t.path("ceilings", "ceilings.py")
-        t.push(PROBE_PATH, script)
-        t.push(AGENT_PATH, t.path("ceilings", "agent.py"))  # the probe shares the agent's runtime lookup
-        argv = [t.agent_python(), script, "--mode", mode]
-        for dtype in ("fp32", "int8"):
-            local = Path(tmp) / f"fc_{dtype}_{FC_SIZE}.tflite"
-            local.write_bytes(build_fc_model(FC_SIZE, FC_SIZE, dtype))
-            remote = t.path("ceilings", local.name)
-            t.push(local, remote)
-            argv += ["--fc", f"{dtype}={remote}"]
-        cluster = profile.defaults.cluster
-        if threads is None and cluster:
-            threads = len(profile.hardware.cluster(cluster).cpus)
-        if threads:
-            argv += ["--threads", str(threads)]
-        if max_bytes:
-            argv += ["--max-bytes", str(int(max_bytes))]
-        if cluster:
-            argv = ["taskset", profile.hardware.cluster(cluster).affinity_mask, *argv]
-        proc = t.start(argv)
-        with Watchdog(proc, threading.Event(), _DEADLINE_S[mode], name="ceilings-deadline") as dog:
-            for line in proc.lines():
-                try:
-                    ev = json.loads(line)
-                except ValueError:
-                    raw.append(line)
-                    continue
-                if not isinstance(ev, dict):
-                    raw.append(line)
-                    continue
-                events.append(ev)
-                if ev.get("event") == "progress" and progress:
-                    progress(ev["stage"], ev["i"], ev["n"])
-            rc = proc.wait(timeout=30)
-        stderr = proc.stderr
-    if dog.timed_out.is_set():
-        raise CommandTimeout(f"ceilings probe on {profile.id} did not finish within its {_DEADLINE_S[mode]:g} s "
-                             f"deadline ({mode} mode) and was stopped")
-    err = next((e for e in events if e.get("event") == "error"), None)
-    if err is not None:
-        raise CeilingsError(f"ceilings probe failed on {profile.id} during {err.get('stage')}: {err.get('type')}: {err.get('message')}")
-    if not any(e.get("event") == "done" for e in events):
-        tail = (stderr.strip().splitlines() or raw or ["no output"])[-1]
-        raise CeilingsError(f"ceilings probe on {profile.id} exited with status {rc} before finishing: {tail}")
+        ctx = RunContext(profile=profile, transport=t, model=None, model_path=None, config=config, recorder=rec,
+                         options=options,
+                         progress=(lambda stage, f: progress(stage, f["i"], f["n"])) if progress else lambda *_: None)
+        runner.run(ctx)
+    events = rec.results[0].events
     ceilings = derive_ceilings(events, profile.id, threads_hint=threads)
     ceilings.harness_version = harness.__version__
     sheet = datasheet_ceilings(profile)

@@ -21,7 +21,7 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
-from harness.analysis.static import McuFit
+from harness.analysis.model_types import McuFit
 
 # Runs in the child: allocate with a generous arena, then print the recorded usage.
 _CHILD = r"""

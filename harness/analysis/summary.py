@@ -1,7 +1,9 @@
 """A run's summary, derived only from its raw tables and configuration.
 
-`derive_summary` is a pure function of a manifest and its tables, so a stored run
-can be re-summarised and every figure traced back to raw samples.
+`derive_summary` is a pure function of a manifest (its typed ``results`` included) and its
+tables, so a stored run can be re-summarised and every figure traced back to raw samples.
+It reads runner results through their hooks only (`RunnerResult.typical_latency`,
+`.energy`, `.stands_for_samples`), never through a dict.
 """
 
 from __future__ import annotations
@@ -47,29 +49,38 @@ def derive_summary(
         total_s = float((lat * counts).sum())
         summary.throughput_per_s = float(counts.sum()) / total_s if total_s > 0 else None
         summary.warnings += stats.stability_warnings(lat, summary.latency, manifest.config.stop, summary.stop_reason)
-    elif manifest.status == "ok" and summary.aggregates is None:
+    elif manifest.status == "ok" and not any(r.stands_for_samples for r in manifest.results):
         summary.warnings.append("no steady-state samples")
     _add_energy(summary, manifest, telemetry)
-    median, source = typical_latency(summary)
+    median, source = typical_latency(summary, manifest.results)
     summary.roofline = summarize_roofline(
-        manifest.model.precision, median, ops.to_pylist(), analysis, ceilings, manifest.config.threads
+        roofline_precision(manifest), median, ops.to_pylist(), analysis, ceilings, manifest.config.threads
     )
     if summary.roofline is not None and source is not None:
         summary.roofline["latency_source"] = source
     return summary
 
 
-def typical_latency(summary: Summary) -> tuple[float | None, str | None]:
-    """The steady-state median; for runtimes that print aggregates only, their median or mean."""
+def typical_latency(summary: Summary, results=()) -> tuple[float | None, str | None]:
+    """The steady-state median; for runtimes that print statistics only, what their result
+    reports (`RunnerResult.typical_latency`: a median, else a mean)."""
     if summary.latency is not None:
         return summary.latency.median_s, "median of the steady-state samples"
-    steady = (summary.aggregates or {}).get("steady") or {}
-    if steady.get("median_s"):
-        return steady["median_s"], "median reported by the runtime (no per-iteration samples)"
-    mean = (summary.aggregates or {}).get("inference_mean_s") or steady.get("mean_s")
-    if mean:
-        return mean, "mean reported by the runtime (no per-iteration samples)"
+    for result in results:
+        found = result.typical_latency()
+        if found is not None:
+            return found
     return None, None
+
+
+def roofline_precision(manifest: RunManifest) -> str:
+    """The precision the roofline judges the model at: its format's mapping onto a compute
+    ceiling (`ModelFormat.compute_dtype`), else the recorded precision as is."""
+    from harness.formats import registry
+
+    fmt = registry.formats().get(manifest.model.format)
+    dtype = fmt.compute_dtype(manifest.model.precision) if fmt is not None else None
+    return dtype or manifest.model.precision
 
 
 def _add_energy(summary: Summary, manifest: RunManifest, telemetry: pa.Table) -> None:
@@ -78,11 +89,11 @@ def _add_energy(summary: Summary, manifest: RunManifest, telemetry: pa.Table) ->
     if dropped:
         summary.throttled = True
         summary.warnings.append("clocks dropped during the run: " + "; ".join(dropped))
-    measured = (summary.aggregates or {}).get("energy")
+    measured = next((e for e in (r.energy() for r in manifest.results) if e is not None), None)
     if measured:  # an external monitor's per-window result (MCU energy mode)
-        summary.energy_j_per_inference = measured.get("j_per_inference_median")
-        summary.power_w_mean = measured.get("power_w_mean")
-        summary.energy = {"source": measured.get("source"), "method": "median over windows", **measured}
+        summary.energy_j_per_inference = measured["energy_j_per_inference"]
+        summary.power_w_mean = measured["power_w_mean"]
+        summary.energy = measured["how"]
         return
     tl = manifest.timeline
     if telemetry.num_rows == 0 or summary.latency is None or not {"steady_start_ns", "steady_end_ns"} <= tl.keys():
@@ -118,6 +129,7 @@ def roofline_inputs(manifest: RunManifest, results) -> dict:
     from harness.profiles import DeviceProfile
 
     out: dict = {"analysis": None, "ceilings": None, "roofline_warnings": []}
+    # a format without static analysis has no roofline: nothing to warn about
     if manifest.profile:  # an ingested log may name no device: no ceilings to judge it against
         try:
             out["ceilings"] = ceilings_for(DeviceProfile.model_validate(manifest.profile), results)
@@ -133,12 +145,7 @@ def roofline_inputs(manifest: RunManifest, results) -> dict:
 
 
 def summarize_run(manifest: RunManifest, rec: Recorder, analysis=None, ceilings=None, roofline_warnings=()) -> Summary:
-    base = Summary(
-        stop_reason=rec.stop_reason,
-        warnings=list(rec.warnings),
-        memory=dict(rec.memory),
-        aggregates=rec.aggregates,
-    )
+    base = Summary(stop_reason=rec.stop_reason, warnings=list(rec.warnings), memory=dict(rec.memory))
     return derive_summary(
         manifest, base, rec.table("samples"), rec.table("telemetry"), rec.table("ops"), analysis, ceilings, roofline_warnings
     )

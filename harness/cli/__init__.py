@@ -2,45 +2,42 @@
 
 Every command calls one library function and prints its result (a rich table on a
 terminal, or JSON with ``--json``). User mistakes raise `HarnessError`, printed here as
-one line with a non-zero exit status and no traceback.
+one line with a non-zero exit status and no traceback. A plugin that fails to load is one
+``warning:`` line (`harness.plugins`), never a failed command.
+
+The command modules, one per area of the package, are listed once, in `COMMAND_MODULES`;
+each adds its commands to `harness.cli.app.app`.
 """
 
 from __future__ import annotations
 
+import importlib
+import logging
 import sys
 
-import typer
-
+from harness.cli.app import app
 from harness.errors import HarnessError
 
-app = typer.Typer(
-    name="harness",
-    help="Benchmark compiled ML models on real devices.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
+COMMAND_MODULES = (
+    "ceilings",
+    "devices",
+    "devices_check",
+    "firmware",
+    "ingest",
+    "measure",
+    "report",
+    "results",
+    "runtimes",
+    "telemetry",
+    "zoo",
 )
-
-
-def _register() -> None:
-    # Each module adds its commands to `app`; one module per area of the package.
-    from harness.cli import (  # noqa: F401
-        ceilings,
-        devices,
-        firmware,
-        ingest,
-        measure,
-        report,
-        results,
-        telemetry,
-        zoo,
-    )
-
-
-_register()
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"harness.cli.{_name}")
 
 
 def main() -> None:
+    # plugin warnings: one plain line on stderr each
+    logging.basicConfig(format="%(message)s", level=logging.WARNING, stream=sys.stderr)
     try:
         app()
     except HarnessError as e:
@@ -49,3 +46,6 @@ def main() -> None:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+__all__ = ["COMMAND_MODULES", "app", "main"]

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from harness.cli import app
+from harness.cli.app import app
 from harness.cli._output import console, err_console, plain, print_json
 from harness.errors import HarnessError
 from harness.profiles import load_profile

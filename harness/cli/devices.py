@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from harness import profiles
-from harness.cli import app
+from harness.cli.app import app
 from harness.cli._output import console, plain, print_json
 from harness.errors import ProfileError
 
@@ -95,5 +95,3 @@ def schema() -> None:
     """The JSON schema of a profile file, for editors."""
     print_json(profiles.json_schema())
 
-# `check` lives in its own module (it needs the transports); importing it registers it.
-from harness.cli import devices_check  # noqa: E402,F401

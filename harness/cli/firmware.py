@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from harness.cli import app
+from harness.cli.app import app
 from harness.cli._output import console, print_json
 
 firmware_app = typer.Typer(help="Reference MCU firmware (protocol, int8 kernels, QEMU board) and fit checks.",

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from harness.cli import app
+from harness.cli.app import app
 from harness.cli._output import console, print_json
 from harness.report import DEFAULT_MAX_POINTS, DEFAULT_OUT
 

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from harness.cli import app
+from harness.cli.app import app
 from harness.cli._output import console, err_console, plain, print_json
 from harness.store.store import RunStore
 
@@ -25,23 +25,20 @@ def list_runs(
     device: Annotated[Optional[str], typer.Option(help="Only this device id.")] = None,
     model: Annotated[Optional[str], typer.Option(help="Only this model name.")] = None,
     status: Annotated[Optional[str], typer.Option(help="ok | failed | aborted")] = None,
+    key: Annotated[Optional[str], typer.Option("--key", help="Only runs with this benchmark key (or a prefix of it).")] = None,
+    tag: Annotated[Optional[list[str]], typer.Option(
+        "--tag", help="Only runs whose metadata has KEY=VALUE (KEY alone: has the key); repeatable.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Every run in the results folder, oldest first."""
     store = RunStore(results)
-    runs = [
-        m
-        for m in store.manifests()
-        if (device is None or m.device.id == device)
-        and (model is None or m.model.name == model)
-        and (status is None or m.status == status)
-    ]
+    runs = store.select(device=device, model=model, status=status, key=key, tags=_tags(tag or []))
     for problem in store.problems:
         err_console.print(f"warning: skipped {problem}", markup=False)
     if as_json:
         print_json([m.brief() for m in runs])
         return
-    table = Table("run", "started", "device", "model", "runtime", "status", "n", "median ms", "stop")
+    table = Table("run", "started", "device", "model", "runtime", "status", "n", "median ms", "stop", "key")
     for m in runs:
         lat = m.summary.latency
         table.add_row(
@@ -55,9 +52,19 @@ def list_runs(
                 lat.n if lat else None,
                 f"{lat.median_s * 1e3:.3f}" if lat else None,
                 m.summary.stop_reason,
+                m.benchmark_key,
             )
         )
     console.print(table)
+
+
+def _tags(items: list[str]) -> dict[str, str | None]:
+    """``KEY=VALUE`` (that value) or ``KEY`` (any value) filters."""
+    out: dict[str, str | None] = {}
+    for item in items:
+        k, sep, v = item.partition("=")
+        out[k] = v if sep else None
+    return out
 
 
 @results_app.command("show")

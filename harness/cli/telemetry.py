@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from harness.cli import app
+from harness.cli.app import app
 from harness.cli._output import console, err_console, print_json
 
 telemetry_app = typer.Typer(help="Telemetry: parse captured sensor output.", no_args_is_help=True)

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from harness.cli import app
+from harness.cli.app import app
 from harness.cli._output import console, print_json
 
 zoo_app = typer.Typer(help="Reference models and static analysis (MACs, FLOPs, bytes).",

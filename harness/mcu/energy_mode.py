@@ -9,9 +9,10 @@ both edges on its own clock. As the MLPerf Tiny runner computes it:
 
 and latency = (edge 2k+1 − edge 2k) / N, on the monitor's clock.
 
-The result goes to ``recorder.aggregates["energy"]``: ``j_per_inference_median`` (J),
-``power_w_mean`` (W: all windows' energy ÷ their total time), ``windows`` (per-window
-rows) and ``source`` (the monitor's name).
+The result is a ``monitor_energy`` result (`harness.store.results.MonitorEnergy`):
+``j_per_inference_median`` (J), ``power_w_mean`` (W: all windows' energy ÷ their total
+time), ``windows`` (per-window rows) and ``source`` (the monitor's name); and an
+``mlperf_tiny`` result with the score.
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ from harness.errors import HarnessError
 from harness.telemetry.monitors import PowerMonitor, open_monitor
 from harness.telemetry.monitors.base import MonitorTrace
 
+from harness.mcu.windows import WindowPlan, infer_timeout, reference_inferences
+from harness.store.results import EnergyWindow, MlperfTinyResult, MonitorEnergy
+
 if TYPE_CHECKING:
     from harness.mcu.protocol import DutClient
     from harness.runners.base import RunContext
-    from harness.runners.tinyml import TinymlRunner
 
 #: telemetry keeps the power trace decimated to about this many points
 TELEMETRY_POINTS = 20_000
@@ -61,23 +64,21 @@ def window_energies(trace: MonitorTrace, inferences: list[int]) -> list[dict[str
 
 
 def _monitor_for(ctx: RunContext) -> PowerMonitor:
-    opts = ctx.config.options
-    kind = opts.get("monitor") or ctx.profile.sensors.power_monitor
-    port = opts.get("monitor_port") or ctx.profile.sensors.power_monitor_port
+    opts = ctx.options
+    kind = opts.monitor or ctx.profile.sensors.power_monitor
+    port = opts.monitor_port or ctx.profile.sensors.power_monitor_port
     if not kind:
         raise HarnessError(f"energy mode needs a power monitor: set sensors.power_monitor in "
                            f"{ctx.profile.source or ctx.profile.id}, or the 'monitor' option")
-    return open_monitor(kind, port, **dict(opts.get("monitor_options", {})))
+    return open_monitor(kind, port, **dict(opts.monitor_options))
 
 
-def run_energy(runner: TinymlRunner, ctx: RunContext, dut: DutClient) -> None:
-    from harness.runners.tinyml import REFERENCE_N_W, model_key
-
+def run_energy(ctx: RunContext, dut: DutClient, plan: WindowPlan, model_key: str | None, samples: list) -> None:
+    """Run the planned windows with the monitor recording; `samples`: the inputs to send."""
     rec = ctx.recorder
-    windows, n, w, relaxed = runner.window_plan(ctx)
+    windows, n, w, relaxed = plan
     if n is None:  # no m-lap-us to calibrate with: MLPerf Tiny's per-model default
-        n = REFERENCE_N_W.get(model_key(ctx) or "", (10, 1))[0]
-    _, _, samples = runner.inputs(ctx, 1)
+        n = reference_inferences(model_key)
     monitor = _monitor_for(ctx)
     rec.stage = "monitor"
     try:
@@ -86,11 +87,12 @@ def run_energy(runner: TinymlRunner, ctx: RunContext, dut: DutClient) -> None:
             rec.stage = "load"
             dut.ensure_loaded(samples[i % len(samples)].tobytes())
             rec.stage = "run"
-            reply = dut.infer(n, w, expect_laps=False, timeout_s=runner.infer_timeout(ctx, n, w, None) * 10)
+            reply = dut.infer(n, w, expect_laps=False,
+                              timeout_s=infer_timeout(ctx.profile.transport.infer_timeout_s, n, w, None) * 10)
             if reply.laps_us:
                 rec.warnings.append("energy mode: the device printed m-lap-us stamps (a performance-mode build?)")
         rec.stage = "monitor"
-        time.sleep(float(ctx.config.options.get("monitor_settle_s", 0.2)))  # let the last edge reach the host
+        time.sleep(ctx.options.monitor_settle_s)  # let the last edge reach the host
         trace = monitor.stop()
     finally:
         monitor.close()
@@ -106,24 +108,24 @@ def run_energy(runner: TinymlRunner, ctx: RunContext, dut: DutClient) -> None:
         rec.add_telemetry(round(float(e) * 1e9), "gpio/timestamp", 0.0, "1")
     per_inf = [r["energy_j_per_inference"] for r in rows]
     throughputs = [n / r["elapsed_s"] for r in rows if r["elapsed_s"] > 0]
-    rec.runtime.details["energy"] = {"windows": rows, "monitor": trace.details,
-                                     "clock": "sample times and latencies are on the power monitor's clock"}
     # where the run summary picks them up (Summary.energy_j_per_inference / power_w_mean):
     # energy mode has no steady window on the telemetry clock for the usual derivation
     elapsed = sum(r["elapsed_s"] for r in rows)
-    rec.aggregates = {**(rec.aggregates or {}), "energy": {
-        "j_per_inference_median": statistics.median(per_inf),
-        "power_w_mean": sum(r["energy_j"] for r in rows) / elapsed if elapsed > 0 else None,
-        "windows": rows,
-        "source": trace.details.get("monitor", "monitor"),
-    }}
-    rec.runtime.details["mlperf_tiny"] = {
-        "median_energy_j_per_inference": statistics.median(per_inf),
-        "median_throughput_per_s": statistics.median(throughputs) if throughputs else None,
-        "windows": windows,
-        "window_rule": "relaxed" if relaxed else "MLPerf Tiny energy: median over windows of energy between edges / N",
-        "valid": not relaxed,
-    }
+    rec.set_result(MonitorEnergy(
+        source=trace.details.get("monitor", "monitor"),
+        j_per_inference_median=statistics.median(per_inf),
+        power_w_mean=sum(r["energy_j"] for r in rows) / elapsed if elapsed > 0 else None,
+        windows=[EnergyWindow(**r) for r in rows],
+        monitor=trace.details,
+        clock="sample times and latencies are on the power monitor's clock",
+    ))
+    rec.set_result(MlperfTinyResult(
+        mode="energy",
+        median_energy_j_per_inference=statistics.median(per_inf),
+        median_throughput_per_s=statistics.median(throughputs) if throughputs else None,
+        window_rule="relaxed" if relaxed else "MLPerf Tiny energy: median over windows of energy between edges / N",
+        valid=not relaxed,
+    ))
     rec.stop_reason = f"tinyml energy: {windows} windows of {n} inferences" + (" (relaxed rule)" if relaxed else "")
     low = [r["window"] for r in rows if r["coverage"] < 0.9]
     if low:

@@ -183,7 +183,7 @@ def _device_ceilings(manifests: list[RunManifest], results: Path) -> tuple[Ceili
 def _report_time_roofline(view: RunView, ceilings: Ceilings | None) -> dict | None:
     """The roofline against the device's ceilings (read once per device, passed in)."""
     m = view.m
-    median, source = typical_latency(m.summary)
+    median, source = typical_latency(m.summary, m.results)
     if ceilings is None or m.status != "ok" or median is None:
         return None
     try:

@@ -12,18 +12,20 @@ import json
 import shlex
 from pathlib import Path
 
+from pydantic import Field
+
 from harness.agent import AGENT_PATH
 from harness.agent.agent import MLPERF_MAX_S
-from harness.errors import CommandTimeout, HarnessError, TransportError
-from harness.runners.base import RunContext, Runner, Watchdog
-from harness.transports.base import CommandTransport
+from harness.errors import HarnessError, RuntimeFailure, TransportConfigError, error_from_device_text
+from harness.runners.base import RunContext, Runner, RunnerOptions
+from harness.runners.toolrun import ToolOutput, model_remote, push_files, run_tool
 
 # Allowance for load, init, first inference and warmup beyond the steady-state cap.
 _START_ALLOWANCE_S = 180.0
 
 
-class AgentError(HarnessError):
-    """The agent reported an error, or exited without finishing."""
+class AgentOptions(RunnerOptions):
+    op_profile: int = Field(0, ge=0, description="per-op profiling iterations after the run (onnx; --op-profile)")
 
 
 def agent_argv(ctx: RunContext, python: str, agent: str, model: str, inputs: str | None) -> list[str]:
@@ -41,12 +43,10 @@ def agent_argv(ctx: RunContext, python: str, agent: str, model: str, inputs: str
         argv += ["--threads", str(cfg.threads)]
     if inputs:
         argv += ["--inputs", inputs]
-    if cfg.options.get("op_profile"):
-        argv += ["--op-profile", str(int(cfg.options["op_profile"]))]
+    if ctx.options.op_profile:
+        argv += ["--op-profile", str(ctx.options.op_profile)]
     if ctx.pid_file:
         argv += ["--pid-file", ctx.pid_file]
-    if cfg.affinity_mask:
-        argv = ["taskset", cfg.affinity_mask, *argv]
     return argv
 
 
@@ -60,49 +60,61 @@ def deadline_s(ctx: RunContext) -> float:
 class AgentRunner(Runner):
     name = "agent"
     runtimes = ("tflite", "onnx")
-    transports = ("local", "ssh", "adb")
+    formats = ("tflite", "onnx")
+    runtime_formats = {"tflite": ("tflite",), "onnx": ("onnx",)}
+    stop_modes = ("adaptive", "fixed", "mlperf")
+    # no delegates: the agent runs LiteRT's default CPU kernels (XNNPACK) and onnxruntime's
+    # CPU provider; --delegate is refused at plan time (use --runtime benchmark_model)
+    delegates = ()
+    Options = AgentOptions
+    description = "harness' on-device agent (Python): LiteRT / tflite_runtime or onnxruntime, per-iteration samples"
 
     def run(self, ctx: RunContext) -> None:
         t = ctx.transport
-        assert isinstance(t, CommandTransport)
         rec = ctx.recorder
+        if ctx.config.runtime == "tflite" and ctx.options.op_profile:
+            rec.notes.append("op profiling: the agent has no per-op times for tflite models (use benchmark_model)")
 
         rec.stage = "push"
         agent_remote = t.path("agent", "agent.py")
-        model_remote = t.path("models", ctx.model.sha256[:16], ctx.model_path.name)
-        t.push(AGENT_PATH, agent_remote)
-        t.push(ctx.model_path, model_remote)
+        model_rem = model_remote(t, ctx.model.sha256, ctx.model_path)
+        files = [(AGENT_PATH, agent_remote), (ctx.model_path, model_rem)]
         inputs_remote = None
         if ctx.config.inputs:
             src = Path(ctx.config.inputs)
             inputs_remote = t.path("inputs", src.name)
-            t.push(src, inputs_remote)
+            files.append((src, inputs_remote))
+        push_files(t, files)
 
         rec.stage = "start"
-        argv = agent_argv(ctx, t.agent_python(), agent_remote, model_remote, inputs_remote)
-        rec.notes.append("agent command: " + shlex.join(argv))
-        proc = t.start(argv)
-        rec.stage = "run"
+        argv = agent_argv(ctx, t.agent_python(), agent_remote, model_rem, inputs_remote)
+        rec.notes.append("agent command: " + shlex.join(["taskset", ctx.config.affinity_mask, *argv]
+                                                        if ctx.config.affinity_mask else argv))
         events = _EventSink(ctx)
+        out = ToolOutput()
         try:
-            with Watchdog(proc, ctx.cancel, deadline_s(ctx), name="agent-watchdog") as dog:
-                for line in proc.lines():
-                    events.feed(line)
-                rc = proc.wait(timeout=30)
+            run_tool(t, argv, deadline_s=deadline_s(ctx), on_line=events.feed, cancel=ctx.cancel,
+                     affinity_mask=ctx.config.affinity_mask, what="agent", output=out,
+                     on_started=lambda: setattr(rec, "stage", "run"))
         finally:
-            rec.add_raw("agent_stderr", proc.stderr.splitlines())
-        if dog.timed_out.is_set():
-            raise CommandTimeout(f"agent exceeded its {deadline_s(ctx):.0f} s deadline and was killed")
+            rec.add_raw("agent_stderr", out.stderr.splitlines())
         if events.error:
             rec.stage = events.error.get("stage", "run")
-            raise AgentError(f"agent failed during {rec.stage}: {events.error.get('type')}: {events.error.get('message')}")
+            text = f"{events.error.get('type')}: {events.error.get('message')}"
+            raise error_from_device_text(text + "\n" + out.stderr, f"agent failed during {rec.stage}: {text}")
         if events.status is None:
             if ctx.cancel.is_set():
                 return
-            raise TransportError(
-                f"agent exited with status {rc} before finishing"
-                + (f": {proc.stderr.strip().splitlines()[-1]}" if proc.stderr.strip() else "")
-            )
+            raise _exit_error(out, t.agent_python())
+
+
+def _exit_error(out: ToolOutput, python: str) -> HarnessError:
+    """Why the agent exited without finishing, as the failure kind it is."""
+    last = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else ""
+    message = f"agent exited with status {out.returncode} before finishing" + (f": {last}" if last else "")
+    if out.returncode == 127:  # the shell found no such program: the profile's Python is wrong
+        return TransportConfigError(f"{message} ({python} not found on the target: set defaults.python in the profile)")
+    return error_from_device_text(out.stderr, message, default=RuntimeFailure)
 
 
 class _EventSink:

@@ -1,6 +1,6 @@
 """MCU runner: the host side of the MLPerf Tiny serial protocol, scored like its runner.
 
-Modes (``RunConfig.options["mode"]``):
+Modes (option ``mode``):
 
 - ``performance`` (default): W warmups and N timed inferences per window, W always
   sent; a window's time is the difference of its two ``m-lap-us`` stamps (32-bit
@@ -21,11 +21,11 @@ Modes (``RunConfig.options["mode"]``):
   monitor sees; energy per inference is the energy between a window's two edges ÷ N,
   median over the windows (see `harness.mcu.energy_mode`).
 
-Options: ``windows`` (5), ``inferences`` (N; relaxed default 1), ``warmups`` (W; relaxed
-default 1), ``relaxed`` (or ``relaxed_windows``, set by ``harness run --relaxed-windows``),
-``min_window_s`` (10), ``samples`` (accuracy inputs drawn when no --inputs: 5),
-``relay`` (commands through an energy interface board), ``boot_wait_s`` (1),
-``fit_check`` (True: refuse a model whose arena/flatbuffer exceed the profile's SRAM/flash).
+Options: see `TinymlOptions` (``harness runtimes`` lists them); ``harness run
+--relaxed-windows`` sets ``relaxed``.
+
+Results: an ``mlperf_tiny`` result (windows and score; `harness.store.results`), an
+``accuracy`` result in accuracy mode, a ``monitor_energy`` result in energy mode.
 
 Samples: one per window, ``inferences`` = N, ``latency_ns`` = elapsed / N,
 ``start_ns`` = the first stamp on the device clock (µs unwrapped → ns).
@@ -36,26 +36,45 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import AliasChoices, Field
 
-from harness.errors import HarnessError, RunAborted
-from harness.analysis.static import TensorInfo
+from harness.analysis.model_types import TensorInfo
+from harness.errors import HarnessError, RunAborted, RuntimeFailure
 from harness.mcu.inputs import load_inputs, model_io, random_inputs, tensor_bytes
 from harness.mcu.program import MLPERF_TINY_IDS, mlperf_tiny_id
 from harness.mcu.protocol import LAP_WRAP, DeviceErrorReply, DutClient, InferReply
-from harness.runners.base import RunContext, Runner
+from harness.mcu.windows import MIN_INFERENCES, MIN_WINDOW_S, WindowPlan, infer_timeout, plan_windows
+from harness.runners.base import RunContext, Runner, RunnerOptions
+from harness.store.record import StopRule
+from harness.store.results import AccuracyResult, MlperfTinyResult, TinyWindow
+from harness.transports.base import LineTransport
 
-#: MLPerf Tiny's default (inferences, warmups) per window, by model
-REFERENCE_N_W = {"kws01": (70, 10), "ic01": (20, 5), "vww01": (20, 5), "ad01": (1500, 10)}
-MIN_WINDOW_S = 10.0
-MIN_INFERENCES = 10
 #: the MLPerf Tiny reference models' input tensor: (dtype, bytes)
 REFERENCE_INPUTS = {"kws01": ("int8", 490), "vww01": ("int8", 27648), "ic01": ("int8", 3072), "ad01": ("int8", 640)}
 #: a window spanning fewer ticks of the device clock than this is not measurable (1 % resolution)
 MEASURABLE_TICKS = 100
 MAX_CALIBRATION_WINDOWS = 8
+
+
+class TinymlOptions(RunnerOptions):
+    mode: Literal["performance", "accuracy", "energy"] = Field("performance", description="what to measure")
+    windows: int = Field(5, ge=1, description="timed windows")
+    inferences: int | None = Field(None, ge=1, description="N per window (default: calibrated; relaxed: 1)")
+    warmups: int | None = Field(None, ge=0, description="W per window (default: MLPerf Tiny's; relaxed: 1)")
+    relaxed: bool = Field(False, validation_alias=AliasChoices("relaxed", "relaxed_windows"),
+                          description="drop the 10 s / 10 inference window rule (--relaxed-windows)")
+    min_window_s: float = Field(MIN_WINDOW_S, gt=0, description="the window rule's minimum seconds")
+    samples: int = Field(5, ge=1, description="accuracy: inputs drawn when no --inputs")
+    relay: bool = Field(False, description="commands go through an energy interface board")
+    boot_wait_s: float = Field(1.0, ge=0, description="seconds to drain the board's boot output")
+    fit_check: bool = Field(True, description="refuse a model whose arena/flatbuffer exceed SRAM/flash")
+    monitor: str | None = Field(None, description="energy: power monitor (default: the profile's)")
+    monitor_port: str | None = Field(None, description="energy: the monitor's port")
+    monitor_options: dict[str, Any] = Field(default_factory=dict, description="energy: monitor settings")
+    monitor_settle_s: float = Field(0.2, ge=0, description="energy: wait for the last edge to reach the host")
 
 
 class ModelMismatch(HarnessError):
@@ -102,14 +121,19 @@ class DeviceClock:
 class TinymlRunner(Runner):
     name = "tinyml"
     runtimes = ("tinyml",)
-    transports = ("serial",)
+    formats = ("tflite",)
+    transport = LineTransport
+    stop_modes = ("tinyml",)
+    Options = TinymlOptions
+    description = "MCU over the MLPerf Tiny serial protocol: performance windows, accuracy, energy"
+
+    def default_stop(self) -> StopRule:
+        return StopRule(mode="tinyml")
 
     def run(self, ctx: RunContext) -> None:
         rec = ctx.recorder
-        opts = ctx.config.options
-        mode = opts.get("mode", "performance")
-        if mode not in ("performance", "accuracy", "energy"):
-            raise HarnessError(f"tinyml runner: unknown mode {mode!r} (performance, accuracy, energy)")
+        opts: TinymlOptions = ctx.options
+        mode = opts.mode
         transport = ctx.transport
         spec = ctx.profile.transport
         transcript: list[str] = []
@@ -117,7 +141,7 @@ class TinymlRunner(Runner):
         details = rec.runtime.details
         details["mode"] = mode
         rec.stage = "fit"
-        if opts.get("fit_check", True):
+        if opts.fit_check:
             from harness.mcu.fit import require_fit
 
             fit = require_fit(ctx.profile, ctx.model_path)
@@ -136,10 +160,10 @@ class TinymlRunner(Runner):
                 f"device clock by {ns} ns, so latencies are instruction counts × {ns} ns, repeatable run to run "
                 "and unrelated to wall time or to the real board's speed")
         dut = DutClient(transport, transcript, spec.line_timeout_s, spec.infer_timeout_s, ctx.cancel,
-                        relay=bool(opts.get("relay", False)))
+                        relay=opts.relay)
         try:
             rec.stage = "handshake"
-            dut.drain_boot(float(opts.get("boot_wait_s", 1.0)))
+            dut.drain_boot(opts.boot_wait_s)
             dut.handshake_done = True
             self._identify(ctx, dut)
             rec.stage = "run"
@@ -150,7 +174,8 @@ class TinymlRunner(Runner):
             else:
                 from harness.mcu.energy_mode import run_energy
 
-                run_energy(self, ctx, dut)
+                _, _, samples = self.inputs(ctx, 1)
+                run_energy(ctx, dut, self.window_plan(ctx), model_key(ctx), samples)
         except RunAborted:
             rec.stop_reason = "cancelled by the user"
 
@@ -202,31 +227,18 @@ class TinymlRunner(Runner):
             samples = random_inputs(tin, count, ctx.config.seed)
         return tin, tout, samples
 
-    def window_plan(self, ctx: RunContext) -> tuple[int, int | None, int, bool]:
-        """(windows, N or None to calibrate, W, relaxed)."""
-        opts = ctx.config.options
-        windows = int(opts.get("windows", 5))
-        relaxed = bool(opts.get("relaxed", opts.get("relaxed_windows", False)))
-        _, ref_w = REFERENCE_N_W.get(model_key(ctx) or "", (10, 1))
-        n = opts.get("inferences")
-        # a relaxed (quick) run defaults to one warmup and one timed inference per window
-        w = int(opts.get("warmups", min(ref_w, 1) if relaxed else ref_w))
-        if windows < 1 or (n is not None and int(n) < 1) or w < 0:
-            raise HarnessError("tinyml runner: windows and inferences must be ≥ 1, warmups ≥ 0")
-        if n is None and relaxed:
-            n = 1
-        return windows, (int(n) if n is not None else None), w, relaxed
+    def window_plan(self, ctx: RunContext) -> WindowPlan:
+        o: TinymlOptions = ctx.options
+        return plan_windows(o.windows, o.inferences, o.warmups, o.relaxed, model_key(ctx))
 
-    def infer_timeout(self, ctx: RunContext, n: int, w: int, per_inference_s: float | None) -> float:
-        base = ctx.profile.transport.infer_timeout_s
-        if per_inference_s is None:
-            return base
-        return base + 3.0 * per_inference_s * (n + w)
+    def result(self, ctx: RunContext) -> MlperfTinyResult:
+        """The run's MLPerf Tiny result, where its windows go."""
+        return ctx.recorder.result(MlperfTinyResult) or ctx.recorder.set_result(MlperfTinyResult(mode=ctx.options.mode))
 
     def _performance(self, ctx: RunContext, dut: DutClient) -> None:
         rec = ctx.recorder
         details = rec.runtime.details
-        min_s = float(ctx.config.options.get("min_window_s", MIN_WINDOW_S))
+        min_s = ctx.options.min_window_s
         windows, n, w, relaxed = self.window_plan(ctx)
         # one seeded input unless --inputs gives several (then window i sends input i mod k):
         # timing does not depend on the data, and every `db` load costs serial round trips
@@ -242,10 +254,12 @@ class TinymlRunner(Runner):
             dut.ensure_loaded(samples[index % len(samples)].tobytes())
             rec.stage = "run"
             t0 = time.monotonic()
-            reply = dut.infer(n_, w_, expect_laps=True, timeout_s=self.infer_timeout(ctx, n_, w_, per_inf))
+            timeout = infer_timeout(ctx.profile.transport.infer_timeout_s, n_, w_, per_inf)
+            reply = dut.infer(n_, w_, expect_laps=True, timeout_s=timeout)
             wall_s = time.monotonic() - t0
             row = self._record_window(ctx, reply, clock, index, phase, emulated_ns)
             row["wall_s"] = wall_s
+            self.result(ctx).windows[-1].wall_s = wall_s
             if row["elapsed_s"] > 0:
                 per_inf = row["elapsed_s"] / n_
             ctx.progress("window", {"n": index, "phase": phase, "elapsed_s": row["elapsed_s"],
@@ -305,7 +319,7 @@ class TinymlRunner(Runner):
             if phase == "steady":
                 raise InvalidWindow(why + "; give more inferences per window (-o inferences=N)")
             row.update(latency_s=None, throughput_per_s=None, measurable=False)
-            ctx.recorder.runtime.details.setdefault("windows", []).append(row)
+            self.result(ctx).windows.append(TinyWindow(**row))
             return row  # a calibration window too short to time: no sample
         if phase == "steady" and elapsed_us < MEASURABLE_TICKS * clock.tick_us():
             ctx.recorder.warnings.append(
@@ -320,7 +334,7 @@ class TinymlRunner(Runner):
         row.update(latency_s=latency_ns / 1e9, throughput_per_s=n / (elapsed_us / 1e6))
         if emulated_ns:
             row["instructions"] = elapsed_us * 1000 // emulated_ns
-        ctx.recorder.runtime.details.setdefault("windows", []).append(row)
+        self.result(ctx).windows.append(TinyWindow(**row))
         return row
 
     def _score(self, ctx: RunContext, rows: list[dict[str, Any]], relaxed: bool, min_s: float) -> None:
@@ -328,14 +342,12 @@ class TinymlRunner(Runner):
         invalid = [r for r in rows if r["elapsed_s"] < min_s or r["inferences"] < MIN_INFERENCES]
         throughputs = [r["throughput_per_s"] for r in rows if r["throughput_per_s"]]
         median = statistics.median(throughputs) if throughputs else None
-        rule = "relaxed" if relaxed else f"MLPerf Tiny: each window >= {min_s:g} s and >= {MIN_INFERENCES} inferences"
-        rec.runtime.details["mlperf_tiny"] = {
-            "median_throughput_per_s": median,
-            "latency_s": 1.0 / median if median else None,
-            "windows": len(rows),
-            "window_rule": rule,
-            "valid": not relaxed and not invalid,
-        }
+        result = self.result(ctx)
+        result.median_throughput_per_s = median
+        result.latency_s = 1.0 / median if median else None
+        result.window_rule = "relaxed" if relaxed else (
+            f"MLPerf Tiny: each window >= {min_s:g} s and >= {MIN_INFERENCES} inferences")
+        result.valid = not relaxed and not invalid
         if relaxed:
             rec.notes.append("window rule relaxed (--relaxed): windows may be shorter than MLPerf Tiny's "
                              "10 s / 10 inferences, so this is not a valid MLPerf Tiny score")
@@ -347,7 +359,7 @@ class TinymlRunner(Runner):
         from harness.mcu.reference import compare_outputs, host_outputs
 
         rec = ctx.recorder
-        count = int(ctx.config.options.get("samples", 5))
+        count = ctx.options.samples
         _, tout, samples = self.inputs(ctx, count)
         clock = DeviceClock()
         device_out: list[list[float]] = []
@@ -357,16 +369,15 @@ class TinymlRunner(Runner):
             rec.stage = "run"
             reply = dut.infer(1, 0, expect_laps=False, timeout_s=ctx.profile.transport.infer_timeout_s)
             if reply.results is None:
-                raise HarnessError(f"accuracy: the device printed no m-results for input {i}")
+                raise RuntimeFailure(f"accuracy: the device printed no m-results for input {i}")
             device_out.append(reply.results)
             if reply.elapsed_us:  # timing is a by-product here: a window too short to time is skipped
                 self._record_window(ctx, reply, clock, i, "steady", None)
         rec.stage = "compare"
         reference = host_outputs(ctx.model_path, samples)
-        report = compare_outputs(device_out, reference, tout)
-        rec.runtime.details["accuracy"] = report
+        report = rec.set_result(AccuracyResult(**compare_outputs(device_out, reference, tout)))
         rec.stop_reason = f"tinyml accuracy: {len(samples)} inputs"
-        if report["within_tolerance"] < report["outputs"]:
+        if report.within_tolerance < report.outputs:
             rec.warnings.append(
-                f"accuracy: {report['outputs'] - report['within_tolerance']} of {report['outputs']} device outputs "
-                f"differ from LiteRT by more than one quantization step (max |diff| {report['max_abs_diff']:.4g})")
+                f"accuracy: {report.outputs - report.within_tolerance} of {report.outputs} device outputs "
+                f"differ from LiteRT by more than one quantization step (max |diff| {report.max_abs_diff:.4g})")

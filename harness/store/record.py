@@ -16,20 +16,36 @@ Tables (column: type, unit):
 - ``ops``: index, type, name, macs, flops, bytes_read, bytes_written, time_s (mean
   measured time per invocation, NaN when not measured), count (invocations timed).
 
-The manifest is versioned (`SCHEMA_VERSION`); readers refuse newer major versions.
+The manifest is versioned (`SCHEMA_VERSION`, ``"major.minor"``). Readers
+(`harness.store.migrate.read_manifest`) migrate every older version on read (1 → 2.0:
+the untyped ``summary.aggregates`` and ``runtime.details`` windows become typed
+``results``), ignore fields added by a newer minor version, and refuse a newer major one.
+A minor version adds optional fields only; anything else is a new major version.
+
+What runners measured beyond the tables is in ``results``: typed entries discriminated by
+``kind`` (see `harness.store.results`). ``runtime.details`` holds descriptive facts about
+the runtime and target (firmware, pushed files…) that no figure is derived from.
+
+``metadata`` holds free key/value strings (``harness run --tag``, a farm's build or
+nightly id); ``benchmark_key`` says which runs may be compared (see
+`harness.store.benchmark_key`). A failure's ``error`` carries a stable ``kind`` and
+whether it is ``transient`` (see `harness.errors`).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, model_validator, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, field_validator, model_validator
 
-SCHEMA_VERSION = 1
+from harness.store.results import RunnerResult
+
+SCHEMA_VERSION = "2.0"
 
 Status = Literal["ok", "failed", "aborted"]
+R = TypeVar("R", bound=RunnerResult)
 
 SAMPLES_SCHEMA = pa.schema(
     [
@@ -71,18 +87,20 @@ class ModelRef(_Model):
     name: str
     path: str
     sha256: str
-    format: Literal["tflite", "onnx"]
+    format: str = Field(description="a registered model format (harness.formats): tflite, onnx, …")
     precision: str = "unknown"
     size_bytes: int
     zoo_id: str | None = None
 
 
 class RuntimeInfo(_Model):
-    name: str = Field(description="tflite | onnx | benchmark_model | tinyml")
+    name: str = Field(description="the runtime the run used (a runner's runtime name)")
     version: str | None = None
     library: str | None = Field(None, description="e.g. ai_edge_litert, tflite_runtime, onnxruntime")
     delegate: str | None = None
-    details: dict[str, Any] = Field(default_factory=dict)
+    details: dict[str, Any] = Field(
+        default_factory=dict, description="descriptive facts (runner, firmware, pushed files…); no figure reads them"
+    )
 
 
 class StopRule(_Model):
@@ -178,9 +196,6 @@ class Summary(_Model):
     warnings: list[str] = Field(default_factory=list)
     throughput_per_s: float | None = None
     memory: dict[str, float] = Field(default_factory=dict, description="peak RSS etc., bytes")
-    aggregates: dict[str, Any] | None = Field(
-        None, description="statistics reported by the runtime when it gives no per-iteration samples"
-    )
     # telemetry-derived (see harness.analysis.energy)
     energy_j_per_inference: float | None = None
     energy_j_per_inference_net: float | None = None
@@ -196,10 +211,11 @@ class DeviceRef(_Model):
     id: str
     name: str
     transport: str
+    serial: str | None = Field(None, description="hardware serial, when the transport can read one")
 
 
 class RunManifest(_Model):
-    schema_version: int = SCHEMA_VERSION
+    schema_version: str = SCHEMA_VERSION
     run_id: str
     status: Status
     error: ErrorInfo | None = None
@@ -213,6 +229,9 @@ class RunManifest(_Model):
     harness_version: str
     host: dict[str, str]
     phases: Phases = Field(default_factory=Phases)
+    results: list[SerializeAsAny[RunnerResult]] = Field(
+        default_factory=list, description="typed runner results, by kind (harness.store.results)"
+    )
     summary: Summary = Field(default_factory=Summary)
     conditions: dict[str, Any] = Field(
         default_factory=dict, description="temperature, clocks, governor before/after the run"
@@ -231,6 +250,15 @@ class RunManifest(_Model):
         default_factory=list, description="the fields benchmark_key covers, in order"
     )
     tables: dict[str, int] = Field(default_factory=dict, description="row count per table written")
+
+    @field_validator("results", mode="before")
+    @classmethod
+    def _typed_results(cls, v: Any) -> Any:
+        return [RunnerResult.parse(r) for r in v] if isinstance(v, list) else v
+
+    def result(self, kind: type[R]) -> R | None:
+        """The first result of this kind (a `RunnerResult` subclass), or None."""
+        return next((r for r in self.results if isinstance(r, kind)), None)
 
     def brief(self) -> dict[str, Any]:
         """The per-run object printed by `harness run --json` (and `ingest`, `results show`)."""
@@ -268,7 +296,9 @@ class RunManifest(_Model):
             "stop_reason": self.summary.stop_reason,
             "warnings": self.summary.warnings,
             "memory": self.summary.memory,
-            "aggregates": self.summary.aggregates,
+            "results": [r.model_dump(mode="json") for r in self.results],
+            "metadata": self.metadata,
+            "benchmark_key": self.benchmark_key,
             "energy_j_per_inference": self.summary.energy_j_per_inference,
             "power_w_mean": self.summary.power_w_mean,
             "temp_c_max": self.summary.temp_c_max,

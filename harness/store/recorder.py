@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 
 from harness.store.record import TABLE_SCHEMAS, Phases, RuntimeInfo
+from harness.store.results import RunnerResult
 
+
+R = TypeVar("R", bound=RunnerResult)
 
 # An op row may leave out what the runtime does not report: NaN, not zero, for numbers.
 _OP_DEFAULTS: dict[str, Any] = {
@@ -32,7 +35,8 @@ class Recorder:
     stage: str = "setup"
     stop_reason: str | None = None
     memory: dict[str, float] = field(default_factory=dict)
-    aggregates: dict[str, Any] | None = None
+    #: typed runner results (harness.store.results), one per kind
+    results: list[RunnerResult] = field(default_factory=list)
     conditions: dict[str, Any] = field(default_factory=dict)
     timeline: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -44,6 +48,14 @@ class Recorder:
     def __post_init__(self) -> None:
         for name, schema in TABLE_SCHEMAS.items():
             self._columns[name] = {col: [] for col in schema.names}
+
+    def set_result(self, result: RunnerResult) -> RunnerResult:
+        """Add a typed result, replacing an earlier one of the same kind."""
+        self.results = [r for r in self.results if r.kind != result.kind] + [result]
+        return result
+
+    def result(self, kind: type[R]) -> R | None:
+        return next((r for r in self.results if isinstance(r, kind)), None)
 
     # -- raw tables ------------------------------------------------------------------
 

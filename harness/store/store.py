@@ -23,11 +23,10 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import ValidationError
-
-from harness.errors import HarnessError, describe_validation_error
+from harness.errors import HarnessError
 from harness.store.atomic import write_atomic
-from harness.store.record import SCHEMA_VERSION, TABLE_SCHEMAS, RunManifest
+from harness.store.migrate import read_manifest
+from harness.store.record import TABLE_SCHEMAS, RunManifest
 from harness.store.recorder import Recorder
 
 MANIFEST = "manifest.json"
@@ -120,15 +119,7 @@ class RunStore:
             data = json.loads(path.read_text())
         except (OSError, ValueError) as e:
             raise HarnessError(f"{path}: unreadable run manifest: {e}") from None
-        version = data.get("schema_version")
-        if not isinstance(version, int) or version > SCHEMA_VERSION:
-            raise HarnessError(
-                f"{path}: schema_version {version!r} is newer than this harness reads ({SCHEMA_VERSION}); upgrade harness"
-            )
-        try:
-            return RunManifest.model_validate(data)
-        except ValidationError as e:
-            raise HarnessError(f"{path}: {describe_validation_error(e)}") from None
+        return read_manifest(data, str(path))  # older versions migrated, a newer major refused
 
     def manifests(self) -> list[RunManifest]:
         """Every complete run, oldest first.
@@ -144,6 +135,26 @@ class RunStore:
             except HarnessError as e:
                 self.problems.append(str(e))
         return sorted(runs, key=lambda m: (m.started_at, m.run_id))
+
+    def select(
+        self,
+        device: str | None = None,
+        model: str | None = None,
+        status: str | None = None,
+        key: str | None = None,
+        tags: dict[str, str | None] | None = None,
+    ) -> list[RunManifest]:
+        """Runs matching every given filter, oldest first: a benchmark key (or a prefix of
+        it), metadata tags (key -> value, or None for any value)."""
+        return [
+            m
+            for m in self.manifests()
+            if (device is None or m.device.id == device)
+            and (model is None or m.model.name == model)
+            and (status is None or m.status == status)
+            and (key is None or (m.benchmark_key or "").startswith(key))
+            and all(k in m.metadata and (v is None or m.metadata[k] == v) for k, v in (tags or {}).items())
+        ]
 
     def load(self, run_id: str) -> StoredRun:
         """A run by id, or by a unique prefix of it."""
@@ -191,6 +202,7 @@ _RUN_COLUMNS = [
     "precision", "runtime", "runtime_version", "threads", "stop_mode", "stop_reason", "n",
     "median_s", "p90_s", "p99_s", "mean_s", "ci95_low_s", "ci95_high_s", "cv", "load_s", "init_s",
     "first_s", "energy_j_per_inference", "power_w_mean", "temp_c_max", "throttled", "error",
+    "error_kind", "error_transient", "benchmark_key", "metadata",
 ]
 
 
@@ -227,6 +239,10 @@ def _flatten(m: RunManifest) -> dict:
         "temp_c_max": m.summary.temp_c_max,
         "throttled": m.summary.throttled,
         "error": m.error.message if m.error else None,
+        "error_kind": m.error.kind if m.error else None,
+        "error_transient": m.error.transient if m.error else None,
+        "benchmark_key": m.benchmark_key,
+        "metadata": json.dumps(m.metadata, sort_keys=True),  # JSON text: one column type for DuckDB
     }
 
 

@@ -2,29 +2,16 @@
 
 `open_transport(profile)` returns an unopened transport for the profile's kind; use it
 as a context manager. To add a transport: implement `CommandTransport` or
-`LineTransport` (harness/transports/base.py) and add its kind here.
+`LineTransport` (harness/transports/base.py) and register it under the
+``harness.transports`` entry-point group (`harness.transports.registry`).
 """
 
 from __future__ import annotations
 
-import importlib
-
 from harness.errors import HarnessError
 from harness.profiles import DeviceProfile
 from harness.transports.base import CommandTransport, LineTransport, TargetInfo, Transport
-
-# kind -> "module:Class", imported on first use so paramiko/adb-shell/pyserial load only when needed
-TRANSPORTS: dict[str, str] = {
-    "local": "harness.transports.local:LocalTransport",
-    "ssh": "harness.transports.ssh:SshTransport",
-    "adb": "harness.transports.adb:AdbTransport",
-    "serial": "harness.transports.serial:SerialTransport",
-}
-
-
-def transport_class(kind: str) -> type[Transport]:
-    module, _, cls = TRANSPORTS[kind].partition(":")
-    return getattr(importlib.import_module(module), cls)
+from harness.transports.registry import transport_class
 
 
 def open_transport(profile: DeviceProfile) -> Transport:
@@ -54,7 +41,6 @@ __all__ = [
     "LineTransport",
     "TargetInfo",
     "Transport",
-    "TRANSPORTS",
     "check_device",
     "open_transport",
     "transport_class",

@@ -20,19 +20,17 @@ user's config folder (``$HARNESS_CONFIG_DIR``, else ``~/.config/harness``) as
 
 from __future__ import annotations
 
-import codecs
 import functools
 import io
 import os
 import posixpath
-import queue
 from queue import Queue
 import secrets
 import stat
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -42,9 +40,19 @@ from adb_shell.adb_device import AdbDevice
 from adb_shell.adb_message import AdbMessage
 from adb_shell.hidden_helpers import _AdbPacketStore
 
-from harness.errors import CommandTimeout, HarnessError, TransportError
+from harness.errors import (
+    CommandTimeout,
+    DeviceOffline,
+    HarnessError,
+    TargetCommandFailed,
+    TransportConfigError,
+    TransportError,
+    error_from_device_text,
+)
+from harness.profiles import AdbTransportSpec
 from harness.transports.adb_link import Idle, LinkLost, PacketLink, tcp_endpoint, usb_endpoint
-from harness.transports.base import CommandResult, CommandTransport, Process, kill_group_argv, shell_line
+from harness.transports.base import CommandResult, CommandTransport, kill_group_argv, shell_line
+from harness.transports.stream import StreamedProcess
 
 CONFIG_ENV = "HARNESS_CONFIG_DIR"
 #: how often a silent stream lets go of the device (lets other streams and kills through)
@@ -103,7 +111,7 @@ def _signer(path: Path):
     try:
         return _load_signer(str(path), path.stat().st_mtime_ns)
     except (OSError, ValueError) as e:
-        raise TransportError(f"{path}: cannot load the adb key ({e}); delete it to generate a new one") from None
+        raise TransportConfigError(f"{path}: cannot load the adb key ({e}); delete it to generate a new one") from None
 
 
 @functools.lru_cache(maxsize=8)
@@ -117,32 +125,23 @@ def _load_signer(path: str, _mtime_ns: int):
 # -- processes --------------------------------------------------------------------------
 
 
-class AdbProcess(Process):
-    """A command running on the phone; its merged stdout/stderr is read by a background thread."""
+class AdbProcess(StreamedProcess):
+    """A command running on the phone; its merged stdout/stderr is read by a background
+    thread and decoded and split by `StreamedProcess`. The exit status comes as a trailing
+    ``__HARNESS_RC_<n>=`` marker."""
 
-    def __init__(self, transport: AdbTransport, argv: list[str], info, nonce: str):
-        self.argv = argv
+    pgid_wait_s = 10.0
+
+    def __init__(self, transport: AdbTransport, argv: list[str], info, nonce: str, keep_stdout: bool = False):
+        super().__init__(argv, f"__HARNESS_PGID_{nonce}=", keep_stdout)
         self._t = transport
         self._info = info
-        self._pgid_tag = f"__HARNESS_PGID_{nonce}="
         self._rc_tag = f"__HARNESS_RC_{nonce}="
-        self.pgid: int | None = None
         self.returncode: int | None = None
-        self.error: TransportError | None = None
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        self._emitted: list[str] = []
-        self._ends_with_newline = False
-        self._killed = False
-        self._has_pgid = threading.Event()
-        self.done = threading.Event()
         self._thread = threading.Thread(target=self._pump, name=f"adb-proc {argv[0]}", daemon=True)
         self._thread.start()
 
-    # reading ---------------------------------------------------------------------------
-
     def _pump(self) -> None:
-        decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        pending = ""
         device = self._t._device
         try:
             while True:
@@ -155,13 +154,7 @@ class AdbProcess(Process):
                 if cmd == _CLSE:
                     self._t._send_close(self._info)
                     break
-                pending += decoder.decode(data)
-                *complete, pending = pending.split("\n")
-                for line in complete:
-                    self._on_line(line.rstrip("\r"))
-            pending += decoder.decode(b"", final=True)
-            if pending:
-                self._on_line(pending.rstrip("\r"))
+                self.feed(data)
         except LinkLost as e:
             self.error = TransportError(f"{self._t.describe()}: connection lost while running {self.argv[0]}: {e}")
             if self.pgid is not None and self.returncode is None:
@@ -169,79 +162,46 @@ class AdbProcess(Process):
         except Exception as e:  # noqa: BLE001 - an unexpected reply ends this command, not the harness
             self.error = TransportError(f"{self._t.describe()}: {self.argv[0]}: {type(e).__name__}: {e}")
         finally:
-            self._finish()
-
-    def _on_line(self, line: str) -> None:
-        if self.pgid is None and line.startswith(self._pgid_tag):
-            self.pgid = int(line[len(self._pgid_tag) :])
-            self._has_pgid.set()
-            return
-        at = line.find(self._rc_tag)
-        if at >= 0:
-            # the marker follows the output directly: text before it is an unterminated last line
-            if at:
-                self._emit(line[:at])
-            self._ends_with_newline = at == 0
-            self.returncode = int(line[at + len(self._rc_tag) :])
-            return
-        self._emit(line)
-
-    def _emit(self, line: str) -> None:
-        self._emitted.append(line)
-        self._lines.put(line)
-
-    def _finish(self) -> None:
-        if not self.done.is_set():
-            self.done.set()
-            self._has_pgid.set()
-            self._lines.put(None)
+            self.end_of_output()
             self._t._forget(self)
+            self.finish()
 
-    def text(self) -> str:
-        """Everything the command printed (stdout and stderr, merged by adbd)."""
-        out = "\n".join(self._emitted)
-        return out + "\n" if self._emitted and self._ends_with_newline else out
-
-    # Process API -------------------------------------------------------------------------
-
-    def lines(self) -> Iterator[str]:
-        while True:
-            line = self._lines.get()
-            if line is None:
-                break
-            yield line
-        if self.error is not None:
-            raise self.error
-
-    def terminate(self, grace_s: float = 5.0) -> None:
-        if self.done.is_set():
+    def _line(self, line: str, ended: bool) -> None:
+        line = line.rstrip("\r")
+        at = line.find(self._rc_tag) if self.pgid is not None else -1
+        if at < 0:
+            super()._line(line, ended)
             return
-        self._has_pgid.wait(timeout=10.0)
-        if self.pgid is not None and not self.done.is_set():
-            self._killed = True
-            try:
-                self._t._kill_group(self.pgid, grace_s)
-            except HarnessError:
-                self._t._orphans.add(self.pgid)  # link gone: killed on reconnect at close()
-        if not self.done.wait(timeout=grace_s + 5.0):
-            self.error = self.error or TransportError(
-                f"{self._t.describe()}: no reply from the device after killing {self.argv[0]}"
-            )
-            try:
-                self._t._send_close(self._info)
-            except Exception:  # noqa: BLE001 - best effort on a link that is failing anyway
-                pass
-            self._finish()
+        # the marker follows the output directly: text before it is an unterminated last line
+        if at:
+            self._output(line[:at], ended=False)
+        self.returncode = int(line[at + len(self._rc_tag):])
 
-    def wait(self, timeout: float | None = None) -> int:
-        if not self.done.wait(timeout):
-            raise CommandTimeout(f"{self.argv[0]} did not exit within {timeout} s")
+    # StreamedProcess -----------------------------------------------------------------------
+
+    def _kill_group(self, pgid: int, grace_s: float) -> int | None:
+        self._t._kill_group(pgid, grace_s)
+        return None  # adb shell v1 gives no exit status
+
+    def _kill_failed(self) -> None:
+        self._t._orphans.add(self.pgid)  # link gone: killed on reconnect at close()
+
+    def _give_up(self) -> None:
+        self.error = self.error or TransportError(
+            f"{self._t.describe()}: no reply from the device after killing {self.argv[0]}"
+        )
+        try:
+            self._t._send_close(self._info)
+        except Exception:  # noqa: BLE001 - best effort on a link that is failing anyway
+            pass
+        self._t._forget(self)
+        self.finish()
+
+    def _exit_status(self) -> int:
         self._thread.join(timeout=1.0)
-        if self.error is not None:
-            raise self.error
         if self.returncode is None:
             raise TransportError(f"{self._t.describe()}: {self.argv[0]} ended without an exit status")
-        if self._killed and self.returncode > 128:
+        if self.killed and self.returncode > 128:
             return -(self.returncode - 128)
         return self.returncode
 
@@ -255,6 +215,7 @@ class AdbProcess(Process):
 
 class AdbTransport(CommandTransport):
     kind = "adb"
+    spec = AdbTransportSpec
 
     def __init__(self, profile):
         super().__init__(profile)
@@ -283,11 +244,11 @@ class AdbTransport(CommandTransport):
             try:
                 return tcp_endpoint(host.strip("[]"), int(port))
             except ValueError:
-                raise TransportError(f"{self.describe()}: bad adb address {self.spec.address!r}, want host:port") from None
+                raise TransportConfigError(f"{self.describe()}: bad adb address {self.spec.address!r}, want host:port") from None
         try:
             return usb_endpoint(self.spec.serial)
         except ImportError:
-            raise TransportError(USB_EXTRA_HINT) from None
+            raise TransportConfigError(USB_EXTRA_HINT) from None
 
     def _connect(self, timeout_s: float) -> None:
         link = PacketLink(self.describe(), self._endpoint())
@@ -306,20 +267,20 @@ class AdbTransport(CommandTransport):
             link.close()
             if offered:
                 pub = f"{self._key_path}.pub"
-                raise TransportError(
+                raise TransportConfigError(
                     f"{self.describe()}: the phone did not authorise this computer within {timeout_s:g} s. "
                     f"Unlock it and accept 'Allow USB debugging?' for the key {pub}, then retry"
                 ) from None
-            raise TransportError(f"{self.describe()}: no adb reply within {timeout_s:g} s") from None
+            raise DeviceOffline(f"{self.describe()}: no adb reply within {timeout_s:g} s") from None
         except ConnectionRefusedError:
             link.close()
-            raise TransportError(
+            raise DeviceOffline(
                 f"{self.describe()}: connection refused (is adbd listening? run 'adb tcpip 5555' over USB first)"
             ) from None
         except (OSError, LinkLost, adb_exc.DeviceAuthError, adb_exc.InvalidResponseError, adb_exc.InvalidCommandError,
                 adb_exc.InvalidChecksumError, adb_exc.UsbDeviceNotFoundError) as e:
             link.close()
-            raise TransportError(f"{self.describe()}: cannot connect: {e or type(e).__name__}") from None
+            raise DeviceOffline(f"{self.describe()}: cannot connect: {e or type(e).__name__}") from None
         self._link, self._device = link, device
 
     def open(self) -> AdbTransport:
@@ -360,7 +321,9 @@ class AdbTransport(CommandTransport):
         except (adb_exc.TcpTimeoutException, adb_exc.AdbTimeoutError) as e:
             raise TransportError(f"{self.describe()}: no reply from the phone during {what} ({e})") from None
         except (adb_exc.PushFailedError, adb_exc.AdbCommandFailureException) as e:
-            raise TransportError(f"{self.describe()}: {what} failed: {e}") from None
+            # the phone's own words (adbd's sync FAIL message): a full disk, a missing file…
+            raise error_from_device_text(str(e), f"{self.describe()}: {what} failed: {e}",
+                                         default=TargetCommandFailed) from None
         except (adb_exc.AdbConnectionError, adb_exc.InvalidResponseError, adb_exc.InvalidChecksumError,
                 adb_exc.InvalidCommandError, adb_exc.DevicePathInvalidError, OSError) as e:
             raise TransportError(f"{self.describe()}: {what} failed: {type(e).__name__}: {e}") from None
@@ -411,13 +374,13 @@ class AdbTransport(CommandTransport):
         # the outer shell's own notices ("Terminated") stay out of the command's output
         return f"exec 2>/dev/null; {shell_line(launcher)} </dev/null 2>&1; printf '__HARNESS_RC_{nonce}=%s\\n' \"$?\""
 
-    def _start(self, argv: Sequence[str], env, cwd) -> AdbProcess:
+    def _start(self, argv: Sequence[str], env, cwd, keep_stdout: bool = False) -> AdbProcess:
         argv = [str(a) for a in argv]
         if not argv:
             raise TransportError("empty command")
         nonce = secrets.token_hex(4)
         info = self._open_stream("shell:" + self._wrap(argv, env, cwd, nonce))
-        proc = AdbProcess(self, argv, info, nonce)
+        proc = AdbProcess(self, argv, info, nonce, keep_stdout)
         with self._lock:
             if not proc.done.is_set():
                 self._procs.add(proc)
@@ -435,7 +398,7 @@ class AdbTransport(CommandTransport):
 
     def run(self, argv, timeout, env=None, cwd=None) -> CommandResult:
         t0 = time.monotonic()
-        proc = self._start(argv, env, cwd)
+        proc = self._start(argv, env, cwd, keep_stdout=True)
         if not proc.done.wait(timeout):
             proc.terminate(grace_s=2.0)
             raise CommandTimeout(
@@ -446,7 +409,7 @@ class AdbTransport(CommandTransport):
             raise proc.error
         if proc.returncode is None:
             raise TransportError(f"{self.describe()}: {proc.argv[0]} ended without an exit status")
-        return CommandResult(proc.argv, proc.returncode, proc.text(), "", time.monotonic() - t0)
+        return CommandResult(proc.argv, proc.returncode, proc.stdout_text, "", time.monotonic() - t0)
 
     def start(self, argv, env=None, cwd=None) -> AdbProcess:
         return self._start(argv, env, cwd)

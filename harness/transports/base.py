@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from harness.digest import RACY_S, md5_of, sha256_of
-from harness.errors import TransportError
+from harness.errors import TargetCommandFailed, TransportError, error_from_device_text
 
 if TYPE_CHECKING:
     from harness.profiles import DeviceProfile
@@ -77,13 +77,13 @@ class CommandResult:
         return self.returncode == 0
 
     def check(self, what: str | None = None) -> CommandResult:
-        """Raise a `TransportError` naming the command and its stderr unless it succeeded."""
+        """Raise an error naming the command and its stderr unless it succeeded (its kind from
+        what the target said: `harness.errors.error_from_device_text`)."""
         if self.returncode != 0:
             tail = (self.stderr or self.stdout).strip().splitlines()[-3:]
             detail = " | ".join(tail) if tail else "no output"
-            raise TransportError(
-                f"{what or shlex.join(self.argv)} failed with exit status {self.returncode}: {detail}"
-            )
+            message = f"{what or shlex.join(self.argv)} failed with exit status {self.returncode}: {detail}"
+            raise error_from_device_text(self.stderr + self.stdout, message, default=TargetCommandFailed)
         return self
 
 
@@ -130,9 +130,15 @@ class Process(ABC):
 
 
 class Transport(ABC):
-    """Lifecycle shared by every transport."""
+    """Lifecycle shared by every transport.
+
+    A transport class declares `kind` (the profile's ``transport.kind``, and its entry
+    point name in ``harness.transports``) and `spec` (the pydantic model of the profile's
+    ``transport`` section: the built-ins' are in `harness.profiles`; a plugin's subclasses
+    `harness.profiles.PluginTransportSpec`)."""
 
     kind: ClassVar[str]
+    spec: ClassVar[type]
 
     def __init__(self, profile: DeviceProfile):
         self.profile = profile
@@ -155,6 +161,10 @@ class Transport(ABC):
     def info(self) -> TargetInfo:
         """What `harness devices check` reports once the target is open."""
         return TargetInfo(reachable=True, notes=[f"{self.describe()} opened"])
+
+    def hardware_serial(self) -> str | None:
+        """A serial number of the target's hardware, for the benchmark key (None: unknown)."""
+        return None
 
 
 class CommandTransport(Transport):
@@ -274,6 +284,24 @@ class CommandTransport(Transport):
         except TransportError:
             pass  # only an optimisation: the next push hashes on the target instead
 
+    def hardware_serial(self) -> str | None:
+        """The board's serial (device tree), the phone's (``ro.serialno``), else the OS's
+        machine id; None when the target has none of them."""
+        try:
+            res = self.run(["sh", "-c", _PROBE_SERIAL], timeout=30)
+        except TransportError:
+            return None
+        value = res.stdout.replace("\x00", "").strip().splitlines()
+        return value[0][:64] if res.ok and value and value[0] else None
+
+    def free_bytes(self, path: str) -> int | None:
+        """Free bytes of the file system holding `path` on the target (`df -Pk`), None if unknown."""
+        try:
+            res = self.run(["df", "-Pk", path], timeout=30)
+            return int(res.stdout.strip().splitlines()[-1].split()[3]) * 1024 if res.ok else None
+        except (TransportError, IndexError, ValueError):
+            return None
+
     def which(self, program: str) -> bool:
         res = self.run(["sh", "-c", 'command -v "$1"', "sh", program], timeout=30)
         return res.ok and bool(res.stdout.strip())
@@ -339,6 +367,14 @@ class CommandTransport(Transport):
         info.notes.append(f"probe took {time.monotonic() - t0:.2f} s")
         return info
 
+
+# Run on the target by `hardware_serial()`: the first serial it finds.
+_PROBE_SERIAL = (
+    "for f in /proc/device-tree/serial-number /sys/firmware/devicetree/base/serial-number; do "
+    '[ -r "$f" ] && tr -d "\\000" < "$f" && echo && exit 0; done; '
+    "s=$(getprop ro.serialno 2>/dev/null) && [ -n \"$s\" ] && echo \"$s\" && exit 0; "
+    "cat /etc/machine-id 2>/dev/null"
+)
 
 # Run on the target by `info()` as `sh -c _PROBE_SYSTEM sh WORKDIR`: key=value lines.
 _PROBE_SYSTEM = r"""

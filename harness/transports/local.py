@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import signal
@@ -11,7 +12,8 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from harness.errors import CommandTimeout, TransportError
+from harness.errors import CommandTimeout, TargetCommandFailed, TargetDiskFull, TransportConfigError
+from harness.profiles import LocalTransportSpec
 from harness.transports.base import CommandResult, CommandTransport, Process
 
 
@@ -83,6 +85,7 @@ class LocalProcess(Process):
 
 class LocalTransport(CommandTransport):
     kind = "local"
+    spec = LocalTransportSpec
 
     def __init__(self, profile):
         super().__init__(profile)
@@ -133,25 +136,34 @@ class LocalTransport(CommandTransport):
         try:
             proc = self._popen(argv, env, cwd)
         except FileNotFoundError:
-            raise TransportError(f"{argv[0]}: command not found on the local host") from None
+            raise TransportConfigError(f"{argv[0]}: command not found on the local host") from None
         p = LocalProcess(proc, argv)
         self._started.append(p)
         return p
 
     def upload(self, local: Path, remote: str) -> None:
-        os.makedirs(os.path.dirname(remote) or ".", exist_ok=True)
         tmp = f"{remote}.part"
-        shutil.copyfile(local, tmp)
-        os.replace(tmp, remote)
+        try:
+            os.makedirs(os.path.dirname(remote) or ".", exist_ok=True)
+            shutil.copyfile(local, tmp)
+            os.replace(tmp, remote)
+        except OSError as e:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            what = f"copy {local} -> {remote} on the local host: {e.strerror or e}"
+            raise (TargetDiskFull(what) if e.errno in (errno.ENOSPC, errno.EDQUOT) else TransportConfigError(what)) from None
 
     def pull(self, remote: str, local: Path) -> None:
-        shutil.copyfile(remote, local)
+        try:
+            shutil.copyfile(remote, local)
+        except OSError as e:
+            raise TargetCommandFailed(f"cannot pull {remote} on the local host: {e.strerror}") from None
 
     def read_file(self, remote: str) -> bytes:
         try:
             return Path(remote).read_bytes()
         except OSError as e:
-            raise TransportError(f"cannot read {remote} on the local host: {e.strerror}") from None
+            raise TargetCommandFailed(f"cannot read {remote} on the local host: {e.strerror}") from None
 
     def kill_all(self) -> None:
         for p in self._started:

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.errors import TransportError
+from harness.errors import TransportConfigError, TransportError
 
 if TYPE_CHECKING:
     from harness.profiles import DeviceProfile, QemuSpec
@@ -69,11 +69,11 @@ class QemuBoard:
     def for_profile(cls, profile: DeviceProfile, model_path: Path | None = None) -> QemuBoard:
         spec = profile.transport.emulator
         if spec is None:
-            raise TransportError(f"device {profile.id!r} is not an emulated board (no transport.emulator)")
+            raise TransportConfigError(f"device {profile.id!r} is not an emulated board (no transport.emulator)")
         if spec.firmware:
             elf = Path(spec.firmware).expanduser()
             if not elf.is_file():
-                raise TransportError(f"{profile.source or profile.id}: transport.emulator.firmware: no such file {elf}")
+                raise TransportConfigError(f"{profile.source or profile.id}: transport.emulator.firmware: no such file {elf}")
             return cls(spec, elf, {"firmware": str(elf)})
         from harness.mcu.build import build_firmware
 
@@ -90,7 +90,7 @@ class QemuBoard:
 
     def start(self, attempts: int = 3, listen_timeout_s: float = 10.0) -> None:
         if shutil.which("qemu-system-arm") is None:
-            raise TransportError("qemu-system-arm not found: install it (Debian/Ubuntu: apt-get install qemu-system-arm)")
+            raise TransportConfigError("qemu-system-arm not found: install it (Debian/Ubuntu: apt-get install qemu-system-arm)")
         last = ""
         for _ in range(attempts):  # a free port can be taken between the probe and QEMU's bind
             self.port = free_port()

@@ -20,7 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import TransportError
+from harness.errors import DeviceOffline, TransportConfigError, TransportError
+from harness.profiles import SerialTransportSpec
 from harness.transports.base import LineTransport, TargetInfo
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ _PORT_ERRORS = _port_errors()
 
 class SerialTransport(LineTransport):
     kind = "serial"
+    spec = SerialTransportSpec
 
     def __init__(self, profile: DeviceProfile, url: str | None = None, baud: int | None = None):
         super().__init__(profile)
@@ -156,13 +158,13 @@ class SerialTransport(LineTransport):
         import serial
 
         if not url:
-            raise TransportError(f"device {self.profile.id!r}: no serial port given (transport.port)")
+            raise TransportConfigError(f"device {self.profile.id!r}: no serial port given (transport.port)")
         try:
             # note: pyserial's socket:// handler drops whatever arrived before open()
             # returns; the protocol never relies on seeing a boot banner
             self._ser = serial.serial_for_url(url, baudrate=self.baud, timeout=_READ_SLICE_S, write_timeout=10)
         except (serial.SerialException, ValueError, OSError) as e:
-            raise TransportError(f"cannot open serial port {url}: {e}") from None
+            raise DeviceOffline(f"cannot open serial port {url}: {e}") from None
         self._buf.clear()
         self.details.setdefault("port", url)
         self.details["baud"] = self.baud

@@ -26,20 +26,29 @@ from __future__ import annotations
 
 import codecs
 import os
-import queue
 import signal
 import socket
 import stat
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import paramiko
 
-from harness.errors import CommandTimeout, TransportError
+from harness.errors import (
+    CommandTimeout,
+    DeviceOffline,
+    HarnessError,
+    TargetCommandFailed,
+    TargetDiskFull,
+    TransportConfigError,
+    TransportError,
+    error_from_device_text,
+)
 from harness.profiles import DeviceProfile, SshTransportSpec
-from harness.transports.base import CommandResult, CommandTransport, Process, kill_group_argv, shell_line
+from harness.transports.base import CommandResult, CommandTransport, kill_group_argv, shell_line
+from harness.transports.stream import StreamedProcess
 
 #: printed by the remote shell before it execs the command; followed by its pid (= pgid)
 PGID_MARKER = "harness-pgid:"
@@ -56,11 +65,11 @@ def parse_jump(jump: str, default_user: str | None) -> tuple[str | None, str, in
     else:
         host, port_s = hostport, ""
     if not host:
-        raise TransportError(f"jump host {jump!r}: expected [user@]host[:port]")
+        raise TransportConfigError(f"jump host {jump!r}: expected [user@]host[:port]")
     try:
         port = int(port_s) if port_s else 22
     except ValueError:
-        raise TransportError(f"jump host {jump!r}: port {port_s!r} is not a number") from None
+        raise TransportConfigError(f"jump host {jump!r}: port {port_s!r} is not a number") from None
     return user, host, port
 
 
@@ -110,23 +119,14 @@ def _tune_socket(sock: socket.socket, keepalive_s: float) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(idle * 4 * 1000))
 
 
-class SshProcess(Process):
-    """A command on the target; stdout is split into lines as it arrives."""
+class SshProcess(StreamedProcess):
+    """A command on the target; its stdout is decoded and split by `StreamedProcess`."""
 
     def __init__(self, transport: SshTransport, channel: paramiko.Channel, argv: list[str], keep_stdout: bool):
-        self.argv = argv
+        super().__init__(argv, PGID_MARKER, keep_stdout)
         self._transport = transport
         self._chan = channel
-        self._keep_stdout = keep_stdout
-        self._stdout_text: list[str] = []
         self._stderr: list[str] = []
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        self.pgid: int | None = None
-        self._pgid_known = threading.Event()
-        self._finished = threading.Event()
-        #: the signal that ended it when we killed it (TERM, or KILL after the grace period)
-        self._killed_by: int | None = None
-        self.connection_lost = False
         self._out_thread = threading.Thread(target=self._read_stdout, daemon=True)
         self._err_thread = threading.Thread(target=self._read_stderr, daemon=True)
         self._out_thread.start()
@@ -136,41 +136,17 @@ class SshProcess(Process):
     # -- readers -------------------------------------------------------------------
 
     def _read_stdout(self) -> None:
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        pending = ""
         try:
             while True:
                 try:
                     chunk = self._chan.recv(65536)
                 except (OSError, EOFError, paramiko.SSHException):
                     chunk = b""
-                text = decoder.decode(chunk, final=not chunk)
-                pending += text
-                *complete, pending = pending.split("\n")
-                for line in complete:
-                    self._stdout_line(line, ended=True)
                 if not chunk:
-                    if pending:
-                        self._stdout_line(pending, ended=False)
                     return
+                self.feed(chunk)
         finally:
-            self._pgid_known.set()  # never leave start() waiting on a dead channel
-            self._lines.put(None)
-
-    def _stdout_line(self, line: str, ended: bool) -> None:
-        if self.pgid is None:
-            # Anything a login script prints before our marker is not the command's output.
-            if line.startswith(PGID_MARKER):
-                try:
-                    self.pgid = int(line[len(PGID_MARKER):])
-                except ValueError:
-                    pass
-                self._pgid_known.set()
-            return
-        if self._keep_stdout:
-            self._stdout_text.append(line + "\n" if ended else line)
-        else:
-            self._lines.put(line.rstrip("\r"))
+            self.end_of_output()
 
     def _read_stderr(self) -> None:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -187,36 +163,14 @@ class SshProcess(Process):
         self._out_thread.join()
         self._err_thread.join()
         self._chan.status_event.wait()
-        if self._chan.exit_status == -1 and self._killed_by is None:
+        if self._chan.exit_status == -1 and not self.killed:
             # No exit-status: killed by a signal (paramiko ignores exit-signal) or the
             # link died. A round trip tells which: it fails only on a dead connection.
-            self.connection_lost = not self._transport.alive()
+            if not self._transport.alive():
+                self.error = self._lost_error()
         self._chan.close()
         self._transport._forget(self)
-        self._finished.set()
-
-    # -- Process interface ------------------------------------------------------------
-
-    def wait_started(self, timeout: float) -> None:
-        if not self._pgid_known.wait(timeout) or self.pgid is None:
-            self._chan.close()
-            if self._finished.wait(1.0) and self.connection_lost:
-                raise self._lost_error()
-            raise TransportError(
-                f"{self._transport.describe()}: {self.argv[0]} did not start within {timeout:g} s "
-                f"(the login shell printed no {PGID_MARKER!r} line; is it a POSIX shell?) "
-                f"stderr: {self.stderr.strip()[-300:]!r}"
-            )
-
-    def lines(self) -> Iterator[str]:
-        while True:
-            line = self._lines.get()
-            if line is None:
-                break
-            yield line
-        self._finished.wait()
-        if self.connection_lost:
-            raise self._lost_error()
+        self.finish()
 
     def _lost_error(self) -> TransportError:
         return TransportError(
@@ -224,36 +178,37 @@ class SshProcess(Process):
             f" ({self._transport.lost_reason()})"
         )
 
-    def terminate(self, grace_s: float = 5.0) -> None:
-        if self._finished.is_set() or self.pgid is None:
-            return
-        self._killed_by = signal.SIGTERM  # before the kill lands: the exit watcher must not probe
-        try:
-            rc = self._transport.run_bare(kill_group_argv(self.pgid, grace_s), grace_s + 10)
-            if rc == 3:
-                self._killed_by = signal.SIGKILL
-        except TransportError:
-            self._killed_by = None  # link is gone; the remote side gets SIGPIPE when it next writes
-        if not self._finished.wait(2.0):
-            self._chan.close()
+    # -- StreamedProcess ------------------------------------------------------------------
 
-    def wait(self, timeout: float | None = None) -> int:
-        if not self._finished.wait(timeout):
-            raise CommandTimeout(f"{self.argv[0]} did not exit within {timeout} s")
-        if self.connection_lost:
-            raise self._lost_error()
+    def wait_started(self, timeout: float) -> None:
+        if not self.pgid_known.wait(timeout) or self.pgid is None:
+            self._chan.close()
+            if self.done.wait(1.0) and self.error is not None:
+                raise self.error
+            raise TransportError(
+                f"{self._transport.describe()}: {self.argv[0]} did not start within {timeout:g} s "
+                f"(the login shell printed no {PGID_MARKER!r} line; is it a POSIX shell?) "
+                f"stderr: {self.stderr.strip()[-300:]!r}"
+            )
+
+    def _kill_group(self, pgid: int, grace_s: float) -> int | None:
+        return self._transport.run_bare(kill_group_argv(pgid, grace_s), grace_s + 10)
+
+    def _exit_wait_s(self, grace_s: float) -> float:
+        return 2.0  # the kill script already waited the grace period
+
+    def _give_up(self) -> None:
+        self._chan.close()  # the exit watcher then finishes
+
+    def _exit_status(self) -> int:
         status = self._chan.exit_status
         if status == -1:  # killed by a signal: ours if we sent one, else unknown (ssh does not say)
-            return -int(self._killed_by) if self._killed_by else -1
+            return -int(signal.SIGKILL if self.killed_hard else signal.SIGTERM) if self.killed else -1
         return status
 
     @property
     def returncode(self) -> int | None:
-        return self.wait(0) if self._finished.is_set() else None
-
-    @property
-    def stdout_text(self) -> str:
-        return "".join(self._stdout_text)
+        return self.wait(0) if self.done.is_set() else None
 
     @property
     def stderr(self) -> str:
@@ -262,12 +217,13 @@ class SshProcess(Process):
 
 class SshTransport(CommandTransport):
     kind = "ssh"
+    spec = SshTransportSpec
 
     def __init__(self, profile: DeviceProfile):
         super().__init__(profile)
         spec = profile.transport
         if not isinstance(spec, SshTransportSpec):
-            raise TransportError(f"profile {profile.id}: transport kind is {spec.kind!r}, not 'ssh'")
+            raise TransportConfigError(f"profile {profile.id}: transport kind is {spec.kind!r}, not 'ssh'")
         self.spec = spec
         self.workdir = spec.workdir
         #: things the run record should mention (e.g. a host key trusted on first use)
@@ -301,7 +257,7 @@ class SshTransport(CommandTransport):
             try:
                 client.load_host_keys(str(kh))
             except (OSError, paramiko.SSHException) as e:
-                raise TransportError(f"{self.describe()}: cannot read known_hosts {kh}: {e}") from None
+                raise TransportConfigError(f"{self.describe()}: cannot read known_hosts {kh}: {e}") from None
         if self.spec.host_key_policy == "trust-on-first-use":
             client.set_missing_host_key_policy(_TrustOnFirstUse(kh, self.notes))
         else:
@@ -315,15 +271,15 @@ class SshTransport(CommandTransport):
             try:
                 sock = socket.create_connection((host, port), timeout=spec.connect_timeout_s)
             except ConnectionRefusedError:
-                raise TransportError(f"{host}:{port}: connection refused (is sshd running on that port?)") from None
+                raise DeviceOffline(f"{host}:{port}: connection refused (is sshd running on that port?)") from None
             except socket.gaierror as e:
-                raise TransportError(f"{host}:{port}: cannot resolve host name ({e.strerror})") from None
+                raise DeviceOffline(f"{host}:{port}: cannot resolve host name ({e.strerror})") from None
             except TimeoutError:
-                raise TransportError(
+                raise DeviceOffline(
                     f"{host}:{port}: connection timed out after {spec.connect_timeout_s:g} s"
                 ) from None
             except OSError as e:
-                raise TransportError(f"{host}:{port}: cannot connect ({e.strerror or e})") from None
+                raise DeviceOffline(f"{host}:{port}: cannot connect ({e.strerror or e})") from None
             _tune_socket(sock, spec.keepalive_s)
         where = f"{user + '@' if user else ''}{host}:{port}"
         try:
@@ -344,7 +300,7 @@ class SshTransport(CommandTransport):
             sock.close()
             kh = self._known_hosts_path()
             scan = f"ssh-keyscan -p {port} {host}" if port != 22 else f"ssh-keyscan {host}"
-            raise TransportError(
+            raise TransportConfigError(
                 f"{where}: host key unknown ({e.key.get_name()} {e.key.fingerprint}, not in {kh}); "
                 f"refusing to connect. If that fingerprint is the board's, trust it with "
                 f"`{scan} >> {kh}` or set transport.host_key_policy: trust-on-first-use "
@@ -352,7 +308,7 @@ class SshTransport(CommandTransport):
             ) from None
         except paramiko.BadHostKeyException as e:
             sock.close()
-            raise TransportError(
+            raise TransportConfigError(
                 f"{where}: host key CHANGED ({e.key.get_name()} {e.key.fingerprint}, known_hosts has "
                 f"{e.expected_key.fingerprint}); refusing to connect. If the board was reinstalled, "
                 f"remove the old key with `ssh-keygen -R '{known_hosts_name(host, port)}' "
@@ -361,11 +317,11 @@ class SshTransport(CommandTransport):
         except paramiko.AuthenticationException as e:
             sock.close()
             tried = f"key {key}, ssh agent" if key else "ssh agent, ~/.ssh keys"
-            raise TransportError(f"{where}: authentication failed (tried {tried}): {e}") from None
+            raise TransportConfigError(f"{where}: authentication failed (tried {tried}): {e}") from None
         except (paramiko.SSHException, EOFError, OSError) as e:
             sock.close()
             if "No authentication methods available" in str(e):
-                raise TransportError(
+                raise TransportConfigError(
                     f"{where}: authentication failed: no key to offer (the profile sets no 'key', "
                     f"no ssh agent answers on SSH_AUTH_SOCK, and ~/.ssh has no id_* key)"
                 ) from None
@@ -402,7 +358,7 @@ class SshTransport(CommandTransport):
                     )
                 except (paramiko.SSHException, OSError, EOFError) as e:
                     self._close_clients()
-                    raise TransportError(
+                    raise DeviceOffline(
                         f"jump host {spec.jump}: cannot reach {spec.host}:{spec.port} through it: {e}"
                     ) from None
             self._client = self._new_client()
@@ -568,18 +524,19 @@ class SshTransport(CommandTransport):
             try:
                 self._sftp = self._client.open_sftp()
             except (paramiko.SSHException, OSError, EOFError) as e:
-                raise TransportError(f"{self.describe()}: cannot open SFTP (is the sftp subsystem on?): {e}") from None
+                raise TransportConfigError(f"{self.describe()}: cannot open SFTP (is the sftp subsystem on?): {e}") from None
             self._sftp.get_channel().settimeout(self.io_timeout_s)
         return self._sftp
 
-    def _sftp_error(self, what: str, e: BaseException) -> TransportError:
+    def _sftp_error(self, what: str, e: BaseException) -> HarnessError:
         if isinstance(e, TimeoutError):
             return TransportError(f"{self.describe()}: {what}: no reply within {self.io_timeout_s:g} s")
         if isinstance(e, FileNotFoundError) or getattr(e, "errno", None) == 2:
-            return TransportError(f"{self.describe()}: {what}: no such file on the target")
+            return TargetCommandFailed(f"{self.describe()}: {what}: no such file on the target")
         if isinstance(e, PermissionError) or getattr(e, "errno", None) == 13:
-            return TransportError(f"{self.describe()}: {what}: permission denied on the target")
-        return TransportError(f"{self.describe()}: {what}: {e or type(e).__name__}")
+            return TransportConfigError(f"{self.describe()}: {what}: permission denied on the target")
+        return error_from_device_text(str(e), f"{self.describe()}: {what}: {e or type(e).__name__}",
+                                      default=TransportError)
 
     def upload(self, local: Path, remote: str) -> None:
         local = Path(local)
@@ -596,7 +553,19 @@ class SshTransport(CommandTransport):
                 sftp.utime(tmp, (int(st.st_atime), int(st.st_mtime)))  # keeps the local mtime, as adb push does
                 sftp.posix_rename(tmp, remote)
             except (OSError, EOFError, paramiko.SSHException) as e:
-                raise self._sftp_error(f"upload {local} -> {remote}", e) from None
+                failed = self._sftp_error(f"upload {local} -> {remote}", e)
+                try:
+                    sftp.remove(tmp)  # a partial upload must not keep the space it took
+                except (OSError, EOFError, paramiko.SSHException):
+                    pass
+            else:
+                return
+        # SFTP says only "Failure" for a full disk: the target's free space tells
+        free = self.free_bytes(parent or self.workdir) if self.alive(probe=False) else None
+        if free is not None and free < local.stat().st_size:
+            raise TargetDiskFull(f"{self.describe()}: upload {local} -> {remote}: no space left on device "
+                                 f"({free} bytes free, {local.stat().st_size} needed)")
+        raise failed
 
     def pull(self, remote: str, local: Path) -> None:
         local = Path(local)

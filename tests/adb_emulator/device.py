@@ -145,21 +145,9 @@ class AdbEmulator:
 
     def leftover_pids(self) -> list[int]:
         """Live processes (any descendant) started on the phone: found by their environment marker."""
-        needle = f"HARNESS_EMU_MARKER={self.marker}".encode()
-        found = []
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/environ", "rb") as f:
-                    env = f.read()
-                with open(f"/proc/{entry}/stat", "rb") as f:
-                    state = f.read().rsplit(b")", 1)[1].split()[0]
-            except OSError:
-                continue
-            if needle in env.split(b"\0") and state != b"Z":
-                found.append(int(entry))
-        return found
+        from tests.processes import live_pids
+
+        return live_pids(f"HARNESS_EMU_MARKER={self.marker}".encode(), where="environ")
 
     def kill_leftovers(self, wait_s: float = 2.0) -> None:
         deadline = time.monotonic() + wait_s

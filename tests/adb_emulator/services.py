@@ -218,7 +218,13 @@ class SyncService:
                 if ident == b"DATA":
                     chunk = self._read(length)
                     if out is not None:
-                        out.write(chunk)
+                        try:
+                            out.write(chunk)
+                        except OSError as e:  # adbd: SendSyncFailErrno(s, "write failed")
+                            error = f"write failed: {e.strerror}"
+                            out.close()
+                            tmp.unlink(missing_ok=True)
+                            out = None
                 elif ident == b"DONE":
                     mtime = length
                     break

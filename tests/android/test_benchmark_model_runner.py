@@ -16,7 +16,8 @@ import yaml
 
 from harness import session
 from harness.errors import HarnessError
-from harness.runners.benchmark_model import benchmark_binary, benchmark_flags
+from harness.runners.benchmark_model import BenchmarkModelRunner, benchmark_binary, benchmark_flags
+from harness.store.results import ToolAggregates
 from harness.store.record import RunConfig, StopRule
 from harness.store.store import RunStore
 from tests.adb_emulator.tiny_models import mlp_model
@@ -59,15 +60,15 @@ def test_hostile_model_name_runs_under_taskset_and_records_aggregates_and_ops(ad
 
     # cold phases and aggregates come from the log; no per-iteration sample is made up
     assert 0 < m.phases.init_s < 30 and 0 < m.phases.first_s < 5
-    agg = m.summary.aggregates
-    assert agg["source"] == "benchmark_model" and agg["per_iteration_samples"] is False
-    assert agg["steady"]["count"] == 30
-    assert 0 < agg["steady"]["min_s"] <= agg["steady"]["median_s"] <= agg["steady"]["max_s"]
+    agg = m.result(ToolAggregates)
+    assert agg.source == "benchmark_model" and agg.stands_for_samples
+    assert agg.steady.count == 30
+    assert 0 < agg.steady.min_s <= agg.steady.median_s <= agg.steady.max_s
     assert m.summary.latency is None
     run = store.load(m.run_id)
     assert run.samples.num_rows == 0
     assert m.summary.memory["footprint_delta_overall_bytes"] > 0
-    assert {d["kind"] for d in agg["delegation"]} >= {"replaced"}
+    assert {d["kind"] for d in agg.details["delegation"]} >= {"replaced"}
 
     ops = run.ops.to_pylist()
     assert [o["type"] for o in ops] == ["FULLY_CONNECTED"] * 3 + ["SOFTMAX"]
@@ -107,7 +108,7 @@ def test_gpu_request_on_a_phone_without_one_is_recorded(adb_phone, tiny_model, t
     m = _run(adb_phone, tiny_model, RunStore(tmp_path / "results"), delegate="gpu")
     assert m.status == "ok"
     assert "delegate not applied: GPU acceleration is unsupported on this platform." in m.summary.warnings
-    assert any(d["kind"] == "unsupported" and d["delegate"] == "GPU" for d in m.summary.aggregates["delegation"])
+    assert any(d["kind"] == "unsupported" and d["delegate"] == "GPU" for d in m.result(ToolAggregates).details["delegation"])
 
 
 def test_dropped_connection_mid_run_fails_promptly_keeps_output_and_the_next_run_works(adb_phone, tiny_model, tmp_path):
@@ -136,7 +137,8 @@ def test_dropped_connection_mid_run_fails_promptly_keeps_output_and_the_next_run
     assert "connection lost" in m.error.message
     raw = store.load(m.run_id).raw("benchmark_model")
     assert "INFO: STARTING!" in raw and "count=" in raw  # what it printed before the drop is kept
-    assert m.summary.aggregates["warmup"]["count"] >= 2  # and parsed
+    assert m.result(ToolAggregates).warmup.count >= 2  # and parsed
+    assert m.error.kind == "link_lost" and m.error.transient is True
     assert _no_leftovers(emu) == []
 
     again = _run(adb_phone, tiny_model, store)
@@ -150,6 +152,7 @@ def test_hung_run_is_killed_at_its_deadline_and_leaves_nothing(adb_phone, tiny_m
              options={"timeout_s": 3})
     assert time.monotonic() - t0 < 20
     assert m.status == "failed" and "deadline" in m.error.message
+    assert m.error.kind == "timeout" and m.error.transient is True
     assert _no_leftovers(adb_phone.emulator) == []
 
 
@@ -179,27 +182,28 @@ def test_same_record_schema_as_the_local_host(adb_phone, tiny_model, tmp_path):
 
 
 def test_flags_follow_the_configuration():
-    def ctx(**cfg):
-        stop = cfg.pop("stop", StopRule())
-        return SimpleNamespace(config=RunConfig(runtime="benchmark_model", stop=stop, **cfg),
-                               profile=SimpleNamespace(id="p", benchmark_binary=None))
+    runner = BenchmarkModelRunner()
 
-    adaptive = benchmark_flags(ctx(threads=4), "/m.tflite")
-    assert adaptive[:2] == ["--graph=/m.tflite", "--num_threads=4"]
-    assert {"--num_runs=10", "--min_secs=1", "--max_secs=60", "--warmup_runs=3"} <= set(adaptive)
-    fixed = benchmark_flags(ctx(stop=StopRule(mode="fixed", count=200)), "/m")
-    assert {"--num_runs=200", "--min_secs=0"} <= set(fixed)
-    assert "--use_gpu=true" in benchmark_flags(ctx(delegate="gpu"), "/m")
-    assert "--use_nnapi=true" in benchmark_flags(ctx(delegate="nnapi"), "/m")
-    assert "--use_xnnpack=false" in benchmark_flags(ctx(delegate="cpu"), "/m")
-    both = benchmark_flags(ctx(delegate="gpu", options={"use_gpu": False, "enable_op_profiling": True}), "/m")
+    def flags(options=None, **cfg):
+        cfg.setdefault("stop", runner.default_stop())
+        return benchmark_flags(RunConfig(runtime="benchmark_model", **cfg), runner.parse_options(options or {}), "/m")
+
+    default = flags(threads=4)
+    assert default[:2] == ["--graph=/m", "--num_threads=4"]
+    # the tool's own defaults: 50 runs and 1 s at least
+    assert {"--num_runs=50", "--min_secs=1", "--max_secs=60", "--warmup_runs=3"} <= set(default)
+    assert {"--num_runs=200", "--min_secs=0"} <= set(flags(stop=StopRule(mode="fixed", count=200)))
+    assert "--use_gpu=true" in flags(delegate="gpu")
+    assert "--use_nnapi=true" in flags(delegate="nnapi")
+    assert "--use_xnnpack=false" in flags(delegate="cpu")
+    both = flags({"use_gpu": False, "enable_op_profiling": True}, delegate="gpu")
     assert "--use_gpu=false" in both and "--use_gpu=true" not in both and "--enable_op_profiling=true" in both
-    with pytest.raises(HarnessError, match="unknown delegate 'tpu'"):
-        benchmark_flags(ctx(delegate="tpu"), "/m")
     with pytest.raises(HarnessError, match="not a --flag=value"):
-        benchmark_flags(ctx(options={"benchmark_args": ["; rm -rf /"]}), "/m")
+        flags({"benchmark_args": ["; rm -rf /"]})
+    with pytest.raises(HarnessError, match=r"-o use_gpu: Input should be a valid boolean"):
+        runner.parse_options({"use_gpu": "maybe"})
+    profile = SimpleNamespace(id="p", benchmark_binary=None)
     with pytest.raises(HarnessError, match="no benchmark_model binary"):
-        benchmark_binary(ctx().profile, ctx().config)
+        benchmark_binary(profile, runner.parse_options({}))
     with pytest.raises(HarnessError, match="/nowhere/benchmark_model: benchmark_model binary not found"):
-        c = ctx(options={"benchmark_binary": "/nowhere/benchmark_model"})
-        benchmark_binary(c.profile, c.config)
+        benchmark_binary(profile, runner.parse_options({"benchmark_binary": "/nowhere/benchmark_model"}))

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from harness.runners.benchmark_model import ingest_log
+from harness.ingest.files import ingest_file
 from harness.store.store import RunStore
 from tests.android.conftest import FIXTURES, capture
 from tests.conftest import assert_one_line_error
@@ -22,11 +22,12 @@ def test_ingest_op_profiling_log_json_and_record(cli, tmp_path):
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     # the run fields `harness run --json` prints ...
-    assert {"run_id", "status", "device", "model", "runtime", "cold", "latency", "aggregates", "memory"} <= set(out)
+    assert {"run_id", "status", "device", "model", "runtime", "cold", "latency", "results", "memory"} <= set(out)
     assert (out["status"], out["model"], out["runtime"], out["transport"]) == ("ok", "mobilenet_v1_quant", "benchmark_model", "unknown")
     assert out["latency"] is None  # the log has aggregates only: no per-iteration samples are made up
-    assert out["aggregates"]["per_iteration_samples"] is False
-    assert out["aggregates"]["steady"]["count"] == 50
+    (agg,) = out["results"]
+    assert agg["kind"] == "tool_aggregates" and agg["steady"]["count"] == 50
+    assert out["metadata"]["ingest_format"] == "benchmark_model" and out["metadata"]["ingested_from"] == str(log)
     # ... plus what the log itself says
     assert out["init_s"] == pytest.approx(0.002409)
     assert out["first_s"] == pytest.approx(0.169816)
@@ -61,6 +62,7 @@ def test_ingest_failed_log_is_a_failed_record_with_its_text(cli, tmp_path):
     out = json.loads(proc.stdout)
     assert out["status"] == "failed"
     assert "Node number 57 (BATCH_MATMUL) failed to prepare." in out["error"]["message"]
+    assert out["error"]["kind"] == "runtime_error" and out["error"]["transient"] is False
     assert out["model"] == "tiny_muaalem_int8"
     run = RunStore(tmp_path / "results").load(out["run_id"])
     assert run.raw("benchmark_model") == capture("android_termux_int8_failed_prepare_ERROR.txt")
@@ -70,7 +72,7 @@ def test_ingest_every_capture(tmp_path):
     results = tmp_path / "results"
     statuses = {}
     for log in sorted(FIXTURES.glob("*.txt")):
-        manifest, parsed = ingest_log(log, results=results)
+        ((manifest, parsed),) = ingest_file("benchmark_model", log, results=results)
         statuses[log.name] = manifest.status
         assert RunStore(results).load(manifest.run_id).raw("benchmark_model") == log.read_text()
     assert len(RunStore(results).manifests()) == 8

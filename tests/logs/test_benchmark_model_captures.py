@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from harness.errors import HarnessError
-from harness.runners.benchmark_model import ingest_log
+from harness.ingest.files import ingest_file
 from harness.runners.benchmark_model_log import KEEP_LINES, BenchmarkLogError, parse_file, parse_lines, parse_log
+from harness.store.results import ToolAggregates
 from harness.store.store import RunStore
 from tests.logs.conftest import capture_path, every
 
@@ -18,8 +19,9 @@ MIB = 2**20
 @pytest.fixture
 def ingest(tmp_path):
     def _ingest(name: str, **kw):
-        manifest, log = ingest_log(capture_path("tflite", name), results=tmp_path / "results", **kw)
-        return RunStore(tmp_path / "results").load(manifest.run_id), log
+        path = capture_path("tflite", name)
+        ((manifest, _run),) = ingest_file("benchmark_model", path, results=tmp_path / "results", **kw)
+        return RunStore(tmp_path / "results").load(manifest.run_id), parse_log(path.read_text(errors="replace"))
     return _ingest
 
 
@@ -36,9 +38,9 @@ def test_every_capture_but_the_c_api_program_is_imported(ingest):
 
 def test_tf1_14_space_aligned_tables_without_a_section_heading(ingest):
     run, log = ingest("tf1.14era_2019_android_pixel_bigcores_op_profiling_space_aligned_tables.txt")
-    agg = run.manifest.summary.aggregates
-    assert agg["warmup"]["count"] == 6 and agg["steady"]["count"] == 50
-    assert agg["steady"]["mean_s"] == approx(0.115062) and agg["warmup_mean_s"] == approx(0.0861843)
+    agg = run.manifest.result(ToolAggregates)
+    assert agg.warmup.count == 6 and agg.steady.count == 50
+    assert agg.steady.mean_s == approx(0.115062) and agg.warmup_mean_s == approx(0.0861843)
     assert run.manifest.phases.init_s == approx(1.892e-3)
     assert log.run_limits == [{"min_runs": 1, "min_s": 0.5}, {"min_runs": 50, "min_s": 1.0}]
     ops = run.ops.to_pylist()
@@ -116,8 +118,9 @@ def test_litert_profile_with_delegate_internal_nodes_uses_run_order(ingest):
 
 def test_the_c_api_program_output_is_not_a_benchmark_model_log(tmp_path):
     with pytest.raises(HarnessError, match="only TFLite runtime lines; its errors: 'TfLiteGpuDelegate Init"):
-        ingest_log(capture_path("tflite", "tflite_c_api_2.9.1_android_gpu_delegate_old_replacing_format_init_failure_"
-                                "segfault.txt"), results=tmp_path / "results")
+        ingest_file("benchmark_model",
+                    capture_path("tflite", "tflite_c_api_2.9.1_android_gpu_delegate_old_replacing_format_init_failure_"
+                                 "segfault.txt"), results=tmp_path / "results")
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
 
 

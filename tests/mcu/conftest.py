@@ -37,12 +37,15 @@ def model_ref(zoo_id: str) -> tuple[ModelRef, Path]:
 
 def make_ctx(profile, transport, zoo_id: str = "kws01-int8-tflite", cancel: threading.Event | None = None,
              inputs: str | None = None, **options) -> RunContext:
+    from harness.runners.tinyml import TinymlRunner
+
     ref, path = model_ref(zoo_id)
     return RunContext(
         profile=profile, transport=transport, model=ref, model_path=path,
         config=RunConfig(runtime="tinyml", inputs=inputs, options=options),
         recorder=Recorder(runtime=RuntimeInfo(name="tinyml")),
         cancel=cancel or threading.Event(),
+        options=TinymlRunner.parse_options(options),
     )
 
 

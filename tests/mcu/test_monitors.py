@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from harness.store.results import MlperfTinyResult, MonitorEnergy
 from harness.errors import HarnessError
 from harness.mcu.energy_mode import window_energies
 from harness.telemetry.monitors import falling_edges, open_monitor
@@ -206,18 +207,19 @@ def test_energy_mode_end_to_end_with_a_powershield(fake_dut, tmp_path):
     assert [c for c in lpm.commands if c in ("htc", "start", "stop", "eventsrc d7 fal", "output energy")] == [
         "htc", "output energy", "eventsrc d7 fal", "start", "stop"]
     rec = ctx.recorder
-    rows = rec.runtime.details["energy"]["windows"]
+    energy = rec.result(MonitorEnergy)  # where the summary picks it up
+    rows = energy.windows
     assert len(rows) == 3
     for row in rows:
         # the DUT drew 40 mW while inferring; edges are quantized to the 1 ms samples
-        assert row["elapsed_s"] == pytest.approx(4 * 0.05, abs=0.02)
-        assert row["power_w"] == pytest.approx(0.040, rel=0.03)
-    score = rec.runtime.details["mlperf_tiny"]
-    assert score["median_energy_j_per_inference"] == pytest.approx(0.040 * 0.05, rel=0.1)
-    energy = rec.aggregates["energy"]  # where the summary picks it up
-    assert energy["j_per_inference_median"] == score["median_energy_j_per_inference"]
-    assert energy["power_w_mean"] == pytest.approx(0.040, rel=0.03)
-    assert energy["windows"] == rows and energy["source"] == "lpm01a"
+        assert row.elapsed_s == pytest.approx(4 * 0.05, abs=0.02)
+        assert row.power_w == pytest.approx(0.040, rel=0.03)
+    score = rec.result(MlperfTinyResult)
+    assert score.mode == "energy"
+    assert score.median_energy_j_per_inference == pytest.approx(0.040 * 0.05, rel=0.1)
+    assert energy.j_per_inference_median == score.median_energy_j_per_inference
+    assert energy.power_w_mean == pytest.approx(0.040, rel=0.03)
+    assert energy.source == "lpm01a"
     samples = rec.table("samples").to_pylist()
     assert [s["inferences"] for s in samples] == [4, 4, 4]
     channels = set(rec.table("telemetry").column("channel").to_pylist())
@@ -231,9 +233,9 @@ def test_energy_mode_end_to_end_with_a_powershield(fake_dut, tmp_path):
 
     m = write_record(RunStore(tmp_path / "results"), rec, profile, ctx.model, ctx.config, "ok", None,
                      dt.datetime.now(dt.timezone.utc), None)
-    assert m.summary.energy_j_per_inference == energy["j_per_inference_median"]
-    assert m.summary.power_w_mean == energy["power_w_mean"]
-    assert m.brief()["energy_j_per_inference"] == energy["j_per_inference_median"]
+    assert m.summary.energy_j_per_inference == energy.j_per_inference_median
+    assert m.summary.power_w_mean == energy.power_w_mean
+    assert m.brief()["energy_j_per_inference"] == energy.j_per_inference_median
 
 
 def test_a_monitor_that_fails_to_start_is_still_released(fake_dut):

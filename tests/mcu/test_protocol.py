@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 
+from harness.store.results import MlperfTinyResult
 from harness.errors import TransportError
 from harness.mcu.protocol import (
     DeviceErrorReply,
@@ -57,9 +58,9 @@ def test_windows_follow_the_table_and_survive_timer_wraparound(fake_dut):
     db_lines = [c for c in dut.commands if re.fullmatch(r"db [0-9a-f]+", c)]
     assert max(len(c) - 3 for c in db_lines) == 62 and sum((len(c) - 3) // 2 for c in db_lines) == KWS_INPUT
     assert dut.commands.count(f"db load {KWS_INPUT}") == 1  # one seeded input, loaded once
-    score = ctx.recorder.runtime.details["mlperf_tiny"]
-    assert score["median_throughput_per_s"] == pytest.approx(1 / 1.5e-3)
-    assert score["valid"] is False and score["window_rule"] == "relaxed"
+    score = ctx.recorder.result(MlperfTinyResult)
+    assert score.median_throughput_per_s == pytest.approx(1 / 1.5e-3)
+    assert score.valid is False and score.window_rule == "relaxed" and len(score.windows) == 5
     assert ctx.recorder.runtime.details["device_name"] == "fake-dut"
     assert ctx.recorder.runtime.version == "ULPMark for tinyML Firmware V0.0.1"
     transcript = ctx.recorder.raw["serial"]
@@ -84,7 +85,7 @@ def test_strict_rule_calibrates_windows_to_ten_seconds(fake_dut):
     assert warm and warm[0]["inferences"] == 1  # one inference timed first
     assert len(steady) == 5
     assert all(s["inferences"] * s["latency_ns"] >= 10e9 for s in steady)
-    assert ctx.recorder.runtime.details["mlperf_tiny"]["valid"] is True
+    assert ctx.recorder.result(MlperfTinyResult).valid is True
     assert not ctx.recorder.warnings
 
 
@@ -92,7 +93,7 @@ def test_explicit_short_windows_are_flagged_invalid(fake_dut):
     dut = fake_dut(input_bytes=KWS_INPUT)
     ctx, error, _ = run(dut, inferences=2, warmups=0, windows=3)
     assert error is None, error
-    assert ctx.recorder.runtime.details["mlperf_tiny"]["valid"] is False
+    assert ctx.recorder.result(MlperfTinyResult).valid is False
     assert len(ctx.recorder.warnings) == 3 and "invalid" in ctx.recorder.warnings[0]
 
 

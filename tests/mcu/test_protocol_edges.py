@@ -11,6 +11,7 @@ import pytest
 from harness.errors import ProfileError
 from harness.mcu.protocol import protocol_line
 from harness.runners.tinyml import InvalidWindow, ModelMismatch
+from harness.store.results import MlperfTinyResult
 from tests.mcu.conftest import serial_profile
 from tests.mcu.test_protocol import KWS_INPUT, run
 
@@ -30,15 +31,16 @@ def test_a_1khz_clock_is_calibrated_until_the_window_is_measurable(fake_dut):
     # grown tenfold while unmeasurable, never extrapolated from a 0 µs reading
     assert counts[:4] == [1, 10, 100, 1000]
     assert max(counts) < 1_000_000, counts  # the old rule asked for 11 000 000
-    details = ctx.recorder.runtime.details
-    steady = [w for w in details["windows"] if w["phase"] == "steady"]
+    score = ctx.recorder.result(MlperfTinyResult)
+    windows = [w.model_dump() for w in score.windows]
+    steady = [w for w in windows if w["phase"] == "steady"]
     assert len(steady) == 5
     n = steady[0]["inferences"]
     assert 10.0 / 50e-6 <= n <= 1.2 * 10.0 / 50e-6  # about 200 000 inferences make 10 s
     assert all(w["elapsed_s"] >= 10.0 for w in steady)
-    assert details["mlperf_tiny"]["valid"] is True
-    assert details["mlperf_tiny"]["median_throughput_per_s"] == pytest.approx(1 / 50e-6, rel=1e-3)
-    unmeasured = [w for w in details["windows"] if w.get("measurable") is False]
+    assert score.valid is True
+    assert score.median_throughput_per_s == pytest.approx(1 / 50e-6, rel=1e-3)
+    unmeasured = [w for w in windows if w.get("measurable") is False]
     assert unmeasured and all(w["elapsed_s"] == 0 for w in unmeasured)
     # calibration windows that read 0 µs are not samples
     samples = ctx.recorder.table("samples").to_pylist()
@@ -54,7 +56,7 @@ def test_calibration_never_asks_more_than_the_profile_timeout_allows(fake_dut):
     assert max(counts) * 1e-3 <= 2.0, counts  # no window longer than the 2 s timeout in real time
     assert any("infer_timeout_s" in w for w in ctx.recorder.warnings), ctx.recorder.warnings
     if error is None:  # it may still time a (short, invalid) window: never a made-up one
-        assert ctx.recorder.runtime.details["mlperf_tiny"]["valid"] is False
+        assert ctx.recorder.result(MlperfTinyResult).valid is False
 
 
 def test_a_zero_length_window_is_invalid_not_ok(fake_dut):
@@ -101,7 +103,7 @@ def test_identical_windows_give_identical_instruction_counts_under_icount():
     from tests.mcu.test_qemu_firmware import run_on_qemu
 
     ctx = run_on_qemu("ad01-int8-tflite", relaxed=True, windows=12, inferences=1, warmups=0)
-    windows = ctx.recorder.runtime.details["windows"]
+    windows = [w.model_dump() for w in ctx.recorder.result(MlperfTinyResult).windows]
     starts = [w["lap_us"][0] for w in windows]
     assert len({len(str(s)) for s in starts}) >= 2 or len(set(starts)) == 12  # stamps of many sizes and phases
     counts = {w["instructions"] for w in windows}

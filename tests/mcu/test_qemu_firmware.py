@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pytest
 
+from harness.store.results import AccuracyResult, MlperfTinyResult
 from harness.errors import TransportError
 from harness.mcu.protocol import DutClient
 from harness.profiles import load_profile
@@ -49,12 +50,13 @@ def test_mlperf_tiny_models_run_the_full_protocol(model):
     n_out = 1
     for d in out.shape:
         n_out *= d
-    for w in details["windows"]:
-        assert len(w["results"]) == n_out
+    score = rec.result(MlperfTinyResult)
+    for w in score.windows:
+        assert len(w.results) == n_out
         # under -icount shift=5 a device µs is 1000/32 instructions
-        elapsed_us = (w["lap_us"][1] - w["lap_us"][0]) % (1 << 32)
-        assert w["instructions"] == elapsed_us * 1000 // 32 > 0
-    assert details["mlperf_tiny"]["median_throughput_per_s"] > 0
+        elapsed_us = (w.lap_us[1] - w.lap_us[0]) % (1 << 32)
+        assert w.instructions == elapsed_us * 1000 // 32 > 0
+    assert score.median_throughput_per_s > 0
     assert any("icount" in n for n in rec.notes)
     assert rec.timeline["steady_end_ns"] > rec.timeline["steady_start_ns"]
 
@@ -70,7 +72,7 @@ def test_latency_scales_with_the_model_work():
 
 def test_icount_runs_repeat_to_the_instruction():
     runs = [run_on_qemu("kws01-int8-tflite", relaxed=True, windows=2, inferences=2, warmups=1) for _ in range(2)]
-    first, second = ([(w["lap_us"], w["instructions"]) for w in r.recorder.runtime.details["windows"]] for r in runs)
+    first, second = ([(w.lap_us, w.instructions) for w in r.recorder.result(MlperfTinyResult).windows] for r in runs)
     assert first == second
     assert all(instr > 1_000_000 for _, instr in first)
 
@@ -80,12 +82,12 @@ def test_accuracy_mode_matches_litert_bit_for_bit(model):
     from harness.mcu.inputs import model_io
 
     ctx = run_on_qemu(f"{model}-int8-tflite", mode="accuracy", samples=2)
-    report = ctx.recorder.runtime.details["accuracy"]
+    report = ctx.recorder.result(AccuracyResult)
     n_out = int(np.prod(model_io(ctx.model_path)[1].shape))
-    assert report["inputs"] == 2 and report["outputs"] == 2 * n_out
+    assert report.inputs == 2 and report.outputs == 2 * n_out
     # the int8 kernels follow TFLite's reference arithmetic: equal up to the 3-decimal print
-    assert report["exact"] == report["outputs"], report
-    assert report["top1_agreement"] == 1.0
+    assert report.exact == report.outputs, report
+    assert report.top1_agreement == 1.0
     assert not ctx.recorder.warnings
 
 
@@ -110,7 +112,21 @@ def test_killed_emulator_is_a_clear_transport_error():
         assert not th.is_alive() and time.monotonic() - t0 < 10
     assert errors and isinstance(errors[0], TransportError), errors
     assert "emulator" in str(errors[0]) or "connection lost" in str(errors[0])
+    assert (errors[0].kind, errors[0].transient) == ("link_lost", True)
     assert ctx.recorder.rows("samples") >= 1
+
+
+def test_a_serial_port_that_does_not_answer_is_offline():
+    import socket
+
+    from tests.mcu.conftest import serial_profile
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(TransportError) as exc:
+        SerialTransport(serial_profile(f"socket://127.0.0.1:{port}")).open()
+    assert (exc.value.kind, exc.value.transient) == ("device_offline", True)
 
 
 def test_energy_build_pulses_instead_of_printing_timestamps(tmp_path):

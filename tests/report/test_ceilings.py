@@ -14,7 +14,6 @@ from harness.analysis.ceilings import (
     Ceilings,
     CeilingsError,
     bandwidth_plateaus,
-    build_fc_model,
     ceilings_for,
     ceilings_path,
     derive_ceilings,
@@ -23,6 +22,7 @@ from harness.analysis.ceilings import (
     save_ceilings,
 )
 from harness.analysis.static import analyze
+from harness.runners.ceilings import build_fc_model
 from harness.analysis.tflite_model import load_tflite
 from harness.profiles import load_profile_file
 from tests.conftest import assert_one_line_error
@@ -276,11 +276,11 @@ def test_level_holding_skips_a_cache_without_a_level():
 
 
 def test_a_probe_over_its_deadline_is_a_timeout_not_an_early_exit(tmp_path, monkeypatch):
-    import harness.analysis.ceilings as ceilings_mod
+    import harness.runners.ceilings as probe_runner
     from harness.errors import CommandTimeout
     from harness.profiles import load_profile
 
-    monkeypatch.setitem(ceilings_mod._DEADLINE_S, "quick", 0.5)
-    with pytest.raises(CommandTimeout, match=r"local did not finish within its 0.5 s deadline \(quick mode\)"):
+    monkeypatch.setitem(probe_runner.DEADLINE_S, "quick", 0.5)
+    with pytest.raises(CommandTimeout, match=r"ceilings probe \(quick mode\) exceeded its 0.5 s deadline"):
         measure_ceilings(load_profile("local"), tmp_path / "results", max_bytes=int(QUICK_BYTES))
     assert not (tmp_path / "results" / "ceilings").exists()

@@ -139,8 +139,11 @@ def test_runs_with_runtime_aggregates_only_use_the_reported_median(tmp_path):
     from harness.store.record import TABLE_SCHEMAS, Summary
     from tests.report.records import RunStore, write_run
 
+    from harness.store.results import AggregateStats, ToolAggregates
+
     m = write_run(RunStore(tmp_path / "results"), "agg", samples=10)
-    base = Summary(aggregates={"source": "benchmark_model", "steady": {"count": 50, "median_s": 2e-3, "mean_s": 3e-3}})
+    m.results = [ToolAggregates(source="benchmark_model", steady=AggregateStats(count=50, median_s=2e-3, mean_s=3e-3))]
+    base = Summary()
     empty = {name: schema.empty_table() for name, schema in TABLE_SCHEMAS.items()}
     analysis = analyze(depthwise_onnx(tmp_path / "dw.onnx"))
     s = derive_summary(m, base, empty["samples"], empty["telemetry"], empty["ops"], analysis, _ceilings())

@@ -34,8 +34,8 @@ def _run(v: RunView) -> Markup:
     ]
     if m.summary.energy:
         items.append(("energy", pre_json(m.summary.energy)))
-    if m.summary.aggregates:
-        items.append(("runtime statistics", pre_json(m.summary.aggregates)))
+    for result in m.results:
+        items.append((f"runner result: {result.kind}", pre_json(result.model_dump(mode="json"))))
     if v.roofline:
         r = {k: val for k, val in v.roofline.items() if k != "ops"}
         items.append(("roofline" + (" (computed at report time)" if v.roofline_at_report else ""), pre_json(r)))

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from harness.analysis.roofline import ceiling_too_low
 from harness.analysis.summary import typical_latency
+from harness.store.results import AggregateStats, ToolAggregates
 from harness.report.context import ReportContext
 from harness.report.figures import efficiency_text
 from harness.report.gather import ConfigGroup, RunView
@@ -27,7 +28,7 @@ class _Best:
 
 def _group_median(runs: list[RunView]) -> float | None:
     """Median over a configuration's repeated runs of each run's typical latency."""
-    values = [typical_latency(v.m.summary)[0] for v in runs if v.m.status == "ok"]
+    values = [typical_latency(v.m.summary, v.m.results)[0] for v in runs if v.m.status == "ok"]
     values = [x for x in values if x is not None and math.isfinite(x)]
     return statistics.median(values) if values else None
 
@@ -102,12 +103,12 @@ def _run_rows(ctx: ReportContext) -> list[list]:
             energy = m.summary.energy_j_per_inference
             status = Markup(badge(m.status) + (tag("div", m.error.message, class_="small error") if m.error else "")
                             + "".join(tag("div", p, class_="small warn") for p in v.problems))
-            agg = (m.summary.aggregates or {}).get("steady") or {}
-            median, _ = typical_latency(m.summary)
-            median_text = ms(lat.median_s) if lat else (f"{ms(agg['median_s'])} (runtime)" if agg.get("median_s") else None)
+            agg = (m.result(ToolAggregates) or ToolAggregates(source="")).steady or AggregateStats(count=0)
+            median, _ = typical_latency(m.summary, m.results)
+            median_text = ms(lat.median_s) if lat else (f"{ms(agg.median_s)} (runtime)" if agg.median_s else None)
             rows.append([
                 d.id, v.legend, f"{m.runtime.name} {m.runtime.version or ''}".strip(),
-                m.config.threads, Cell(status, m.status), lat.n if lat else agg.get("count"),
+                m.config.threads, Cell(status, m.status), lat.n if lat else agg.count or None,
                 Cell(median_text, median), Cell(ms(lat.p90_s) if lat else None, lat.p90_s if lat else None),
                 Cell(f"{ms(lat.ci95_s[0])} – {ms(lat.ci95_s[1])}" if lat else None, lat.ci95_s[0] if lat else None),
                 Cell(cold_text, cold.first_s), Cell(f"{energy * 1e3:.4g} mJ" if energy is not None else None, energy),

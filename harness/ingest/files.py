@@ -1,0 +1,76 @@
+"""`ingest_file`: a saved log, read by an ingest format, written as run records."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from harness.errors import FAILURE_KINDS, HarnessError
+from harness.ingest.base import IngestedRun, IngestError
+from harness.ingest.registry import get
+from harness.profiles import load_profile
+from harness.session import write_record
+from harness.store.record import ErrorInfo, ModelRef, RunConfig, RunManifest
+from harness.store.store import RunStore
+
+
+def ingest_file(
+    fmt: str,
+    path: Path,
+    device: str | None = None,
+    model: str | None = None,
+    results: Path | None = None,
+    profile_dirs: list[Path] | None = None,
+    metadata: dict[str, str] | None = None,
+) -> list[tuple[RunManifest, IngestedRun]]:
+    """Import a saved log: one record per run it describes; (manifest, parsed run) each.
+
+    A log that records a failure becomes a `failed` record with its text kept; a file that
+    is not a log of `fmt` is refused (nothing is written). The records' metadata say where
+    they came from (``ingested_from``, ``ingest_format``) besides the given `metadata`."""
+    path = Path(path)
+    reader = get(fmt)
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as e:
+        raise HarnessError(f"{path}: cannot read: {e.strerror}") from None
+    try:
+        runs = reader.parse(text, path)
+    except IngestError as e:
+        raise HarnessError(f"{path}: {e}") from None
+    if not runs:
+        raise HarnessError(f"{path}: no {fmt} run in the file")
+    profile = load_profile(device, profile_dirs) if device else None  # before anything is written
+    started = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc)
+    store = RunStore(results)
+    tags = {**(metadata or {}), "ingested_from": str(path.resolve()), "ingest_format": fmt}
+    out = []
+    for run in runs:
+        config = RunConfig(runtime=run.runtime, threads=run.threads, delegate=run.delegate, stop=run.stop,
+                           telemetry=False, thermal_gate=False, options=run.options)
+        run.recorder.notes.append(f"ingested from {path.resolve()} (a saved {fmt} log)")
+        error = None
+        if run.failure is not None:
+            kind = run.failure_class.kind
+            error = ErrorInfo(message=run.failure, stage="run", kind=kind, transient=FAILURE_KINDS[kind])
+        manifest = write_record(store, run.recorder, profile, _model_ref(model, run), config,
+                                "failed" if error else "ok", error, started, None, metadata=tags)
+        out.append((manifest, run))
+    return out
+
+
+def _model_ref(model: str | None, run: IngestedRun) -> ModelRef:
+    """The model: a file (hashed) when --model names one, else what the log says, unhashed."""
+    if model and Path(model).expanduser().is_file():
+        from harness.models import resolve_model
+
+        return resolve_model(model)[0]
+    named = run.model_name or ""
+    name = model or (Path(named).stem if named else "unknown")
+    return ModelRef(
+        name=name,
+        path=named or name,
+        sha256="",  # the log does not say; the model file was not given
+        format=run.model_format,
+        size_bytes=int(run.model_size_bytes or 0),
+    )
