@@ -7,6 +7,12 @@ numpy they depend on). It is pushed to the target and run there, so no transport
 latency ever enters a timing. Every time is read from the monotonic clock
 (`time.monotonic_ns`, CLOCK_MONOTONIC on Linux and Android) in nanoseconds.
 
+Runs on Python 3.6+ (JetPack 4.6 on the Jetson Nano/TX2 ships 3.6; see
+harness/agent/matrix.py for the tested Pythons and runtimes): no postponed
+annotations, no 3.7+ library calls. On 3.6 the clock is `time.monotonic()` scaled to
+nanoseconds (the same CLOCK_MONOTONIC; a double keeps whole nanoseconds for the
+first 104 days of uptime).
+
 Phases, each a separate number, never averaged together:
 - load:  read the model file into memory;
 - init:  build the interpreter/session from it and allocate tensors, set inputs;
@@ -25,8 +31,6 @@ and the host's `harness.stats` imports them: the host summarises with exactly th
 rule the device stopped on.
 """
 
-from __future__ import annotations
-
 import argparse
 import functools
 import json
@@ -38,6 +42,9 @@ import time
 
 AGENT_VERSION = "1"
 _Z95 = 1.959963984540054
+
+#: CLOCK_MONOTONIC in integer nanoseconds (3.6 has no time.monotonic_ns)
+monotonic_ns = getattr(time, "monotonic_ns", None) or (lambda: int(time.monotonic() * 1e9))
 
 # -- statistics shared with the host ----------------------------------------------------
 
@@ -151,7 +158,7 @@ def emit(event: str, **fields) -> None:
     sys.stdout.flush()
 
 
-def peak_rss_bytes() -> int | None:
+def peak_rss_bytes():
     """Peak resident memory of this process, in bytes.
 
     VmHWM from /proc (reset by exec), not getrusage's ru_maxrss: on Linux the
@@ -370,7 +377,7 @@ def _on_signal(signum, frame):
 
 
 def measure(model: Model, args) -> int:
-    mono = time.monotonic_ns
+    mono = monotonic_ns
     stage = "load"
     try:
         t0 = mono()
@@ -418,7 +425,7 @@ def measure(model: Model, args) -> int:
 
 
 def _warmup_then_steady(invoke, args, rule):
-    mono = time.monotonic_ns
+    mono = monotonic_ns
     flush_every_ns = 250_000_000
 
     # Warmup: timed like the steady state, kept as its own phase. The settle test
@@ -550,7 +557,7 @@ def main(argv=None) -> int:
         pid=os.getpid(),
         python=sys.version.split()[0],
         clock="CLOCK_MONOTONIC",
-        t_ns=time.monotonic_ns(),
+        t_ns=monotonic_ns(),
         affinity=affinity,
         cpu_count=os.cpu_count(),
     )

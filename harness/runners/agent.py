@@ -19,6 +19,7 @@ from harness.agent.agent import MLPERF_MAX_S
 from harness.errors import HarnessError, RuntimeFailure, TransportConfigError, error_from_device_text
 from harness.runners.base import RunContext, Runner, RunnerOptions
 from harness.runners.toolrun import ToolOutput, model_remote, push_files, run_tool
+from harness.agent.matrix import outside_matrix
 
 # Allowance for load, init, first inference and warmup beyond the steady-state cap.
 _START_ALLOWANCE_S = 180.0
@@ -151,6 +152,8 @@ class _EventSink:
         rt = self.rec.runtime
         rt.library, rt.version = ev.get("library"), ev.get("version")
         rt.details["threads"] = ev.get("threads")
+        # a Python or runtime no test runs is said in the record (harness/agent/matrix.py)
+        self.rec.warnings += outside_matrix(self.rec.conditions.get("agent", {}).get("python"), rt.library, rt.version)
 
     def _on_phase(self, ev: dict) -> None:
         setattr(self.rec.phases, f"{ev['name']}_s", ev["dur_ns"] / 1e9)
