@@ -40,6 +40,8 @@ def agent_argv(ctx: RunContext, python: str, agent: str, model: str, inputs: str
         argv += ["--count", str(stop.count)]
     if stop.time_s is not None:
         argv += ["--time", repr(stop.time_s)]
+    if stop.processes is not None:
+        argv += ["--processes", str(stop.processes)]
     if cfg.threads:
         argv += ["--threads", str(cfg.threads)]
     if inputs:
@@ -55,6 +57,8 @@ def deadline_s(ctx: RunContext) -> float:
     """Longest the agent may take before it is killed as hung."""
     stop = ctx.config.stop
     cap = MLPERF_MAX_S if stop.mode == "mlperf" else stop.max_time_s
+    if stop.mode != "adaptive":  # each worker process runs the whole fixed rule
+        cap *= stop.processes or 1
     return cap + stop.warmup_max_s + _START_ALLOWANCE_S
 
 
@@ -167,7 +171,7 @@ class _EventSink:
     def _on_samples(self, ev: dict) -> None:
         phase = ev["phase"]
         for start, lat in zip(ev["start_ns"], ev["latency_ns"]):
-            self.rec.add_sample(self.iteration, phase, int(start), int(lat))
+            self.rec.add_sample(self.iteration, phase, int(start), int(lat), process=ev.get("process", 0))
             self.iteration += 1
         if phase == "steady":
             self.steady += len(ev["latency_ns"])

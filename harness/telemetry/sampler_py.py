@@ -128,7 +128,7 @@ def main(argv):
                                 break
                     emit(T.join(["A", stamp, pid, st, rss]))
                 except OSError:
-                    pass
+                    pid = None  # it ended: read the pid file again (the agent's next worker process)
         next_t += period_ns
         delay = next_t - monotonic_ns()
         if delay > 0:
