@@ -131,6 +131,7 @@ class Sampler:
         self._first_src_ns: int | None = None
         self._n_samples = 0
         self._started_at: float | None = None
+        self._cpu_at_start: tuple[float, float] | None = None  # (host monotonic s, sampler CPU s)
         #: the sampler's own CPU use on the target (filled by stop())
         self.own_cpu_s: float | None = None
         self.own_cpu_fraction: float | None = None
@@ -285,6 +286,12 @@ class Sampler:
         self._reader.start()
         if self._header_seen.wait(timeout_s):
             self._started_at = time.monotonic()
+            try:
+                cpu0 = self._own_cpu_s()
+                if cpu0 is not None:
+                    self._cpu_at_start = (time.monotonic(), cpu0)
+            except HarnessError:
+                pass  # the share then includes the start-up
         else:
             err = self._proc.stderr.strip()[-300:] if self._proc else ""
             self._proc.terminate(grace_s=2)
@@ -339,20 +346,30 @@ class Sampler:
                 self._reader.join(timeout=10)
         return self._finish()
 
-    def _measure_own_cost(self) -> None:
-        """CPU seconds the sampler used (itself + reaped children such as `sleep`), from its /proc stat."""
+    def _own_cpu_s(self) -> float | None:
+        """CPU seconds the sampler used so far (itself + reaped children such as `sleep`), from its /proc stat."""
         pid = self.header.get("pid", "")
-        if not pid.isdigit() or self._started_at is None:
-            return
+        if not pid.isdigit():
+            return None
         res = self.transport.run(["cat", f"/proc/{pid}/stat"], timeout=30)
-        if res.ok:
-            wall = time.monotonic() - self._started_at
-            self.own_cpu_s = cpu_time_s(res.stdout, children=True)
-            self.own_cpu_fraction = self.own_cpu_s / wall if wall > 0 else None
-            if self.own_cpu_fraction is not None and self.own_cpu_fraction > CPU_SHARE_WARNING:
-                self.notes.append(
-                    f"telemetry sampler ({self.used_mode} mode, {self.rate_hz:g} Hz) used {self.own_cpu_fraction:.1%} "
-                    f"of a core (over {CPU_SHARE_WARNING:.0%}): it may perturb the latency it records")
+        return cpu_time_s(res.stdout, children=True) if res.ok else None
+
+    def _measure_own_cost(self) -> None:
+        """The sampler's CPU share while sampling: CPU seconds between start() and stop() per wall
+        second (its interpreter's start-up, counted in `own_cpu_s`, is left out of the share)."""
+        if self._started_at is None:
+            return
+        cpu = self._own_cpu_s()
+        if cpu is None:
+            return
+        self.own_cpu_s = cpu
+        since, cpu0 = self._cpu_at_start if self._cpu_at_start else (self._started_at, 0.0)
+        wall = time.monotonic() - since
+        self.own_cpu_fraction = (cpu - cpu0) / wall if wall > 0 else None
+        if self.own_cpu_fraction is not None and self.own_cpu_fraction > CPU_SHARE_WARNING:
+            self.notes.append(
+                f"telemetry sampler ({self.used_mode} mode, {self.rate_hz:g} Hz) used {self.own_cpu_fraction:.1%} "
+                f"of a core (over {CPU_SHARE_WARNING:.0%}): it may perturb the latency it records")
 
     # -- parsing ---------------------------------------------------------------------
 

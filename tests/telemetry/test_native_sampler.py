@@ -86,4 +86,4 @@ def test_native_sampler_cost_is_recorded(tmp_path):
     s.stop()
     d = s.details()
     assert d["mode"] == "native" and d["rate_hz"] == 100
-    assert d["own_cpu_fraction"] is not None and 0 <= d["own_cpu_fraction"] < 0.5
+    assert d["own_cpu_fraction"] is not None and 0 <= d["own_cpu_fraction"] < 0.5 and d["own_cpu_s"] is not None
