@@ -772,6 +772,10 @@ def supervise(args, argv) -> int:
 
     rule = rule_of(args)
     t_begin = monotonic_ns()
+    # Workers run this very source, fed on stdin: a newer agent pushed over the file
+    # while we run (another harness on the same target) cannot mix versions in a record.
+    with open(os.path.abspath(__file__), "rb") as f:
+        source = f.read()
     wall_cap_ns = int((args.max_time + args.warmup_max_time) * 1e9)  # keeps the host's deadline
     medians, ses, pooled, steady_s, peak_rss = [], [], [], 0.0, None
     budget_s = auto_budget_s(rule, None) if args.processes == "auto" else rule["max_time_s"]
@@ -784,9 +788,12 @@ def supervise(args, argv) -> int:
         over = [] if limits[0] is None else ["--min-time", repr(limits[0]), "--max-time", repr(limits[1])]
         if k:
             over += ["--op-profile", "0"]  # per-op profiling once, after the first process
-        cmd = [sys.executable, os.path.abspath(__file__)] + list(argv) + ["--processes", "1"] + over
+        cmd = [sys.executable, "-"] + list(argv) + ["--processes", "1"] + over
         run = _WorkerRun()
-        proc = Workers.current = subprocess.Popen(cmd, stdout=subprocess.PIPE, universal_newlines=True)
+        proc = Workers.current = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                                  universal_newlines=True)
+        proc.stdin.buffer.write(source)
+        proc.stdin.close()
         if Stop.requested:  # a signal that came while it started
             proc.terminate()
         try:
