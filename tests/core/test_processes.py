@@ -4,7 +4,6 @@ the record's process column and interval, the sampler following each worker, an 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import pytest
 
 from harness import zoo
 from harness.store.store import RunStore
+from tests.conftest import is_agent, pids_whose_argv
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -65,17 +65,7 @@ def test_adaptive_default_uses_several_processes(tmp_path):
 
 
 def _agent_pids(marker: str) -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            # the supervisor runs agent.py; its workers run the same source from stdin ("-")
-            if any(marker.encode() in a for a in argv) and any(a.endswith(b"agent.py") or a == b"-" for a in argv):
-                pids.append(int(entry))
-    return pids
+    return pids_whose_argv(lambda argv: is_agent(argv, marker.encode()))
 
 
 def test_sigterm_during_a_later_worker_keeps_what_was_measured(tmp_path):

@@ -7,7 +7,6 @@ which has LiteRT; everything else (push, quoting, streaming, kill) goes through 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -19,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from harness.store.store import RunStore
+from tests.conftest import is_agent, pids_whose_argv
 from tests.ssh.sshd import SshdServer
 
 pytestmark = pytest.mark.timeout(120)
@@ -53,18 +53,8 @@ def runs_of(proc: subprocess.CompletedProcess) -> list[dict]:
 
 
 def agent_pids(server: SshdServer) -> list[int]:
-    """Agent processes started through this server (the agent lives in its work folder)."""
-    agent = str(server.dir / "work" / "agent" / "agent.py").encode()
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if agent in argv:
-                pids.append(int(entry))
-    return pids
+    """Agent processes started through this server (the agent and the models live in its work folder)."""
+    return pids_whose_argv(lambda argv: is_agent(argv, str(server.dir / "work").encode()))
 
 
 def wait_for_agent(server: SshdServer, proc: subprocess.Popen, timeout: float = 60) -> None:

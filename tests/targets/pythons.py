@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 from harness.agent.matrix import TESTED, TargetEnv
+from harness.cache import cache_root
 
 
 class MissingInterpreter(RuntimeError):
@@ -32,10 +33,7 @@ class MissingInterpreter(RuntimeError):
 
 def cache_dir() -> Path:
     env = os.environ.get("HARNESS_TARGET_PYTHONS")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "harness" / "target-pythons"
+    return Path(env).expanduser() if env else cache_root() / "target-pythons"
 
 
 def _pyenv_roots() -> list[Path]:

@@ -23,6 +23,7 @@ import subprocess
 from importlib import resources
 from pathlib import Path
 
+from harness.cache import cache_root
 from harness.errors import HarnessError
 
 #: `uname -m` of a target -> the compiler that builds for it, and its flags
@@ -47,10 +48,7 @@ def source() -> bytes:
 
 def cache_dir() -> Path:
     env = os.environ.get("HARNESS_NATIVE_CACHE")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "harness" / "native"
+    return Path(env).expanduser() if env else cache_root() / "native"
 
 
 def compiler_for(arch: str) -> str:
