@@ -11,9 +11,12 @@
  *   V <stamp> <vcgencmd output line>
  *   E <reason>                  term | max_time | closed
  * <stamp>: CLOCK_MONOTONIC in ns, the agent's clock, so the host maps nothing.
- * Files are opened on every read, as the shell does: a replaced file is followed and a
- * vanished one reads as '-'. Pacing is by absolute deadlines (ppoll on the tegrastats
- * pipe, if any); a sampler that falls more than a period behind does not burst.
+ * Files stay open and are read with pread(2) (sysfs regenerates an attribute on every read
+ * at offset 0): one syscall per file and sample instead of open/read/close and a path
+ * walk. They are reopened every REOPEN_NS, so a replaced file (a rebound hwmon device, a
+ * fixture) is followed within that, and a vanished one then reads as '-'. Pacing is by
+ * absolute deadlines (ppoll on the tegrastats pipe, if any); a sampler that falls more
+ * than a period behind does not burst.
  * Standard C and POSIX/Linux calls only; built static by harness.telemetry.native.
  */
 #define _GNU_SOURCE
@@ -30,6 +33,7 @@
 #include <unistd.h>
 
 #define LINE_MAX_BYTES 65536
+#define REOPEN_NS 100000000LL /* 100 ms */
 
 static volatile sig_atomic_t stop_requested = 0;
 static pid_t tegra_pid = 0;
@@ -63,15 +67,35 @@ static void out(const char *buf, size_t len) {
     }
 }
 
-/* Append the first line of `path` (tabs made spaces, trimmed) or '-' to buf at *pos. */
-static void append_value(char *buf, size_t *pos, size_t cap, const char *path) {
-    char data[4096];
-    ssize_t n = -1;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        n = read(fd, data, sizeof data - 1);
-        close(fd);
+/* An input file held open between samples, reopened every REOPEN_NS. */
+struct source {
+    const char *path;
+    int fd;
+    long long opened_ns;
+};
+
+static ssize_t source_read(struct source *src, char *buf, size_t cap, long long now) {
+    if (src->fd >= 0 && now - src->opened_ns >= REOPEN_NS) {
+        close(src->fd);
+        src->fd = -1;
     }
+    if (src->fd < 0) {
+        src->fd = open(src->path, O_RDONLY | O_CLOEXEC);
+        src->opened_ns = now;
+        if (src->fd < 0) return -1;
+    }
+    ssize_t n = pread(src->fd, buf, cap, 0);
+    if (n < 0) {
+        close(src->fd);
+        src->fd = -1;
+    }
+    return n;
+}
+
+/* Append the first line of a source (tabs made spaces, trimmed) or '-' to buf at *pos. */
+static void append_value(char *buf, size_t *pos, size_t cap, struct source *src, long long now) {
+    char data[4096];
+    ssize_t n = source_read(src, data, sizeof data - 1, now);
     size_t start = 0, end = n > 0 ? (size_t)n : 0;
     for (size_t i = 0; i < end; i++)
         if (data[i] == '\n') { end = i; break; }
@@ -99,23 +123,33 @@ static int read_first_line(const char *path, char *dst, size_t cap) {
 }
 
 /* The agent's /proc stat line and VmRSS: one "A" line; -1 when the process is gone. */
-static int agent_line(const char *pid, const char *stamp) {
-    char path[64], stat[2048], status[8192], rss[64] = "-";
-    snprintf(path, sizeof path, "/proc/%s/stat", pid);
-    if (read_first_line(path, stat, sizeof stat) < 0) return -1;
-    snprintf(path, sizeof path, "/proc/%s/status", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        ssize_t n = read(fd, status, sizeof status - 1);
-        close(fd);
-        if (n > 0) {
-            status[n] = 0;
-            char *p = strstr(status, "VmRSS:");
-            if (p) {
-                unsigned long v;
-                char unit[16];
-                if (sscanf(p + 6, "%lu %15s", &v, unit) == 2) snprintf(rss, sizeof rss, "%lu\t%s", v, unit);
-            }
+static struct source agent_stat = {NULL, -1, 0}, agent_status = {NULL, -1, 0};
+static char agent_stat_path[64], agent_status_path[64];
+
+static void agent_follow(const char *pid) {
+    if (agent_stat.fd >= 0) close(agent_stat.fd);
+    if (agent_status.fd >= 0) close(agent_status.fd);
+    agent_stat.fd = agent_status.fd = -1;
+    snprintf(agent_stat_path, sizeof agent_stat_path, "/proc/%s/stat", pid);
+    snprintf(agent_status_path, sizeof agent_status_path, "/proc/%s/status", pid);
+    agent_stat.path = agent_stat_path;
+    agent_status.path = agent_status_path;
+}
+
+static int agent_line(const char *pid, const char *stamp, long long now) {
+    char stat[2048], status[8192], rss[64] = "-";
+    ssize_t n = source_read(&agent_stat, stat, sizeof stat - 1, now);
+    if (n <= 0) return -1;
+    stat[n] = 0;
+    stat[strcspn(stat, "\n")] = 0;
+    n = source_read(&agent_status, status, sizeof status - 1, now);
+    if (n > 0) {
+        status[n] = 0;
+        char *p = strstr(status, "VmRSS:");
+        if (p) {
+            unsigned long v;
+            char unit[16];
+            if (sscanf(p + 6, "%lu %15s", &v, unit) == 2) snprintf(rss, sizeof rss, "%lu\t%s", v, unit);
         }
     }
     char line[LINE_MAX_BYTES];
@@ -194,8 +228,13 @@ int main(int argc, char **argv) {
     const char *pidfile = argv[3];
     int tegra_ms = atoi(argv[5]);
     double vc_s = atof(argv[6]), pmic_s = atof(argv[7]);
-    char **paths = argv + 8;
     int npaths = argc - 8;
+    struct source *sources = calloc((size_t)(npaths > 0 ? npaths : 1), sizeof *sources);
+    if (!sources) return 1;
+    for (int i = 0; i < npaths; i++) {
+        sources[i].path = argv[8 + i];
+        sources[i].fd = -1;
+    }
     if (period_ns <= 0) period_ns = 1000000LL;
 
     struct sigaction sa;
@@ -222,12 +261,15 @@ int main(int argc, char **argv) {
         char stamp[32];
         snprintf(stamp, sizeof stamp, "%lld", t);
         size_t pos = (size_t)snprintf(line, sizeof line, "S\t%s", stamp);
-        for (int i = 0; i < npaths; i++) append_value(line, &pos, sizeof line - 1, paths[i]);
+        for (int i = 0; i < npaths; i++) append_value(line, &pos, sizeof line - 1, &sources[i], t);
         line[pos++] = '\n';
         out(line, pos);
         if (strcmp(pidfile, "-") != 0) {
-            if (!pid[0] && read_first_line(pidfile, pid, sizeof pid) == 0) pid[strcspn(pid, " \t\r")] = 0;
-            if (pid[0] && agent_line(pid, stamp) < 0) pid[0] = 0; /* gone: the next worker writes its own */
+            if (!pid[0] && read_first_line(pidfile, pid, sizeof pid) == 0) {
+                pid[strcspn(pid, " \t\r")] = 0;
+                agent_follow(pid);
+            }
+            if (pid[0] && agent_line(pid, stamp, t) < 0) pid[0] = 0; /* gone: the next worker writes its own */
         }
         if (vc_s > 0 && t >= next_vc) {
             vcgencmd("measure_temp", stamp);
