@@ -26,9 +26,14 @@ memory, samples (batched), mark, ops, stop, error, done. On SIGTERM/SIGINT the
 agent stops after the current inference, flushes what it measured and exits 0
 with a done event whose status is "aborted".
 
-The median confidence interval and the stopping rule live here, in plain Python,
-and the host's `harness.stats` imports them: the host summarises with exactly the
-rule the device stopped on.
+With --processes N or auto (the adaptive default) this process supervises fresh
+worker processes of itself (see `supervise`): their events come through tagged with
+a "process" index, plus worker, worker_phase, worker_stop and processes events.
+
+The intervals (order-statistic, drift-aware block medians, rerun interval over
+processes) and the stopping rules live here, in plain Python, and the host's
+`harness.stats` imports them: the host summarises with exactly the rule the device
+stopped on.
 """
 
 import argparse
@@ -782,10 +787,10 @@ def supervise(args, argv) -> int:
     reason, last = None, None
     k = 0
     while True:
-        limits = (None, None)
-        if rule["mode"] == "adaptive":
-            limits = worker_limits(rule, args.processes, k, steady_s, budget_s)
-        over = [] if limits[0] is None else ["--min-time", repr(limits[0]), "--max-time", repr(limits[1])]
+        over = []
+        if rule["mode"] == "adaptive":  # processes_verdict made sure this worker fits
+            least, most = worker_limits(rule, args.processes, k, steady_s, budget_s)
+            over = ["--min-time", repr(least), "--max-time", repr(most)]
         if k:
             over += ["--op-profile", "0"]  # per-op profiling once, after the first process
         cmd = [sys.executable, "-"] + list(argv) + ["--processes", "1"] + over
