@@ -674,15 +674,17 @@ def auto_budget_s(rule: dict, median_s) -> float:
 def worker_limits(rule: dict, processes, done: int, steady_s: float, budget_s: float):
     """(min_time_s, max_time_s) of the next worker's steady state, or None when no worker fits.
 
-    auto: each worker at least --min-time / MIN_PROCESSES, at most budget / MIN_PROCESSES
-    (and what is left of the budget); N: --min-time / N and --max-time / N each.
+    auto: each worker at least --min-time / MIN_PROCESSES, at most budget / (2 MIN_PROCESSES)
+    (and what is left of the budget): between-process variation usually dominates, so
+    the budget buys more, shorter processes (more degrees of freedom for the interval)
+    rather than longer ones; N: --min-time / N and --max-time / N each.
     """
     if processes == "auto":
         least = rule["min_time_s"] / MIN_PROCESSES
         left = budget_s - steady_s
         if left < least or left <= 0:
             return None
-        return least, max(least, min(left, budget_s / MIN_PROCESSES))
+        return least, max(least, min(left, budget_s / (2 * MIN_PROCESSES)))
     n = int(processes)
     return rule["min_time_s"] / n, rule["max_time_s"] / n
 
