@@ -4,7 +4,8 @@ A trial is what a user does: measure with the adaptive default, then measure aga
 separate process for a long time (the MLPerf Mobile SingleStream rule: >= 1024 queries
 and >= 60 s). The trial is covered when the reference run's median lies inside the
 adaptive run's 95 % interval (the record's ``ci95_s``). Device time is compared as the
-MLPerf rule's steady seconds / the adaptive run's.
+MLPerf rule's steady seconds / the adaptive run's, and wall seconds / wall seconds (the
+adaptive default spends its budget in wall time: process starts and warmups count).
 
 Simulation (``--sim``, default): non-stationary latency models, each trial stopped by the
 agent's own functions on the agent's own check schedule (`should_stop` with the
@@ -159,7 +160,7 @@ def run_adaptive(machine: Machine, processes: str) -> tuple[np.ndarray, np.ndarr
     parts, medians, ses = [], [], []
     while True:
         k = len(medians)
-        least, most = worker_limits(rule, processes, k, steady_s, budget)
+        least, most = worker_limits(rule, processes, k, t, budget)  # t: the trial's wall time so far
         x, elapsed = run_worker(machine.process(), dict(rule, min_time_s=least, max_time_s=most), t)
         parts.append(x)
         medians.append(float(np.median(x)))
@@ -168,7 +169,7 @@ def run_adaptive(machine: Machine, processes: str) -> tuple[np.ndarray, np.ndarr
         pooled = float(np.median(np.concatenate(parts)))
         if processes == "auto":
             budget = auto_budget_s(rule, pooled)
-        if processes_verdict(rule, processes, medians, ses, pooled, steady_s, budget):
+        if processes_verdict(rule, processes, medians, ses, pooled, t, budget):
             break
     proc_index = np.concatenate([np.full(len(p), i) for i, p in enumerate(parts)])
     return np.concatenate(parts), proc_index, steady_s, t

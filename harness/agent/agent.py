@@ -664,32 +664,33 @@ class Workers:
 
 
 def auto_budget_s(rule: dict, median_s) -> float:
-    """Steady seconds the auto mode may spend over all its processes: a tenth of the MLPerf
-    Mobile rule's time (>= 60 s and >= 1024 queries at this median), within --max-time,
-    and never under --min-time."""
+    """Seconds the auto mode may spend over all its processes (wall time: starts, warmups
+    and steady states): a tenth of the MLPerf Mobile rule's steady time (>= 60 s and
+    >= 1024 queries at this median), within --max-time, and never under --min-time."""
     mlperf_s = max(MLPERF_MIN_S, MLPERF_MIN_QUERIES * (median_s or 0.0))
     return max(rule["min_time_s"], min(rule["max_time_s"], AUTO_BUDGET_SHARE * mlperf_s))
 
 
-def worker_limits(rule: dict, processes, done: int, steady_s: float, budget_s: float):
+def worker_limits(rule: dict, processes, done: int, spent_s: float, budget_s: float):
     """(min_time_s, max_time_s) of the next worker's steady state, or None when no worker fits.
 
     auto: each worker at least --min-time / MIN_PROCESSES, at most budget / (2 MIN_PROCESSES)
-    (and what is left of the budget): between-process variation usually dominates, so
-    the budget buys more, shorter processes (more degrees of freedom for the interval)
-    rather than longer ones; N: --min-time / N and --max-time / N each.
+    (and what is left of the budget after `spent_s`): between-process variation usually
+    dominates, so the budget buys more, shorter processes (more degrees of freedom for
+    the interval) rather than longer ones; the first MIN_PROCESSES always run. N:
+    --min-time / N and --max-time / N each.
     """
     if processes == "auto":
         least = rule["min_time_s"] / MIN_PROCESSES
-        left = budget_s - steady_s
-        if left < least or left <= 0:
-            return None
+        left = budget_s - spent_s
+        if left < least:
+            return None if done >= MIN_PROCESSES else (least, least)
         return least, max(least, min(left, budget_s / (2 * MIN_PROCESSES)))
     n = int(processes)
     return rule["min_time_s"] / n, rule["max_time_s"] / n
 
 
-def processes_verdict(rule: dict, processes, medians, ses, pooled_median, steady_s: float, budget_s: float):
+def processes_verdict(rule: dict, processes, medians, ses, pooled_median, spent_s: float, budget_s: float):
     """The supervisor's stop reason once len(medians) workers finished, else None (start one more).
 
     The interval is `spread_interval(..., rerun=True)` over the workers' medians (`ses`:
@@ -709,7 +710,7 @@ def processes_verdict(rule: dict, processes, medians, ses, pooled_median, steady
         return "ci_target_met"
     if k >= MAX_PROCESSES:
         return "max_processes"
-    if worker_limits(rule, processes, k, steady_s, budget_s) is None:
+    if worker_limits(rule, processes, k, spent_s, budget_s) is None:
         return "max_time"
     return None
 
@@ -791,7 +792,7 @@ def supervise(args, argv) -> int:
     while True:
         over = []
         if rule["mode"] == "adaptive":  # processes_verdict made sure this worker fits
-            least, most = worker_limits(rule, args.processes, k, steady_s, budget_s)
+            least, most = worker_limits(rule, args.processes, k, (monotonic_ns() - t_begin) / 1e9, budget_s)
             over = ["--min-time", repr(least), "--max-time", repr(most)]
         if k:
             over += ["--op-profile", "0"]  # per-op profiling once, after the first process
@@ -830,7 +831,8 @@ def supervise(args, argv) -> int:
         if args.processes == "auto":
             budget_s = auto_budget_s(rule, pooled_median / 1e9)
         k += 1
-        reason = processes_verdict(rule, args.processes, medians, ses, pooled_median, steady_s, budget_s)
+        spent_s = (monotonic_ns() - t_begin) / 1e9
+        reason = processes_verdict(rule, args.processes, medians, ses, pooled_median, spent_s, budget_s)
         if rule["mode"] != "adaptive" and reason == "processes_done":
             reason = last  # fixed/mlperf: each process ran the whole rule
         if reason is None and rule["mode"] == "adaptive" and monotonic_ns() - t_begin > wall_cap_ns:

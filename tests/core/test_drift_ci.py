@@ -139,6 +139,7 @@ def test_worker_limits_share_the_budget():
     least, most = worker_limits(RULE, "auto", 0, 0.0, 6.0)
     assert least == pytest.approx(1.0 / MIN_PROCESSES) and most == pytest.approx(1.0)
     assert worker_limits(RULE, "auto", 5, 5.9, 6.0) is None  # not even a minimum worker fits
+    assert worker_limits(RULE, "auto", 1, 5.9, 6.0) == pytest.approx((1 / 3, 1 / 3))  # the first 3 always run
     assert worker_limits(RULE, "auto", 4, 5.5, 6.0) == pytest.approx((1 / 3, 0.5))
     assert worker_limits(RULE, "4", 0, 0.0, 60.0) == (0.25, 15.0)
 
