@@ -58,8 +58,9 @@ def agent_pids(server: SshdServer) -> list[int]:
 
 
 def wait_for_agent(server: SshdServer, proc: subprocess.Popen, timeout: float = 60) -> None:
+    """Until the process that measures runs: the adaptive default's first worker (its source on stdin)."""
     deadline = time.monotonic() + timeout
-    while not agent_pids(server):
+    while not pids_whose_argv(lambda argv: is_agent(argv, str(server.dir / "work").encode()) and b"-" in argv[1:2]):
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "the agent never started on the board"
         time.sleep(0.1)
@@ -168,7 +169,7 @@ def test_killing_sshd_mid_run_fails_that_run_and_the_next_device_still_runs(sshd
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     wait_for_agent(a, proc)
-    time.sleep(1.5)  # into the measurement
+    time.sleep(2.5)  # into the measurement (the worker imports its runtime, loads, warms up)
     a.stop()  # the board's sshd dies with every connection and command it served
     out, err = proc.communicate(timeout=90)
     assert proc.returncode == 1, err  # one run failed
