@@ -7,6 +7,7 @@ which has LiteRT; everything else (push, quoting, streaming, kill) goes through 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -169,7 +170,7 @@ def test_killing_sshd_mid_run_fails_that_run_and_the_next_device_still_runs(sshd
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     wait_for_agent(a, proc)
-    time.sleep(2.5)  # into the measurement (the worker imports its runtime, loads, warms up)
+    wait_for_agent_cpu(a, 1.5)  # into the measurement (the worker imports its runtime, loads, warms up)
     a.stop()  # the board's sshd dies with every connection and command it served
     out, err = proc.communicate(timeout=90)
     assert proc.returncode == 1, err  # one run failed
