@@ -43,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, field_validat
 
 from harness.store.results import RunnerResult
 
-SCHEMA_VERSION = "2.0"
+SCHEMA_VERSION = "2.1"  # 2.1: samples.process, the latency intervals/processes/drift, stop.processes
 
 Status = Literal["ok", "failed", "aborted"]
 R = TypeVar("R", bound=RunnerResult)
