@@ -37,26 +37,6 @@ def cli(tmp_path):
     return _run
 
 
-def pids_whose_argv(match) -> list[int]:
-    """Processes on this machine whose command line (a list of bytes) satisfies `match`."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if match(argv):
-                pids.append(int(entry))
-    return pids
-
-
-def is_agent(argv: list[bytes], marker: bytes) -> bool:
-    """An agent process for a run whose arguments contain `marker` (its model path, its work folder):
-    the supervisor runs agent.py, its worker processes the same source from stdin ("-")."""
-    return any(marker in a for a in argv) and (any(a.endswith(b"agent.py") for a in argv) or b"-" in argv[1:2])
-
-
 def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> str:
     """A user mistake: non-zero exit, one `error:` line on stderr, no traceback."""
     assert proc.returncode != 0, proc.stdout

@@ -17,7 +17,8 @@ import pytest
 
 from harness import zoo
 from harness.store.store import RunStore, load_samples
-from tests.conftest import assert_one_line_error, pids_whose_argv
+from tests.conftest import assert_one_line_error
+from tests.processes import agent_pids
 
 TFLITE = "mobilenet_v2_0.35_96"
 ONNX = "mobilenet_v2_0.35_96-fp32-onnx"
@@ -72,7 +73,7 @@ def _wait_for_worker_cpu(marker: bytes, cpu_s: float, timeout: float = 120) -> N
     tick = os.sysconf("SC_CLK_TCK")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for pid in pids_whose_argv(lambda argv: b"-" in argv[1:2] and any(marker in a for a in argv)):
+        for pid in agent_pids(marker, workers_only=True):
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:

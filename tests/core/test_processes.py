@@ -14,7 +14,7 @@ import pytest
 
 from harness import zoo
 from harness.store.store import RunStore
-from tests.conftest import is_agent, pids_whose_argv
+from tests.processes import agent_pids
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -64,10 +64,6 @@ def test_adaptive_default_uses_several_processes(tmp_path):
     assert summary and summary[0]["count"] == brief["latency"]["processes"]
 
 
-def _agent_pids(marker: str) -> list[int]:
-    return pids_whose_argv(lambda argv: is_agent(argv, marker.encode()))
-
-
 def test_sigterm_during_a_later_worker_keeps_what_was_measured(tmp_path):
     model = tmp_path / "abort-me.tflite"
     model.write_bytes(Path(TFLITE).read_bytes())
@@ -80,7 +76,7 @@ def test_sigterm_during_a_later_worker_keeps_what_was_measured(tmp_path):
     while len(seen) < 3:  # the supervisor, the first worker, the second worker
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "the second worker never started"
-        seen.update(_agent_pids("abort-me"))
+        seen.update(agent_pids(b"abort-me"))
         time.sleep(0.1)
     time.sleep(1.0)  # into the second worker's measurement
     proc.send_signal(signal.SIGTERM)
@@ -91,4 +87,4 @@ def test_sigterm_during_a_later_worker_keeps_what_was_measured(tmp_path):
     run = RunStore(tmp_path / "results").load(brief["run_id"])
     assert {0, 1} <= set(run.samples["process"].to_pylist())
     time.sleep(1)
-    assert _agent_pids("abort-me") == [], "a worker outlived the abort"
+    assert agent_pids(b"abort-me") == [], "a worker outlived the abort"

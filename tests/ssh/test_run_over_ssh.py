@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from harness.store.store import RunStore
-from tests.conftest import is_agent, pids_whose_argv
+from tests.processes import agent_pids as agent_pids_of
 from tests.ssh.sshd import SshdServer
 
 pytestmark = pytest.mark.timeout(120)
@@ -55,13 +55,13 @@ def runs_of(proc: subprocess.CompletedProcess) -> list[dict]:
 
 def agent_pids(server: SshdServer) -> list[int]:
     """Agent processes started through this server (the agent and the models live in its work folder)."""
-    return pids_whose_argv(lambda argv: is_agent(argv, str(server.dir / "work").encode()))
+    return agent_pids_of(str(server.dir / "work").encode())
 
 
 def wait_for_agent(server: SshdServer, proc: subprocess.Popen, timeout: float = 60) -> None:
     """Until the process that measures runs: the adaptive default's first worker (its source on stdin)."""
     deadline = time.monotonic() + timeout
-    while not pids_whose_argv(lambda argv: is_agent(argv, str(server.dir / "work").encode()) and b"-" in argv[1:2]):
+    while not agent_pids_of(str(server.dir / "work").encode(), workers_only=True):
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "the agent never started on the board"
         time.sleep(0.1)
