@@ -59,9 +59,8 @@ def agent_pids(server: SshdServer) -> list[int]:
 
 
 def wait_for_agent(server: SshdServer, proc: subprocess.Popen, timeout: float = 60) -> None:
-    """Until the process that measures runs: the adaptive default's first worker (its source on stdin)."""
     deadline = time.monotonic() + timeout
-    while not agent_pids_of(str(server.dir / "work").encode(), workers_only=True):
+    while not agent_pids(server):
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "the agent never started on the board"
         time.sleep(0.1)
@@ -170,7 +169,9 @@ def test_killing_sshd_mid_run_fails_that_run_and_the_next_device_still_runs(sshd
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     wait_for_agent(a, proc)
-    wait_for_agent_cpu(a, 1.5)  # into the measurement (the worker imports its runtime, loads, warms up)
+    while not agent_pids_of(str(a.dir / "work").encode(), workers_only=True):  # the process that measures
+        time.sleep(0.1)
+    time.sleep(2.5)  # into the measurement (the worker imports its runtime, loads, warms up)
     a.stop()  # the board's sshd dies with every connection and command it served
     out, err = proc.communicate(timeout=90)
     assert proc.returncode == 1, err  # one run failed
