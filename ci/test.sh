@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Install everything the test suite needs on a fresh Debian/Ubuntu machine, then run it.
 # System packages are the real peers the tests talk to (sshd, QEMU, the ARM toolchain
-# for the reference firmware, Debian's adb client, headless Chromium).
+# for the reference firmware, Debian's adb client, headless Chromium), and the cross
+# compilers + qemu-user that build and run the native telemetry sampler for aarch64/armhf.
+# The target-matrix tests (tests/targets) build venvs from the pyenv interpreters the
+# machine image has (/root/.pyenv/versions/3.6 ... 3.13, or $PYENV_ROOT) and cache them
+# under ~/.cache/harness/target-pythons/; a missing interpreter fails them by name.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(openssh-server qemu-system-arm gcc-arm-none-eabi libnewlib-arm-none-eabi make
               adb chromium busybox mksh iproute2 procps
-              cmake g++ ninja-build)  # llama.cpp's llama-bench and harness's LLM driver
+              cmake g++ ninja-build  # llama.cpp's llama-bench and harness's LLM driver
+              gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross qemu-user)
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 missing=()

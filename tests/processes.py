@@ -24,3 +24,20 @@ def live_pids(needle: bytes, where: str = "cmdline") -> list[int]:
         if hit and state != b"Z":
             found.append(int(entry))
     return found
+
+
+def agent_pids(marker: bytes, workers_only: bool = False) -> list[int]:
+    """The harness agent's processes for a run whose arguments hold `marker` (its model path,
+    its work folder): the supervisor runs agent.py, its worker processes the same source from
+    stdin (``python - ...``); `workers_only`: just those, the ones that measure."""
+    found = []
+    for pid in live_pids(marker):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        worker = argv[1:2] == [b"-"]
+        if worker or (not workers_only and any(a.endswith(b"agent.py") for a in argv)):
+            found.append(pid)
+    return found

@@ -22,9 +22,9 @@ In the manner of the Empirical Roofline Toolkit (ERT):
 
 Every figure is the best of several timed trials (interference only ever slows a
 trial down), and the probe records the load average before and after.
-"""
 
-from __future__ import annotations
+Runs on Python 3.6+, like the agent (see harness/agent/matrix.py).
+"""
 
 import argparse
 import json
@@ -56,7 +56,7 @@ def emit(event: str, **fields) -> None:
 # -- what the machine says about itself ---------------------------------------------------
 
 
-def _read(path: str) -> str | None:
+def _read(path: str):
     try:
         with open(path) as f:
             return f.read().strip()
@@ -64,7 +64,7 @@ def _read(path: str) -> str | None:
         return None
 
 
-def _parse_size(text: str) -> int | None:
+def _parse_size(text: str):
     text = text.strip().upper()
     mult = {"K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}.get(text[-1:], 1)
     digits = text.rstrip("KMG")
@@ -82,7 +82,7 @@ def _count_cpus(cpu_list: str) -> int:
     return n
 
 
-def cpu_caches(cpu: int) -> list[dict]:
+def cpu_caches(cpu: int):
     """Data/unified caches of one CPU from sysfs: level, size, how many CPUs share it."""
     base = f"/sys/devices/system/cpu/cpu{cpu}/cache"
     caches = []
@@ -103,7 +103,7 @@ def cpu_caches(cpu: int) -> list[dict]:
     return sorted(caches, key=lambda c: c["level"])
 
 
-def cpu_model() -> str | None:
+def cpu_model():
     text = _read("/proc/cpuinfo") or ""
     for key in ("model name", "Hardware", "Model", "cpu model"):
         for line in text.splitlines():
@@ -112,14 +112,14 @@ def cpu_model() -> str | None:
     return None
 
 
-def mem_available_bytes() -> int | None:
+def mem_available_bytes():
     for line in (_read("/proc/meminfo") or "").splitlines():
         if line.startswith("MemAvailable:"):
             return int(line.split()[1]) * 1024
     return None
 
 
-def loadavg() -> float | None:
+def loadavg():
     text = _read("/proc/loadavg")
     return float(text.split()[0]) if text else None
 
@@ -173,7 +173,7 @@ def _timed_parallel(calls: list, seconds: float) -> float:
     return sum(moved for moved, _ in done) / elapsed
 
 
-def bandwidth_sweep(np, threads: int, mode: dict, max_total_bytes: int) -> list[dict]:
+def bandwidth_sweep(np, threads: int, mode: dict, max_total_bytes: int):
     sizes = []
     size = 8 * 1024.0
     while size * threads <= max_total_bytes:
@@ -222,7 +222,7 @@ def _best_rate(invoke, work: float, seconds: float, trials: int) -> float:
     return best
 
 
-def fc_sweep(np, interpreter_cls, path: str, dtype: str, threads: int, mode: dict) -> list[dict]:
+def fc_sweep(np, interpreter_cls, path: str, dtype: str, threads: int, mode: dict):
     """ops/s of a FULLY_CONNECTED model over batch sizes (2·B ops per weight element)."""
     with open(path, "rb") as f:
         content = f.read()
@@ -287,7 +287,7 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def default_max_bytes(caches: list[dict]) -> int:
+def default_max_bytes(caches) -> int:
     llc = max((c["size_bytes"] or 0 for c in caches), default=0)
     want = max(8 * llc, 64 << 20)
     avail = mem_available_bytes()

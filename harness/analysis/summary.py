@@ -29,6 +29,22 @@ def steady_latencies(samples: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     return lat, steady["inferences"].to_numpy()
 
 
+def steady_processes(samples: pa.Table) -> np.ndarray:
+    """The worker process of each steady-state sample (all 0 in records from before processes)."""
+    steady = samples.filter(pc.equal(samples["phase"], "steady"))
+    if "process" not in samples.column_names:
+        return np.zeros(steady.num_rows, dtype=np.int64)
+    return steady["process"].to_numpy()
+
+
+def _window_inferences(samples: pa.Table, start_ns: int, end_ns: int) -> int:
+    """Steady-state inferences that started inside [start_ns, end_ns] (one process's window)."""
+    steady = samples.filter(pc.equal(samples["phase"], "steady"))
+    start = steady["start_ns"].to_numpy()
+    inside = (start >= start_ns) & (start <= end_ns)
+    return int(steady["inferences"].to_numpy()[inside].sum())
+
+
 def derive_summary(
     manifest: RunManifest,
     base: Summary,
@@ -44,14 +60,14 @@ def derive_summary(
     summary = base.model_copy(deep=True)
     summary.warnings += list(roofline_warnings)
     lat, counts = steady_latencies(samples)
-    summary.latency = stats.summarize(lat, counts)
+    summary.latency = stats.summarize(lat, counts, steady_processes(samples))
     if summary.latency is not None:
         total_s = float((lat * counts).sum())
         summary.throughput_per_s = float(counts.sum()) / total_s if total_s > 0 else None
         summary.warnings += stats.stability_warnings(lat, summary.latency, manifest.config.stop, summary.stop_reason)
     elif manifest.status == "ok" and not any(r.stands_for_samples for r in manifest.results):
         summary.warnings.append("no steady-state samples")
-    _add_energy(summary, manifest, telemetry)
+    _add_energy(summary, manifest, telemetry, samples)
     median, source = typical_latency(summary, manifest.results)
     summary.roofline = summarize_roofline(
         roofline_precision(manifest), median, ops.to_pylist(), analysis, ceilings, manifest.config.threads
@@ -83,7 +99,7 @@ def roofline_precision(manifest: RunManifest) -> str:
     return dtype or manifest.model.precision
 
 
-def _add_energy(summary: Summary, manifest: RunManifest, telemetry: pa.Table) -> None:
+def _add_energy(summary: Summary, manifest: RunManifest, telemetry: pa.Table, samples: pa.Table) -> None:
     """Energy, power, temperature and throttling from the telemetry, on the steady window."""
     dropped = manifest.conditions.get("clocks_dropped")
     if dropped:
@@ -99,7 +115,11 @@ def _add_energy(summary: Summary, manifest: RunManifest, telemetry: pa.Table) ->
     if telemetry.num_rows == 0 or summary.latency is None or not {"steady_start_ns", "steady_end_ns"} <= tl.keys():
         return
     try:
-        e = energy.summarize_timeline(telemetry, tl, summary.latency.inferences)
+        # the steady window is the first process's (several processes: its inferences only)
+        inferences = summary.latency.inferences
+        if summary.latency.processes > 1:
+            inferences = _window_inferences(samples, tl["steady_start_ns"], tl["steady_end_ns"])
+        e = energy.summarize_timeline(telemetry, tl, inferences)
     except HarnessError as err:  # a broken window must not cost the run its latency summary
         summary.warnings.append(f"energy: {err}")
         return

@@ -24,13 +24,17 @@ def check(
     profiles_dir: ProfilesOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Connect to a device: reachable or not (and why), OS, arch, Python, runtimes, free space."""
+    """Connect to a device: reachable or not (and why), OS, arch, Python, runtimes, free space,
+    which on-device code its Python can run, and what is outside the tested target matrix."""
+    from harness.agent.matrix import assess
     from harness.transports import check_device
 
     profile = profiles.load_profile(device, profiles_dir)
     info = check_device(profile)
+    on_device = assess(info.python, info.runtimes) if info.reachable else None
     if as_json:
-        print_json({"device": profile.id, "transport": profile.transport.kind, **dataclasses.asdict(info)})
+        print_json({"device": profile.id, "transport": profile.transport.kind, **dataclasses.asdict(info),
+                    "on_device": dataclasses.asdict(on_device) if on_device else None})
     else:
         table = Table(show_header=False, title=f"{profile.id} ({profile.transport.kind})")
         table.add_row("reachable", "yes" if info.reachable else f"NO: {info.reason}")
@@ -43,6 +47,10 @@ def check(
             table.add_row("runtimes", ", ".join(f"{k} {v}" for k, v in info.runtimes.items()) or "none")
             table.add_row("tools", ", ".join(sorted(info.tools)) or "none")
             table.add_row("work folder", f"{info.workdir} ({_size(info.free_bytes)} free)")
+            for piece, can in on_device.pieces.items():
+                table.add_row(f"runs {piece}", can)
+            for warning in on_device.warnings:
+                table.add_row("WARNING", warning)
         for note in info.notes:
             table.add_row("note", note)
         console.print(table)

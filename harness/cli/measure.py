@@ -53,6 +53,9 @@ def run(
     count: Annotated[Optional[int], typer.Option(help="fixed: iterations.")] = None,
     time_s: Annotated[Optional[float], typer.Option("--time", help="fixed: seconds.")] = None,
     warmup_min: Annotated[Optional[int], typer.Option(help="Minimum warmup iterations [3].")] = None,
+    processes: Annotated[Optional[str], typer.Option(help="Agent worker processes: N, or auto (adaptive default: "
+                         "3 or more until the rerun interval meets --ci-target, within a tenth of the MLPerf time); "
+                         "fixed/mlperf default 1.")] = None,
     inputs: Annotated[Optional[Path], typer.Option(help=".npy/.npz inputs (default: seeded random).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the random inputs.")] = 0,
     delegate: Annotated[Optional[str], typer.Option(
@@ -90,7 +93,9 @@ def run(
         flag_options["relaxed"] = ("--relaxed-windows", True)
     stop_fields = {k: v for k, v in dict(ci_target=ci_target, min_iters=min_iters, min_time_s=min_time,
                                          max_time_s=max_time, count=count, time_s=time_s,
-                                         warmup_min=warmup_min).items() if v is not None}
+                                         warmup_min=warmup_min,
+                                         processes=None if processes == "auto" else processes).items()
+                   if v is not None}
     adaptive_only = {"ci_target", "min_iters", "min_time_s"} & set(stop_fields)
     mode = stop or ("fixed" if count is not None or time_s is not None else "adaptive" if adaptive_only else None)
     if mode not in (None, "fixed") and (count is not None or time_s is not None):

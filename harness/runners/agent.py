@@ -19,6 +19,7 @@ from harness.agent.agent import MLPERF_MAX_S
 from harness.errors import HarnessError, RuntimeFailure, TransportConfigError, error_from_device_text
 from harness.runners.base import RunContext, Runner, RunnerOptions
 from harness.runners.toolrun import ToolOutput, model_remote, push_files, run_tool
+from harness.agent.matrix import outside_matrix
 
 # Allowance for load, init, first inference and warmup beyond the steady-state cap.
 _START_ALLOWANCE_S = 180.0
@@ -39,6 +40,8 @@ def agent_argv(ctx: RunContext, python: str, agent: str, model: str, inputs: str
         argv += ["--count", str(stop.count)]
     if stop.time_s is not None:
         argv += ["--time", repr(stop.time_s)]
+    if stop.processes is not None:
+        argv += ["--processes", str(stop.processes)]
     if cfg.threads:
         argv += ["--threads", str(cfg.threads)]
     if inputs:
@@ -54,6 +57,8 @@ def deadline_s(ctx: RunContext) -> float:
     """Longest the agent may take before it is killed as hung."""
     stop = ctx.config.stop
     cap = MLPERF_MAX_S if stop.mode == "mlperf" else stop.max_time_s
+    if stop.mode != "adaptive":  # each worker process runs the whole fixed rule
+        cap *= stop.processes or 1
     return cap + stop.warmup_max_s + _START_ALLOWANCE_S
 
 
@@ -151,6 +156,8 @@ class _EventSink:
         rt = self.rec.runtime
         rt.library, rt.version = ev.get("library"), ev.get("version")
         rt.details["threads"] = ev.get("threads")
+        # a Python or runtime no test runs is said in the record (harness/agent/matrix.py)
+        self.rec.warnings += outside_matrix(self.rec.conditions.get("agent", {}).get("python"), rt.library, rt.version)
 
     def _on_phase(self, ev: dict) -> None:
         setattr(self.rec.phases, f"{ev['name']}_s", ev["dur_ns"] / 1e9)
@@ -164,7 +171,7 @@ class _EventSink:
     def _on_samples(self, ev: dict) -> None:
         phase = ev["phase"]
         for start, lat in zip(ev["start_ns"], ev["latency_ns"]):
-            self.rec.add_sample(self.iteration, phase, int(start), int(lat))
+            self.rec.add_sample(self.iteration, phase, int(start), int(lat), process=ev.get("process", 0))
             self.iteration += 1
         if phase == "steady":
             self.steady += len(ev["latency_ns"])

@@ -9,7 +9,8 @@ Tables (column: type, unit):
 - ``samples``: iteration (int64), phase (``warmup`` | ``steady``), start_ns (int64,
   device monotonic clock), latency_ns (int64, mean per inference over the sample),
   inferences (int64, inferences the sample covers: 1 for per-iteration timings, N for
-  a window of N inferences timed together, as on MCUs).
+  a window of N inferences timed together, as on MCUs), process (int64, which of the
+  agent's worker processes measured it, 0 first; absent in older records: all 0).
 - ``telemetry``: t_ns (int64, device monotonic clock), channel (e.g. ``thermal/cpu``,
   ``freq/cpu4``, ``power/VDD_IN``), value (float64), unit (SI: ``C``, ``Hz``, ``W``,
   ``V``, ``A``, ``J``, ``bytes``, ``s``, ``1``).
@@ -42,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, field_validat
 
 from harness.store.results import RunnerResult
 
-SCHEMA_VERSION = "2.0"
+SCHEMA_VERSION = "2.1"  # 2.1: samples.process, the latency intervals/processes/drift, stop.processes
 
 Status = Literal["ok", "failed", "aborted"]
 R = TypeVar("R", bound=RunnerResult)
@@ -54,6 +55,7 @@ SAMPLES_SCHEMA = pa.schema(
         ("start_ns", pa.int64()),
         ("latency_ns", pa.int64()),
         ("inferences", pa.int64()),
+        ("process", pa.int64()),
     ]
 )
 TELEMETRY_SCHEMA = pa.schema(
@@ -115,6 +117,9 @@ class StopRule(_Model):
     time_s: float | None = Field(None, gt=0, description="fixed: seconds")
     warmup_min: int = Field(3, ge=1, description="warmup iterations before the steady-state check")
     warmup_max_s: float = Field(10.0, ge=0, description="cap on warmup time")
+    processes: int | None = Field(
+        None, ge=1, description="agent worker processes; None: auto for adaptive (3 or more), 1 otherwise"
+    )
 
     @model_validator(mode="after")
     def _fixed_rule(self):
@@ -175,9 +180,17 @@ class LatencySummary(_Model):
     cv: float
     min_s: float
     max_s: float
-    ci95_s: tuple[float, float]
+    ci95_s: tuple[float, float] = Field(description="the headline 95 % interval (see ci_method): covers drift and processes")
     ci_method: str
     outliers: int
+    ci95_within_run_s: tuple[float, float] = Field(
+        (float("nan"), float("nan")), description="order-statistic 95 % CI of the median: within-run noise only (i.i.d.)"
+    )
+    processes: int = Field(1, description="worker processes the samples come from")
+    blocks: int = Field(0, description="blocks of the drift-aware CI (one process); 0: not used")
+    drift_ratio: float = Field(
+        float("nan"), description="spread of block (or process) medians ÷ what within-run noise explains (1: none)"
+    )
 
     @field_validator("*", mode="before")
     @classmethod
@@ -290,6 +303,10 @@ class RunManifest(_Model):
                 "min_s": lat.min_s,
                 "max_s": lat.max_s,
                 "ci95_s": list(lat.ci95_s),
+                "ci_method": lat.ci_method,
+                "ci95_within_run_s": list(lat.ci95_within_run_s),
+                "processes": lat.processes,
+                "drift_ratio": lat.drift_ratio,
                 "outliers": lat.outliers,
             },
             "throughput_per_s": self.summary.throughput_per_s,

@@ -60,9 +60,10 @@ class Recorder:
     # -- raw tables ------------------------------------------------------------------
 
     def add_sample(
-        self, iteration: int, phase: str, start_ns: int, latency_ns: int, inferences: int = 1
+        self, iteration: int, phase: str, start_ns: int, latency_ns: int, inferences: int = 1, process: int = 0
     ) -> None:
         cols = self._columns["samples"]
+        cols["process"].append(process)
         cols["iteration"].append(iteration)
         cols["phase"].append(phase)
         cols["start_ns"].append(start_ns)

@@ -3,7 +3,8 @@
 The discovery script prints ``path<TAB>value`` for every thermal zone, cpufreq policy,
 hwmon label/input, RAPL zone and battery file it can read under a root folder (``/``
 on a real target, a fixture tree in tests), plus ``#cmd:<name>:<path>`` for the
-tools it finds (tegrastats, vcgencmd, nvpmodel, and the agent's Python as ``python``). Paths are printed without the root,
+tools it finds (tegrastats, vcgencmd, nvpmodel, and the agent's Python as ``python``) and
+``#arch:<uname -m>``. Paths are printed without the root,
 so the view speaks in the target's absolute paths.
 """
 
@@ -35,6 +36,7 @@ for c in tegrastats vcgencmd nvpmodel; do
   p=$(command -v "$c" 2>/dev/null) && echo "#cmd:$c:$p"
 done
 p=$(command -v "$py" 2>/dev/null) && echo "#cmd:python:$p"
+echo "#arch:$(uname -m 2>/dev/null)"
 exit 0
 """
 
@@ -44,6 +46,8 @@ class Discovery:
     root: str
     view: DumpView
     commands: dict[str, str] = field(default_factory=dict)
+    #: `uname -m` of the target (picks the native sampler's build)
+    arch: str | None = None
 
     def local_path(self, path: str) -> str:
         """The path to open on the target for a target-absolute sysfs path."""
@@ -59,11 +63,14 @@ def discover(
     res = transport.run(argv, timeout=timeout_s).check("sensor discovery")
     commands: dict[str, str] = {}
     dump_lines = []
+    arch = None
     for line in res.stdout.splitlines():
-        if line.startswith("#cmd:"):
+        if line.startswith("#arch:"):
+            arch = line[len("#arch:"):].strip() or None
+        elif line.startswith("#cmd:"):
             _, name, path = line.split(":", 2)
             commands[name] = path
         else:
             dump_lines.append(line)
     view, _problems = DumpView.from_text("\n".join(dump_lines))
-    return Discovery(str(root), view, commands)
+    return Discovery(str(root), view, commands, arch)

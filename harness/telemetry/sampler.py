@@ -15,10 +15,16 @@ turns lines into rows as they arrive (listeners such as the thermal watchdog see
 live); `stop` maps stamps onto CLOCK_MONOTONIC (see `clock`), calibrates the battery
 current's sign and unit over the whole run, and unwraps RAPL counters.
 
-Modes: ``shell`` (works everywhere, Android included), ``python`` (exact monotonic
-stamps, lowest cost; needs the agent's Python on the target: the profile's
-``defaults.python``, else python3), ``auto`` (python when the target has it). The sysfs root is a parameter (default ``/``) so tests run the real script
-against fixture trees.
+Modes: ``native`` (a static C program built on the host for the target's architecture,
+`harness.telemetry.native`: exact monotonic stamps and the lowest cost, well under 1 %
+of a core at 100 Hz), ``python`` (exact monotonic stamps; needs the agent's Python on
+the target: the profile's ``defaults.python``, else python3), ``shell`` (works
+everywhere, Android included; a fork per sample under dash), ``auto`` (native when it
+builds for the target and starts there, else python when the target has it, else
+shell). The record's ``conditions.telemetry`` says which mode ran, at what rate, and
+the share of a core it used; above 2 % a warning says it may perturb the latency. The
+sysfs root is a parameter (default ``/``) so tests run the real script against fixture
+trees.
 
 Baseline windows: `mark(name)` returns the device-clock time of the newest sample
 the host has received (at most one period plus transport latency behind) and keeps
@@ -46,7 +52,7 @@ from harness.telemetry.procfs import cpu_time_s, rss_bytes
 from harness.telemetry.sysfs import cpufreqs, hwmon_channels, rapl_zones, thermal_c, thermal_zones, unwrap_energy
 from harness.transports.base import CommandTransport, Process
 
-Mode = Literal["auto", "shell", "python"]
+Mode = Literal["auto", "native", "shell", "python"]
 Listener = Callable[[TelemetryRow], None]
 
 #: tegrastats cannot go much faster than this (ms); vcgencmd forks per call, so it is slow
@@ -55,6 +61,8 @@ VCGENCMD_PERIOD_S = 0.5
 PMIC_PERIOD_S = 2.0
 #: the sampler's output lines kept verbatim (the record stores this many)
 MAX_RAW_LINES = 200
+#: share of one core above which the sampler's own cost is reported as a warning
+CPU_SHARE_WARNING = 0.02
 
 
 def _script(name: str) -> str:
@@ -105,11 +113,16 @@ class Sampler:
         self.raw_lines: list[str] = []  # the first MAX_RAW_LINES output lines
         #: what went wrong around the sampler without costing the rows (a probe at stop, ...)
         self.notes: list[str] = []
+        #: how the sampler ran, for the record's notes (a fallback from the native mode, ...)
+        self.notes_info: list[str] = []
         self.listeners: list[Listener] = []
         self.discovery: Discovery | None = None
         self.clock = ClockMap("monotonic")
         self.header: dict[str, str] = {}
         self.exit_reason: str | None = None
+        #: the mode that ran: native | python | shell (filled by start())
+        self.used_mode: str | None = None
+        self._native: str | None = None  # the native binary's path on the target
         self._proc: Process | None = None
         self._reader: threading.Thread | None = None
         self._header_seen = threading.Event()
@@ -118,6 +131,7 @@ class Sampler:
         self._first_src_ns: int | None = None
         self._n_samples = 0
         self._started_at: float | None = None
+        self._cpu_at_start: tuple[float, float] | None = None  # (host monotonic s, sampler CPU s)
         #: the sampler's own CPU use on the target (filled by stop())
         self.own_cpu_s: float | None = None
         self.own_cpu_fraction: float | None = None
@@ -197,7 +211,7 @@ class Sampler:
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    def _argv(self, python: bool) -> list[str]:
+    def _argv(self, mode: str) -> list[str]:
         args = [
             str(max(1, round(1e6 / self.rate_hz))),
             str(int(self.max_duration_s)),
@@ -208,9 +222,46 @@ class Sampler:
             str(PMIC_PERIOD_S) if self._pmic else "0",
             *[c.path for c in self.channels],
         ]
-        if python:
+        if mode == "native":
+            return [self._native, *args]
+        if mode == "python":
             return [self.transport.agent_python(), "-c", _script("sampler_py.py"), *args]
         return [*shlex.split(self.shell), "-c", _script("sampler.sh"), "harness-sampler", *args]
+
+    def _native_binary(self) -> str:
+        """Build (cached), push and try the native sampler on the target; its remote path."""
+        from harness.telemetry.native import NativeUnavailable, binary_for
+
+        arch = self.discovery.arch if self.discovery else None
+        if not arch:
+            raise NativeUnavailable("the target did not say its architecture (uname -m)")
+        local = binary_for(arch)
+        remote = self.transport.path("telemetry", f"{local.parent.name}-{local.name}")
+        self.transport.push(local, remote)
+        self.transport.run(["chmod", "755", remote], timeout=30)
+        res = self.transport.run([remote, "1000", "0", "-", "-", "0", "0", "0"], timeout=30)
+        if not res.stdout.startswith("H\t"):
+            raise NativeUnavailable(f"the native sampler for {arch} does not run on the target "
+                                    f"(status {res.returncode}: {(res.stderr or res.stdout).strip()[-200:]})")
+        return remote
+
+    def _choose_mode(self) -> str:
+        if self.mode in ("auto", "native"):
+            from harness.telemetry.native import NativeUnavailable
+
+            try:
+                self._native = self._native_binary()
+                return "native"
+            except (NativeUnavailable, HarnessError) as e:
+                if self.mode == "native":
+                    raise HarnessError(f"{self.transport.describe()}: sampler mode 'native': {e}") from None
+                self.notes_info.append(f"native sampler unavailable, fell back: {e}")
+        if self.mode == "python" and not self._has_python():
+            raise HarnessError(f"{self.transport.describe()}: sampler mode 'python' needs "
+                               f"{self.transport.agent_python()} on the target")
+        if self.mode == "shell":
+            return "shell"
+        return "python" if self.mode == "python" or self._has_python() else "shell"
 
     def _has_python(self) -> bool:
         return "python" in (self.discovery.commands if self.discovery else {})
@@ -229,15 +280,18 @@ class Sampler:
         self.plan()
         if self.workdir_needed():
             self.transport.run(["mkdir", "-p", self.transport.workdir], timeout=30)
-        python = self.mode == "python" or (self.mode == "auto" and self._has_python())
-        if self.mode == "python" and not self._has_python():
-            raise HarnessError(f"{self.transport.describe()}: sampler mode 'python' needs "
-                               f"{self.transport.agent_python()} on the target")
-        self._proc = self.transport.start(self._argv(python))
+        self.used_mode = self._choose_mode()
+        self._proc = self.transport.start(self._argv(self.used_mode))
         self._reader = threading.Thread(target=self._read, name="telemetry-sampler", daemon=True)
         self._reader.start()
         if self._header_seen.wait(timeout_s):
             self._started_at = time.monotonic()
+            try:
+                cpu0 = self._own_cpu_s()
+                if cpu0 is not None:
+                    self._cpu_at_start = (time.monotonic(), cpu0)
+            except HarnessError:
+                pass  # the share then includes the start-up
         else:
             err = self._proc.stderr.strip()[-300:] if self._proc else ""
             self._proc.terminate(grace_s=2)
@@ -292,16 +346,30 @@ class Sampler:
                 self._reader.join(timeout=10)
         return self._finish()
 
-    def _measure_own_cost(self) -> None:
-        """CPU seconds the sampler used (itself + reaped children such as `sleep`), from its /proc stat."""
+    def _own_cpu_s(self) -> float | None:
+        """CPU seconds the sampler used so far (itself + reaped children such as `sleep`), from its /proc stat."""
         pid = self.header.get("pid", "")
-        if not pid.isdigit() or self._started_at is None:
-            return
+        if not pid.isdigit():
+            return None
         res = self.transport.run(["cat", f"/proc/{pid}/stat"], timeout=30)
-        if res.ok:
-            wall = time.monotonic() - self._started_at
-            self.own_cpu_s = cpu_time_s(res.stdout, children=True)
-            self.own_cpu_fraction = self.own_cpu_s / wall if wall > 0 else None
+        return cpu_time_s(res.stdout, children=True) if res.ok else None
+
+    def _measure_own_cost(self) -> None:
+        """The sampler's CPU share while sampling: CPU seconds between start() and stop() per wall
+        second (its interpreter's start-up, counted in `own_cpu_s`, is left out of the share)."""
+        if self._started_at is None:
+            return
+        cpu = self._own_cpu_s()
+        if cpu is None:
+            return
+        self.own_cpu_s = cpu
+        since, cpu0 = self._cpu_at_start if self._cpu_at_start else (self._started_at, 0.0)
+        wall = time.monotonic() - since
+        self.own_cpu_fraction = (cpu - cpu0) / wall if wall > 0 else None
+        if self.own_cpu_fraction is not None and self.own_cpu_fraction > CPU_SHARE_WARNING:
+            self.notes.append(
+                f"telemetry sampler ({self.used_mode} mode, {self.rate_hz:g} Hz) used {self.own_cpu_fraction:.1%} "
+                f"of a core (over {CPU_SHARE_WARNING:.0%}): it may perturb the latency it records")
 
     # -- parsing ---------------------------------------------------------------------
 
@@ -436,6 +504,7 @@ class Sampler:
     def details(self) -> dict:
         """For the record: what was sampled, how, and what was absent."""
         return {
+            "mode": self.used_mode,
             "rate_hz": self.rate_hz,
             "samples": self.samples_received,
             "achieved_rate_hz": self.achieved_rate_hz,
@@ -446,5 +515,5 @@ class Sampler:
             "exit": self.exit_reason,
             "own_cpu_s": self.own_cpu_s,
             "own_cpu_fraction": self.own_cpu_fraction,
-            "notes": list(self.notes),
+            "notes": list(self.notes) + list(self.notes_info),
         }

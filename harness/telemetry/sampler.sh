@@ -3,7 +3,8 @@
 # Started as:  sh -c "$SCRIPT" harness-sampler PERIOD_US MAX_S PIDFILE TMPDIR TEGRA_MS VC_S PMIC_S PATH...
 #   PERIOD_US  sampling period in microseconds
 #   MAX_S      exit after this many seconds even if nobody stops us (never outlive a run)
-#   PIDFILE    file that will hold the agent's pid ('-': none); its /proc stat/status are sampled
+#   PIDFILE    file that will hold the agent's pid ('-': none); its /proc stat/status are sampled,
+#              and the file is read again once that process is gone (a next worker process)
 #   TMPDIR     writable folder for a FIFO used as a fork-free timed wait ('-': none)
 #   TEGRA_MS   run `tegrastats --interval TEGRA_MS` alongside (0: no)
 #   VC_S       vcgencmd measure_temp/get_throttled/measure_clock arm every VC_S seconds (0: no)
@@ -108,6 +109,8 @@ while [ "$run_s" -lt "$max_s" ]; do
         [ "$k" = VmRSS: ] && { rss="$v${T}$u"; break; }
       done 2>/dev/null <"/proc/$pid/status"
       echo "A${T}$stamp${T}$pid${T}$st${T}$rss"
+    else
+      pid=  # it ended: read the pid file again (the agent's next worker process)
     fi
   fi
   # deadline pacing: the average rate holds even though each pass takes some time

@@ -1,8 +1,14 @@
 """The sampler's Python mode: same arguments and output lines as sampler.sh.
 
 Sent to the target as ``python3 -c <this file> PERIOD_US MAX_S PIDFILE TMPDIR TEGRA_MS
-VC_S PMIC_S PATH...``; standard library only. Stamps are ``time.monotonic_ns()`` —
-exactly the agent's clock — so no clock mapping is needed (header ``clock=monotonic``).
+VC_S PMIC_S PATH...``; standard library only, Python 3.6+ like the agent (see
+harness/agent/matrix.py). Stamps are CLOCK_MONOTONIC in nanoseconds -- exactly the
+agent's clock, read the same way (``time.monotonic_ns``, on 3.6 ``time.monotonic()``
+scaled) -- so no clock mapping is needed (header ``clock=monotonic``).
+
+This file stays ASCII and writes UTF-8 bytes itself: Python 3.6 under the C locale
+(an ssh session without LANG) cannot encode non-ASCII ``-c`` code nor print non-ASCII
+text, and a sensor file or tool line may hold any byte.
 """
 
 import os
@@ -13,13 +19,16 @@ import threading
 import time
 
 T = "\t"
+#: CLOCK_MONOTONIC in integer nanoseconds (3.6 has no time.monotonic_ns)
+monotonic_ns = getattr(time, "monotonic_ns", None) or (lambda: int(time.monotonic() * 1e9))
 out_lock = threading.Lock()
 
 
 def emit(line):
+    data = (line + "\n").encode("utf-8", "replace")
     with out_lock:
-        sys.stdout.write(line + "\n")
-        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
 
 
 def read_value(path):
@@ -39,14 +48,14 @@ def read_value(path):
 
 def stream_command(tag, argv):
     try:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     except OSError:
         return None
     children.append(proc)
 
     def pump():
         for line in proc.stdout:
-            emit(tag + T + str(time.monotonic_ns()) + T + line.rstrip("\n"))
+            emit(tag + T + str(monotonic_ns()) + T + line.decode("utf-8", "replace").rstrip("\n"))
 
     threading.Thread(target=pump, daemon=True).start()
     return proc
@@ -54,13 +63,13 @@ def stream_command(tag, argv):
 
 def vc_loop(period_s, commands):
     while True:
-        stamp = str(time.monotonic_ns())
+        stamp = str(monotonic_ns())
         for cmd in commands:
             try:
-                res = subprocess.run(["vcgencmd"] + cmd, capture_output=True, text=True, timeout=10)
+                res = subprocess.run(["vcgencmd"] + cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
             except (OSError, subprocess.SubprocessError):
                 continue
-            for line in res.stdout.splitlines():
+            for line in res.stdout.decode("utf-8", "replace").splitlines():
                 emit("V" + T + stamp + T + line)
         time.sleep(period_s)
 
@@ -75,8 +84,10 @@ def main(argv):
         for p in children:
             if p.poll() is None:
                 p.terminate()
-        emit("E" + T + reason)
-        sys.stdout.flush()
+        try:
+            emit("E" + T + reason)
+        except OSError:
+            pass  # nobody reads any more (the pipe closed): just go
         os._exit(0)
 
     signal.signal(signal.SIGTERM, lambda *_: stop("term"))
@@ -91,9 +102,9 @@ def main(argv):
             threading.Thread(target=vc_loop, args=(period, cmds), daemon=True).start()
 
     pid = None
-    start = next_t = time.monotonic_ns()
-    while time.monotonic_ns() - start < max_s * 1e9:
-        stamp = str(time.monotonic_ns())
+    start = next_t = monotonic_ns()
+    while monotonic_ns() - start < max_s * 1e9:
+        stamp = str(monotonic_ns())
         try:
             emit(T.join(["S", stamp] + [read_value(p) for p in paths]))
         except BrokenPipeError:
@@ -117,13 +128,13 @@ def main(argv):
                                 break
                     emit(T.join(["A", stamp, pid, st, rss]))
                 except OSError:
-                    pass
+                    pid = None  # it ended: read the pid file again (the agent's next worker process)
         next_t += period_ns
-        delay = next_t - time.monotonic_ns()
+        delay = next_t - monotonic_ns()
         if delay > 0:
             time.sleep(delay / 1e9)
         elif delay < -period_ns:
-            next_t = time.monotonic_ns()
+            next_t = monotonic_ns()
     stop("max_time")
 
 

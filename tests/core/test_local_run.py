@@ -18,6 +18,7 @@ import pytest
 from harness import zoo
 from harness.store.store import RunStore, load_samples
 from tests.conftest import assert_one_line_error
+from tests.processes import agent_pids
 
 TFLITE = "mobilenet_v2_0.35_96"
 ONNX = "mobilenet_v2_0.35_96-fp32-onnx"
@@ -66,32 +67,32 @@ def test_fixed_count_is_exact_and_memory_is_recorded(cli):
     assert r["memory"]["peak_rss_after_run_bytes"] >= r["memory"]["peak_rss_after_init_bytes"] > 1e6
 
 
-def _wait_for_agent_cpu(harness_pid: int, cpu_s: float, timeout: float = 120) -> None:
-    """Until the agent that `harness_pid` started has used `cpu_s` of CPU (a fixed sleep can
-    still find it importing its runtime on a loaded host)."""
+def _wait_for_agent_cpu(marker: bytes, cpu_s: float, timeout: float = 120) -> None:
+    """Until an agent process of the run whose arguments hold `marker` has used `cpu_s` of CPU
+    (a fixed sleep can still find it importing its runtime on a loaded host)."""
     tick = os.sysconf("SC_CLK_TCK")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for proc_dir in Path("/proc").glob("[0-9]*"):
+        for pid in agent_pids(marker):
             try:
-                if b"agent.py" not in (proc_dir / "cmdline").read_bytes():
-                    continue
-                fields = (proc_dir / "stat").read_text().rsplit(")", 1)[1].split()
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            if int(fields[1]) == harness_pid and (int(fields[11]) + int(fields[12])) / tick >= cpu_s:
+            if (int(fields[11]) + int(fields[12])) / tick >= cpu_s:
                 return
         time.sleep(0.1)
-    raise AssertionError(f"no agent of pid {harness_pid} used {cpu_s} s of CPU within {timeout} s")
+    raise AssertionError(f"no agent of {marker!r} used {cpu_s} s of CPU within {timeout} s")
 
 
 def test_sigterm_mid_run_leaves_an_aborted_record_with_its_samples(tmp_path):
+    model = tmp_path / "sigterm-me.tflite"  # a path only this run's agent processes carry
+    shutil.copy(zoo.model_file(TFLITE), model)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness", "run", "-d", "local", "-m", TFLITE, "--ci-target", "0.000001",
-         "--max-time", "60", "--no-thermal-gate", "--json"],
+        [sys.executable, "-m", "harness", "run", "-d", "local", "-m", str(model), "--ci-target", "0.000001",
+         "--max-time", "60", "--processes", "1", "--no-thermal-gate", "--json"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    _wait_for_agent_cpu(proc.pid, 4.0)  # well into the steady state, however busy the host
+    _wait_for_agent_cpu(b"sigterm-me", 3.0)  # well into the steady state, however busy the host
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import harness
+from harness.store.record import SCHEMA_VERSION
 from harness.store.results import MlperfTinyResult, ToolAggregates, UnknownResult
 from harness.store.store import RunStore
 from tests.conftest import assert_one_line_error
@@ -51,7 +52,7 @@ def test_v1_runs_are_listed_and_shown_migrated(cli, v1):
     proc = cli("results", "show", mcu["run_id"], "--results", str(v1), "--json")
     assert proc.returncode == 0, proc.stderr
     shown = json.loads(proc.stdout)
-    assert shown["schema_version"] == "2.0"
+    assert shown["schema_version"] == SCHEMA_VERSION
     (tiny,) = shown["results"]
     assert tiny["kind"] == "mlperf_tiny" and len(tiny["windows"]) == 5 and tiny["valid"] is False
     assert tiny["windows"][0]["lap_us"] == [1521935, 3042106]

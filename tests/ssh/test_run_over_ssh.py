@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from harness.store.store import RunStore
+from tests.processes import agent_pids as agent_pids_of
 from tests.ssh.sshd import SshdServer
 
 pytestmark = pytest.mark.timeout(120)
@@ -53,18 +54,8 @@ def runs_of(proc: subprocess.CompletedProcess) -> list[dict]:
 
 
 def agent_pids(server: SshdServer) -> list[int]:
-    """Agent processes started through this server (the agent lives in its work folder)."""
-    agent = str(server.dir / "work" / "agent" / "agent.py").encode()
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if agent in argv:
-                pids.append(int(entry))
-    return pids
+    """Agent processes started through this server (the agent and the models live in its work folder)."""
+    return agent_pids_of(str(server.dir / "work").encode())
 
 
 def wait_for_agent(server: SshdServer, proc: subprocess.Popen, timeout: float = 60) -> None:
@@ -178,7 +169,9 @@ def test_killing_sshd_mid_run_fails_that_run_and_the_next_device_still_runs(sshd
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     wait_for_agent(a, proc)
-    time.sleep(1.5)  # into the measurement
+    while not agent_pids_of(str(a.dir / "work").encode(), workers_only=True):  # the process that measures
+        time.sleep(0.1)
+    time.sleep(2.5)  # into the measurement (the worker imports its runtime, loads, warms up)
     a.stop()  # the board's sshd dies with every connection and command it served
     out, err = proc.communicate(timeout=90)
     assert proc.returncode == 1, err  # one run failed

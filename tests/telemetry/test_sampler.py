@@ -17,8 +17,9 @@ from .sampler_env import fake_tools, make_profile, transport, tree, write
 
 pytestmark = pytest.mark.timeout(60)
 
-MODES = [("shell", "dash"), ("shell", "busybox sh"), ("shell", "mksh"), ("shell", "bash"), ("python", "sh")]
-IDS = ["dash", "busybox", "mksh", "bash", "python"]
+MODES = [("shell", "dash"), ("shell", "busybox sh"), ("shell", "mksh"), ("shell", "bash"), ("python", "sh"),
+         ("native", "sh")]
+IDS = ["dash", "busybox", "mksh", "bash", "python", "native"]
 
 
 def run_sampler(sampler: Sampler, seconds: float, during=None):
@@ -70,13 +71,14 @@ def test_jetson_tree_exact_values_absent_channels_and_clock(tmp_path, mode, shel
     assert all(before - slack <= r.t_ns <= after + slack for r in rows)
     assert s.clock_details()["time_base"] == "monotonic"
     assert [r.t_ns for r in rows] == sorted(r.t_ns for r in rows)
-    expected_clock = {"dash": "boottime", "python": "monotonic"}.get(shell.split()[0] if mode == "shell" else "python",
-                                                                       "realtime")
+    expected_clock = {"dash": "boottime", "python": "monotonic", "native": "monotonic"}.get(
+        shell.split()[0] if mode == "shell" else mode, "realtime")
+    assert s.details()["mode"] == mode
     assert s.clock.source == expected_clock
     assert s.exit_reason == "term"
 
 
-@pytest.mark.parametrize("mode,shell", [MODES[0], MODES[2], MODES[4]], ids=["dash", "mksh", "python"])
+@pytest.mark.parametrize("mode,shell", [MODES[0], MODES[2], MODES[4], MODES[5]], ids=["dash", "mksh", "python", "native"])
 def test_android_tree_battery_calibrated_over_the_run(tmp_path, mode, shell):
     root = tree(tmp_path, "android_phone")
     prof = make_profile(tmp_path, {"thermal_zones": ["*"], "battery": "/sys/class/power_supply/battery"})
@@ -92,7 +94,7 @@ def test_android_tree_battery_calibrated_over_the_run(tmp_path, mode, shell):
     assert s.absent == []
 
 
-@pytest.mark.parametrize("mode,shell", [MODES[0], MODES[1], MODES[4]], ids=["dash", "busybox", "python"])
+@pytest.mark.parametrize("mode,shell", [MODES[0], MODES[1], MODES[4], MODES[5]], ids=["dash", "busybox", "python", "native"])
 def test_rapl_counter_wraps_during_the_run(tmp_path, mode, shell):
     root = tree(tmp_path, "x86_rapl")
     prof = make_profile(tmp_path, {"rapl": True})
@@ -114,7 +116,7 @@ def test_rapl_counter_wraps_during_the_run(tmp_path, mode, shell):
     assert {"energy/package-0.core", "energy/psys"} <= set(by_channel(rows))
 
 
-@pytest.mark.parametrize("mode,shell", [MODES[0], MODES[2], MODES[4]], ids=["dash", "mksh", "python"])
+@pytest.mark.parametrize("mode,shell", [MODES[0], MODES[2], MODES[4], MODES[5]], ids=["dash", "mksh", "python", "native"])
 def test_agent_cpu_time_and_rss_from_pid_file(tmp_path, mode, shell):
     root = tree(tmp_path, "x86_rapl")
     prof = make_profile(tmp_path, {})
@@ -134,7 +136,7 @@ def test_agent_cpu_time_and_rss_from_pid_file(tmp_path, mode, shell):
     assert "thermal/x86_pkg_temp" in ch and "freq/cpu0" in ch and "energy/psys" in ch
 
 
-@pytest.mark.parametrize("mode,shell", [MODES[0], MODES[4]], ids=["dash", "python"])
+@pytest.mark.parametrize("mode,shell", [MODES[0], MODES[4], MODES[5]], ids=["dash", "python", "native"])
 def test_tegrastats_and_vcgencmd_streams(tmp_path, monkeypatch, mode, shell):
     monkeypatch.setenv("PATH", f"{fake_tools(tmp_path)}{os.pathsep}{os.environ['PATH']}")
     root = tree(tmp_path, "x86_rapl")
@@ -161,7 +163,7 @@ def test_missing_tools_reported_absent(tmp_path):
     assert not any(r.channel.endswith("battery") for r in rows)
 
 
-@pytest.mark.parametrize("mode,shell", [MODES[0], MODES[4]], ids=["dash", "python"])
+@pytest.mark.parametrize("mode,shell", [MODES[0], MODES[4], MODES[5]], ids=["dash", "python", "native"])
 def test_marks_are_device_clock_times_of_received_samples(tmp_path, mode, shell):
     root = tree(tmp_path, "x86_rapl")
     prof = make_profile(tmp_path, {"thermal_zones": ["x86_pkg_temp"]})
