@@ -11,6 +11,7 @@
         - {threads: 1}
         - {threads: 4}
     defaults: {stop: {mode: fixed, count: 50}, telemetry: false}
+    class_options: {mcu: {options: {windows: 3}}}   # per class, under each option set
     exclude: [{model: vww01, class: phone}]
     job_timeout_s: 1800
     canary: {model: kws01-int8-tflite}
@@ -134,6 +135,9 @@ class PlanFile(_Strict):
     tags: dict[str, str] = Field(default_factory=dict)
     matrix: Matrix
     defaults: JobOptions = Field(default_factory=JobOptions)
+    class_options: dict[str, JobOptions] = Field(
+        default_factory=dict, description="per device class, over `defaults` and under each option set"
+    )
     exclude: list[MatrixCell] = Field(default_factory=list)
     job_timeout_s: float = Field(1800.0, gt=0, description="longest one job may take before it is abandoned")
     canary: Canary | None = None
@@ -172,6 +176,8 @@ class Plan:
     source: Path | None
     jobs: list[FarmJob]
     not_applicable: list[str]
+    #: the plan's tags and the command line's, written into every record's metadata
+    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -195,6 +201,10 @@ def _reason_not_applicable(profile: DeviceProfile, ref: ModelRef, runtime: str |
     return None
 
 
+def _class_base(spec: PlanFile, device_class: str) -> JobOptions:
+    return spec.class_options.get(device_class, JobOptions()).merged_over(spec.defaults)
+
+
 def _job_key(*parts: Any) -> str:
     blob = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
@@ -209,7 +219,7 @@ def _plan_cell(farm: Farm, device_class: str, model: str, opts: RunOptions) -> d
 def build_plan(spec: PlanFile, farm: Farm, source: Path | None = None, tags: dict[str, str] | None = None) -> Plan:
     """Every job of the plan, planned (and so checked) on every device of its class."""
     metadata = {**spec.tags, **(tags or {})}
-    unknown = [c for c in spec.matrix.classes if c not in farm.spec.classes]
+    unknown = [c for c in [*spec.matrix.classes, *spec.class_options] if c not in farm.spec.classes]
     if unknown:
         raise HarnessError(
             f"{source}: matrix.classes: unknown class(es) {unknown} (farm classes: {', '.join(sorted(farm.spec.classes))})"
@@ -231,7 +241,7 @@ def build_plan(spec: PlanFile, farm: Farm, source: Path | None = None, tags: dic
                     not_applicable.append(f"{model} on {device_class} ({runtime or 'default runtime'}): {reason}")
                     continue
                 for optset in spec.matrix.options:
-                    job_opts = optset.merged_over(spec.defaults)
+                    job_opts = optset.merged_over(_class_base(spec, device_class))
                     planned = _plan_cell(farm, device_class, model, job_opts.run_options(runtime, metadata))
                     label = optset.label()
                     rt = next(iter(planned.values())).config.runtime
@@ -251,7 +261,7 @@ def build_plan(spec: PlanFile, farm: Farm, source: Path | None = None, tags: dic
         raise HarnessError(f"{source}: the plan has no job to run ({why})")
     if spec.canary is not None:
         jobs[:0] = canary_jobs(spec, farm, metadata)
-    return Plan(spec, farm, source, jobs, not_applicable)
+    return Plan(spec, farm, source, jobs, not_applicable, metadata)
 
 
 def canary_jobs(spec: PlanFile, farm: Farm, metadata: dict[str, str]) -> list[FarmJob]:
@@ -259,9 +269,9 @@ def canary_jobs(spec: PlanFile, farm: Farm, metadata: dict[str, str]) -> list[Fa
     canary = spec.canary
     assert canary is not None
     ref = resolve_model(canary.model)[0]
-    opts = canary.options.merged_over(spec.defaults)
     jobs = []
     for device_class in spec.matrix.classes:
+        opts = canary.options.merged_over(_class_base(spec, device_class))
         planned = _plan_cell(farm, device_class, canary.model, opts.run_options(canary.runtime, metadata))
         for device_id, run in planned.items():
             key = _job_key("canary", device_id, ref.sha256, run.config.model_dump(mode="json"))

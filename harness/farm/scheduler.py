@@ -95,7 +95,7 @@ class FarmRun:
         self.policy = plan.farm.policy
         self.store = store
         self.registry = Registry(store.root)
-        self.tags = {**plan.spec.tags, **(tags or {})}
+        self.tags = {**plan.tags, **(tags or {})}
         self.night = self.tags.get("nightly") or f"{dt.date.today():%Y%m%d}-{uuid.uuid4().hex[:6]}"
         self.cancel = cancel or threading.Event()
         self.on_event = on_event or (lambda *_: None)
@@ -209,15 +209,20 @@ class FarmRun:
 
     def _dispatch(self) -> None:
         open_slots = [s for s in self.slots.values() if s.state == "ready" and not s.reserved]
-        # first every idle device gets a job, then busy ones one more in their queue
+        # first every idle device gets a job; then a busy one gets one more in its queue, so it
+        # does not idle between jobs, but only a job no idle or starting device could take
         for depth in (0, 1):
             for slot in open_slots:
                 if len(slot.calls) != depth:
                     continue
-                job = next((j for j in self.queue if self._can_take(slot, j)), None)
+                job = next((j for j in self.queue if self._can_take(slot, j)
+                            and (depth == 0 or not self._someone_free(slot, j))), None)
                 if job is not None:
                     self.queue.remove(job)
                     self._submit(slot, job)
+
+    def _someone_free(self, busy: _Slot, job: FarmJob) -> bool:
+        return any(s is not busy and s.alive and not s.calls and self._can_take(s, job) for s in self.slots.values())
 
     def _submit(self, slot: _Slot, job: FarmJob) -> None:
         planned = job.planned[slot.device.id]
