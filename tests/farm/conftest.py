@@ -50,3 +50,14 @@ def write_plan(path: Path, farm: Path, models: list[str], classes: list[str], **
     }
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+@pytest.fixture
+def farm_of_one(tmp_path):
+    """A farm file with this host's `local` device, loaded."""
+    from harness.farm.inventory import load_farm
+
+    path = tmp_path / "farm-of-one.yaml"
+    path.write_text(yaml.safe_dump({"name": "solo", "classes": {"host": {}},
+                                    "hosts": {"here": {"devices": [{"profile": "local", "class": "host"}]}}}))
+    return load_farm(path)
