@@ -60,6 +60,7 @@ class DeviceReport:
     degraded_reason: str | None = None
     jobs: int = 0
     busy_s: float = 0.0
+    ready_at: float | None = None  # wall clock: its actor was up
 
 
 @dataclass

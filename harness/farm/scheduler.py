@@ -71,6 +71,7 @@ class _Slot:
     last_end: float | None = None  # monotonic: when its last call came back
     jobs: int = 0
     busy_s: float = 0.0
+    ready_at: float | None = None  # wall clock: when its actor was up and the device could take jobs
 
     @property
     def alive(self) -> bool:
@@ -269,7 +270,7 @@ class FarmRun:
             slot.pending = slot.actor.recover.remote(self.policy.recovery_checks, self.policy.recovery_check_interval_s)
             slot.pending_since = time.monotonic()
         else:
-            slot.state = "ready"
+            slot.state, slot.ready_at = "ready", time.time()
         self._event("device", slot)
 
     def _after_recovery(self, slot: _Slot, out: dict) -> None:
@@ -277,7 +278,7 @@ class FarmRun:
             self.registry.record_check(slot.device.id, check["ok"], check["detail"])
         if out["ok"]:
             self.registry.set_state(slot.device.id, "good", None)
-            slot.state = "ready"
+            slot.state, slot.ready_at = "ready", time.time()
         else:
             failed = next((c["detail"] for c in out["checks"] if not c["ok"]), "no check passed")
             self.registry.set_state(slot.device.id, "quarantined", f"recovery failed: {failed}")
@@ -514,7 +515,7 @@ class FarmRun:
             devices.append(DeviceReport(
                 id=slot.device.id, device_class=slot.device.device_class, host=slot.device.host, state=h.state,
                 reason=slot.reason if slot.state in ("gone",) else h.reason, degraded=h.degraded,
-                degraded_reason=h.degraded_reason, jobs=slot.jobs, busy_s=slot.busy_s,
+                degraded_reason=h.degraded_reason, jobs=slot.jobs, busy_s=slot.busy_s, ready_at=slot.ready_at,
             ))
         order = {id(j): i for i, j in enumerate(self.plan.jobs)}
         results = sorted(self.results, key=lambda r: (order.get(id(r.job), len(order)), r.job.repetition))

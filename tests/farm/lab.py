@@ -74,7 +74,8 @@ def write_farm(path: Path, profiles: dict[str, Path], hosts: dict[str, list[str]
 class RayLab:
     """`harness farm host` for each lab host, as separate process trees."""
 
-    def __init__(self, folder: Path, config_dir: Path):
+    def __init__(self, folder: Path, config_dir: Path, hosts: dict[str, list[str]] | None = None):
+        self.hosts = hosts or HOSTS
         self.folder = folder
         self.config_dir = config_dir
         # Ray's unix sockets live under the temp dir: keep its path short
@@ -87,12 +88,12 @@ class RayLab:
         placeholder = folder / "placeholder.yaml"
         placeholder.write_text(yaml.safe_dump({"id": "placeholder", "name": "x", "transport": {"kind": "local"}}))
         profiles = {}
-        for devices in HOSTS.values():
+        for devices in self.hosts.values():
             for d in devices:
                 p = folder / f"{d}.id.yaml"
                 p.write_text(yaml.safe_dump({"id": d, "name": d, "transport": {"kind": "local"}}))
                 profiles[d] = p
-        write_farm(self.farm_file, profiles)
+        write_farm(self.farm_file, profiles, self.hosts)
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -102,7 +103,7 @@ class RayLab:
         return env
 
     def start(self, host: str) -> None:
-        head = host == "lab-a"
+        head = host == next(iter(self.hosts))
         where = ["--head", "--port", str(self.port), "--temp-dir", self.temp_dir] if head else ["--address", self.address]
         log = open(Path(self.temp_dir) / f"{host}.log", "ab")
         self.procs[host] = subprocess.Popen(
@@ -113,7 +114,7 @@ class RayLab:
 
     def start_all(self, timeout: float = 120.0) -> None:
         started: set[str] = set()
-        for host in HOSTS:  # one at a time: two raylets starting together overload 2 cores
+        for host in self.hosts:  # one at a time: two raylets starting together overload 2 cores
             self.start(host)
             started.add(host)
             self.wait_hosts(started, timeout)
@@ -156,7 +157,7 @@ class RayLab:
         proc.wait(timeout=30)
 
     def ensure_all(self) -> None:
-        for h in HOSTS:
+        for h in self.hosts:
             if h not in self.procs or self.procs[h].poll() is not None:
                 self.procs.pop(h, None)
                 self.start(h)
