@@ -125,6 +125,7 @@ def run(
     junit: Annotated[Optional[Path], typer.Option(help="Write JUnit XML here.")] = None,
     summary: Annotated[Optional[Path], typer.Option(help="Write the markdown summary here (also appended to $GITHUB_STEP_SUMMARY).")] = None,
     report: Annotated[Optional[Path], typer.Option(help="Write the HTML report here (harness report).")] = None,
+    copy_records: Annotated[Optional[Path], typer.Option(help="Also copy this run's records into this folder (a results store of its own, for CI artifacts).")] = None,
     profiles: ProfilesOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -169,6 +170,11 @@ def run(
     if step:
         with open(step, "a") as fh:
             fh.write(text + "\n")
+    if copy_records:
+        import shutil
+
+        for run_id in result.run_ids():
+            shutil.copytree(store.root / run_id, copy_records / run_id, dirs_exist_ok=True)
     if report:
         from harness.report.dashboard import build_report
 

@@ -77,6 +77,10 @@ class FarmRunResult:
     t_first_dispatch: float | None = None
     t_last_result: float | None = None
 
+    def run_ids(self) -> list[str]:
+        """Every record this run wrote (failed attempts too)."""
+        return [a.run_id for r in self.results for a in r.attempts if a.run_id]
+
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
 

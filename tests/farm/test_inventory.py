@@ -180,3 +180,25 @@ def test_cli_validate_schema_and_errors(farm_dir, cli):
     assert json.loads(cli("farm", "schema", "--plan").stdout)["title"] == "harness farm plan"
     _edit(farm_dir / "farm.yaml", lambda d: d["hosts"]["lab-a"]["devices"][0].update({"class": "x"}))
     assert_one_line_error(cli("farm", "validate", str(farm_dir / "farm.yaml")), "hosts.lab-a.devices.0.class")
+
+
+def test_the_shipped_nightly_plan_and_farm_file_validate(tmp_path):
+    """ci/nightly.yaml over ci/farm.yaml plans (the phones' benchmark_model path pointed at a
+    file that exists here), and the workflow runs exactly that plan."""
+    plan = yaml.safe_load((REPO / "ci" / "nightly.yaml").read_text())
+    plan["farm"] = str(REPO / "ci" / "farm.yaml")
+    stand_in = tmp_path / "benchmark_model"
+    stand_in.write_text("#!/bin/sh\n")
+    for opts in plan["class_options"].values():
+        if "benchmark_binary" in opts.get("options", {}):
+            opts["options"]["benchmark_binary"] = str(stand_in)
+    (tmp_path / "nightly.yaml").write_text(yaml.safe_dump(plan))
+    loaded = load_plan(tmp_path / "nightly.yaml")
+    classes = {j.device_class for j in loaded.jobs}
+    assert classes == set(loaded.farm.spec.classes)  # every class of the lab gets work
+    assert {j.pinned for j in loaded.jobs if j.canary} == set(loaded.farm.devices)
+    assert all("onnx" in x for x in loaded.not_applicable)
+    workflow = yaml.safe_load((REPO / "ci" / "workflows" / "nightly-farm.yml").read_text())
+    steps = "\n".join(s.get("run", "") for s in workflow["jobs"]["farm"]["steps"])
+    assert "harness farm run ci/nightly.yaml" in steps and "--junit" in steps and "--report" in steps
+    assert workflow["jobs"]["farm"]["runs-on"] == ["self-hosted", "device-farm"]
