@@ -11,6 +11,7 @@ the driver abort the running job or hold the queued ones without waiting behind 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import socket
@@ -62,7 +63,10 @@ class DeviceActor:
     # -- control: runs beside a job ----------------------------------------------------
 
     @ray.method(concurrency_group=CONTROL)
-    def abort(self) -> bool:
+    def abort(self, queued_too: bool = False) -> bool:
+        """Stop the running job (its record says aborted); `queued_too`: do not start the queued ones."""
+        if queued_too:
+            self.held = True
         self.cancel.set()
         return True
 
@@ -101,12 +105,8 @@ class DeviceActor:
             return {"kind": "check_failed", "detail": live.detail, "liveness": asdict(live),
                     "t_start": t_start, "t_end": time.time()}
         self.cancel.clear()
-        job = PlannedRun(
-            profile=self.device.profile,
-            model=planned.model,
-            model_path=self._model_path(planned, model_blob),
-            config=planned.config,
-        )
+        job = dataclasses.replace(planned, profile=self.device.profile,
+                                  model_path=self._model_path(planned, model_blob))
         store = RunStore(self.scratch)
         manifest = run_planned(job, store, self.cancel)
         return {"kind": "ran", "run": pack_run(store.root / manifest.run_id), "liveness": asdict(live),

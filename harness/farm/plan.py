@@ -184,8 +184,8 @@ class Plan:
         return self.spec.name
 
 
-def _reason_not_applicable(profile: DeviceProfile, ref: ModelRef, runtime: str | None) -> str | None:
-    """Why a class cannot run this cell at all (None: it can)."""
+def _reason_not_applicable(profile: DeviceProfile, ref: ModelRef, runtime: str | None, opts: RunOptions) -> str | None:
+    """Why a class cannot run this cell at all (None: it can). Other problems are errors."""
     if runtime is None:
         try:
             session.default_runtime(profile, ref.format)
@@ -195,7 +195,7 @@ def _reason_not_applicable(profile: DeviceProfile, ref: ModelRef, runtime: str |
     if runtime not in profile.runtimes:
         return f"device {profile.id!r} has no runtime {runtime!r}"
     try:
-        session.make_config(profile, ref, RunOptions(runtime=runtime))
+        session.make_config(profile, ref, opts)
     except ModelError as e:  # the format/runtime mismatch
         return str(e)
     return None
@@ -236,13 +236,16 @@ def build_plan(spec: PlanFile, farm: Farm, source: Path | None = None, tags: dic
             for runtime in spec.matrix.runtimes:
                 if any(x.matches(model, device_class, runtime) for x in spec.exclude):
                     continue
-                reason = _reason_not_applicable(example, ref, runtime)
-                if reason:
-                    not_applicable.append(f"{model} on {device_class} ({runtime or 'default runtime'}): {reason}")
-                    continue
                 for optset in spec.matrix.options:
                     job_opts = optset.merged_over(_class_base(spec, device_class))
-                    planned = _plan_cell(farm, device_class, model, job_opts.run_options(runtime, metadata))
+                    run_opts = job_opts.run_options(runtime, metadata)
+                    reason = _reason_not_applicable(example, ref, runtime, run_opts)
+                    if reason:
+                        cell = f"{model} on {device_class} ({runtime or 'default runtime'}): {reason}"
+                        if cell not in not_applicable:
+                            not_applicable.append(cell)
+                        continue
+                    planned = _plan_cell(farm, device_class, model, run_opts)
                     label = optset.label()
                     rt = next(iter(planned.values())).config.runtime
                     jobs.append(

@@ -158,6 +158,14 @@ class Registry:
             db.execute("INSERT INTO checks (device, at, ok, detail) VALUES (?, ?, ?, ?)",
                        (device, time.time(), int(ok), detail))
 
+    def recent_checks(self, device: str, n: int) -> list[tuple[bool, str | None]]:
+        """The device's last `n` liveness checks (passed, detail), newest first."""
+        with self._tx(write=False) as db:
+            rows = db.execute(
+                "SELECT ok, detail FROM checks WHERE device = ? ORDER BY at DESC, rowid DESC LIMIT ?", (device, n)
+            ).fetchall()
+        return [(bool(ok), detail) for ok, detail in rows]
+
     # -- canary --------------------------------------------------------------------------
 
     def canary_history(self, device: str, series: str, n: int) -> list[float]:

@@ -479,7 +479,7 @@ class FarmRun:
         deadline = time.monotonic() + self.t.cancel_wait_s
         for slot in self.slots.values():
             if slot.calls:
-                slot.actor.abort.remote()
+                slot.actor.abort.remote(queued_too=True)
                 for call in slot.calls:
                     call.abort_sent = deadline - self.t.abort_grace_s  # killed if not back by then
 

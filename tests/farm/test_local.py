@@ -26,7 +26,9 @@ pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 def solo(tmp_path) -> Path:
     (tmp_path / "farm.yaml").write_text(yaml.safe_dump({
         "name": "solo", "classes": {"host": {"description": "this machine"}},
-        "hosts": {"here": {"devices": [{"profile": "local", "class": "host"}]}},
+        "hosts": {"here": {"devices": [{"profile": "local", "class": "host",
+                                        "recovery": ["touch", str(tmp_path / "recovered")]}]}},
+        "health": {"recovery_check_interval_s": 0.2},
     }))
     (tmp_path / "plan.yaml").write_text(yaml.safe_dump({
         "name": "smoke", "farm": "farm.yaml", "tags": {"suite": "smoke"},
@@ -44,6 +46,8 @@ def test_farm_run_on_one_host_writes_records_junit_summary_and_report(solo, cli)
     reg = Registry(solo / "results")
     for night in range(6):
         reg.add_canary("local", canary.key, f"n{night}", f"old-run-{night}", 1.0 + 0.01 * night, None)
+    # and last night it was quarantined: tonight starts with its recovery, without a person
+    reg.set_state("local", "quarantined", "3 transient failures in its last 10 jobs")
 
     proc = cli("farm", "run", "plan.yaml", "--tag", "nightly=n-42", "--junit", "junit.xml",
                "--summary", "summary.md", "--report", "report.html", cwd=solo)
@@ -64,6 +68,8 @@ def test_farm_run_on_one_host_writes_records_junit_summary_and_report(solo, cli)
     (canary_run,) = [m for m in runs if m.metadata.get("farm.canary") == "1"]
     health = reg.health("local")
     assert health.state == "good" and health.degraded and "robust z" in health.degraded_reason
+    assert (solo / "recovered").is_file()  # its recovery command ran, then 3 passing checks
+    assert [ok for ok, _ in reg.recent_checks("local", 10)][-3:] == [True, True, True]
     # tonight's canary joined the history, with its run id: the figure traces back to a record
     assert reg.canary_history("local", canary.key, 14)[-1] == pytest.approx(canary_run.summary.latency.median_s)
 
@@ -109,3 +115,33 @@ def test_nightly_jobs_wait_for_a_reservation_that_never_preempts_a_running_job(s
     assert not [a for a in attempts if a.t_start < held[1] and a.t_end > held[0]]
     assert attempts[-1].t_start >= held[1]
     assert [r.status for r in out.results] == ["passed"] * 3
+
+
+def test_an_interrupted_farm_run_keeps_what_it_measured_and_exits_130(solo):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    plan = yaml.safe_load((solo / "plan.yaml").read_text())
+    plan["defaults"]["stop"] = {"mode": "fixed", "time_s": 60}
+    plan.pop("canary")
+    (solo / "plan.yaml").write_text(yaml.safe_dump(plan))
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "farm", "run", "plan.yaml", "--junit", "junit.xml"],
+                            cwd=solo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    reg = Registry(solo / "results")
+    deadline = time.monotonic() + 120
+    while not reg.live()[1] and time.monotonic() < deadline:  # a job is running
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    time.sleep(3)  # the agent is measuring
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    (run,) = RunStore(solo / "results").manifests()  # the job it was running, recorded
+    assert run.status == "aborted" and run.tables["samples"] > 0  # with what it measured
+    doc = assert_valid_junit((solo / "junit.xml").read_bytes())
+    assert [c.find("skipped") is not None for c in doc.iter("testcase")] == [True, True]
+    assert reg.health("local").state != "quarantined"  # an interruption is nobody's fault
+    assert os.environ.get("HARNESS_FARM") is None
