@@ -14,6 +14,7 @@ from harness.farm.health import apply_outcome, robust_z
 from harness.farm.inventory import HealthPolicy
 from harness.farm.registry import Registry
 from harness.farm.sharing import hold, parse_duration
+from tests.conftest import assert_one_line_error
 
 POLICY = HealthPolicy()
 
@@ -132,3 +133,29 @@ def test_durations(text, seconds):
 def test_bad_durations(text):
     with pytest.raises(HarnessError, match="--for"):
         parse_duration(text)
+
+
+def test_cli_mark_reserve_release_status(tmp_path, cli):
+    import json
+
+    import yaml
+
+    (tmp_path / "farm.yaml").write_text(yaml.safe_dump({
+        "name": "solo", "classes": {"host": {}}, "hosts": {"here": {"devices": [{"profile": "local", "class": "host"}]}},
+    }))
+    env = {"HARNESS_FARM": str(tmp_path / "farm.yaml")}
+    assert cli("farm", "mark", "local", "maintenance", "--reason", "new fan", env=env).returncode == 0
+    proc = cli("farm", "reserve", "local", "--for", "1s", "--owner", "ana@lab", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "reserved local for ana@lab" in proc.stderr and "reservation expired" in proc.stderr
+    status = json.loads(cli("farm", "status", "--json", env=env).stdout)
+    (device,) = status["devices"]
+    assert (device["state"], device["reason"], device["reserved_by"]) == ("maintenance", "new fan", None)
+    table = cli("farm", "status", env=env).stdout
+    assert "no plan running" in table and "maintenance: new fan" in table
+    Registry(tmp_path / "results").reserve("local", "bo@lab", 600)
+    assert "released" in cli("farm", "release", "local", env=env).stdout
+    assert_one_line_error(cli("farm", "mark", "local", "quarantined", env=env), "a person sets one of")
+    assert_one_line_error(cli("farm", "reserve", "nope", "--for", "1h", env=env), "unknown farm device 'nope'")
+    assert_one_line_error(cli("farm", "reserve", "local", "--for", "soon", env=env), "--for 'soon'")
+    assert_one_line_error(cli("farm", "status", "--farm", "missing.yaml"), "missing.yaml: no such farm file")
