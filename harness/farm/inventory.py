@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.errors import HarnessError, ProfileError, describe_validation_error
-from harness.profiles import DeviceProfile, load_profile
+from harness.profiles import DeviceProfile, load_profile, read_yaml_file
+
+M = TypeVar("M", bound=BaseModel)
 
 HOST_LABEL = "farm/host"
 RESOURCE_PREFIX = "device:"
@@ -164,33 +165,21 @@ class Farm:
         return [d for d in self.devices.values() if d.host == host]
 
 
-def _read_yaml(path: Path, what: str) -> dict:
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise HarnessError(f"{path}: no such {what} file") from None
-    except OSError as e:
-        raise HarnessError(f"{path}: cannot read: {e.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise HarnessError(f"{path}{where}: invalid YAML: {problem}") from None
+def read_spec(path: Path, what: str, model: type[M]) -> M:
+    """A YAML file checked against its pydantic model; one error naming the file and the field."""
+    data = read_yaml_file(path, what, HarnessError)
     if not isinstance(data, dict):
         raise HarnessError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
-    return data
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise HarnessError(f"{path}: {describe_validation_error(e)}") from None
 
 
 def load_farm(path: Path | str, profile_dirs: list[Path] | None = None) -> Farm:
     """Parse and check a farm file; every device profile is loaded (errors name the entry)."""
     path = Path(path)
-    data = _read_yaml(path, "farm")
-    try:
-        spec = FarmFile.model_validate(data)
-    except ValidationError as e:
-        raise HarnessError(f"{path}: {describe_validation_error(e)}") from None
+    spec = read_spec(path, "farm", FarmFile)
     devices: list[Device] = []
     seen: dict[str, str] = {}
     for host, h in spec.hosts.items():
@@ -218,9 +207,13 @@ def load_farm(path: Path | str, profile_dirs: list[Path] | None = None) -> Farm:
     return Farm(spec, devices, path)
 
 
-def json_schema() -> dict:
-    """JSON schema of a farm file, for editors (yaml-language-server)."""
-    schema = FarmFile.model_json_schema(by_alias=True)
+def schema_of(model: type[BaseModel], title: str) -> dict:
+    """JSON schema of a file format, for editors (yaml-language-server)."""
+    schema = model.model_json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "harness farm file"
+    schema["title"] = title
     return schema
+
+
+def json_schema() -> dict:
+    return schema_of(FarmFile, "harness farm file")

@@ -30,11 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from harness import session
-from harness.errors import HarnessError, ModelError, describe_validation_error
-from harness.farm.inventory import NAME, Farm, _read_yaml, load_farm
+from harness.errors import HarnessError, ModelError
+from harness.farm.inventory import NAME, Farm, load_farm, read_spec, schema_of
 from harness.models import resolve_model
 from harness.profiles import RUNTIMES, DeviceProfile
 from harness.session import PlannedRun, RunOptions
@@ -298,17 +298,10 @@ def load_plan(path: Path | str, tags: dict[str, str] | None = None, farm_path: P
               profile_dirs: list[Path] | None = None) -> Plan:
     """Read, check and expand a plan file (and its farm file)."""
     path = Path(path)
-    data = _read_yaml(path, "plan")
-    try:
-        spec = PlanFile.model_validate(data)
-    except ValidationError as e:
-        raise HarnessError(f"{path}: {describe_validation_error(e)}") from None
+    spec = read_spec(path, "plan", PlanFile)
     farm = load_farm(farm_path or (path.parent / spec.farm), profile_dirs)
     return build_plan(spec, farm, path, tags)
 
 
 def json_schema() -> dict:
-    schema = PlanFile.model_json_schema(by_alias=True)
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "harness farm plan"
-    return schema
+    return schema_of(PlanFile, "harness farm plan")

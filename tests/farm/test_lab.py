@@ -8,7 +8,6 @@ results store.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 
 from harness.farm.plan import load_plan
 from harness.farm.registry import Registry
-from harness.farm.results import EXIT_FAILED, EXIT_INFRA, EXIT_OK, FAILED, INFRA, PASSED, SKIPPED
+from harness.farm.results import EXIT_FAILED, EXIT_INFRA, EXIT_OK, FAILED, PASSED, SKIPPED
 from harness.farm.scheduler import Timeouts, run_plan
 from harness.store.store import RunStore
 from tests.farm.conftest import write_plan
