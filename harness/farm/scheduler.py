@@ -130,6 +130,10 @@ class FarmRun:
                 self._gone(slot, f"offline: no live Ray node advertises {device.resource} "
                                  f"(is `harness farm host` running on {device.host}?)")
                 continue
+            if advertised[device.resource] != device.host:  # two farm files disagree: Ray would wait forever
+                self._gone(slot, f"offline: {device.resource} is advertised by host {advertised[device.resource]!r}, "
+                                 f"but the farm file attaches it to {device.host!r}")
+                continue
             slot.actor = DeviceActor.options(
                 resources={device.resource: 1},
                 label_selector={HOST_LABEL: device.host},
