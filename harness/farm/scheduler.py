@@ -72,6 +72,7 @@ class _Slot:
     jobs: int = 0
     busy_s: float = 0.0
     ready_at: float | None = None  # wall clock: when its actor was up and the device could take jobs
+    suspect: bool = False
 
     @property
     def alive(self) -> bool:
@@ -123,6 +124,7 @@ class FarmRun:
                 continue
             slot = self.slots[device.id] = _Slot(device)
             health = self.registry.health(device.id)
+            slot.suspect = health.state == "suspect"
             if health.state in ("maintenance", "retired"):
                 self._gone(slot, f"{health.state}: {health.reason or 'set by a person'}", state=health.state)
                 continue
@@ -214,11 +216,13 @@ class FarmRun:
 
     def _dispatch(self) -> None:
         open_slots = [s for s in self.slots.values() if s.state == "ready" and not s.reserved]
+        # a suspect device gets one job at a time: its next starts only once its last one's
+        # outcome is known, so a failing device cannot take a queued job into quarantine
         # first every idle device gets a job; then a busy one gets one more in its queue, so it
         # does not idle between jobs, but only a job no idle or starting device could take
         for depth in (0, 1):
             for slot in open_slots:
-                if len(slot.calls) != depth:
+                if len(slot.calls) != depth or (depth and slot.suspect):
                     continue
                 job = next((j for j in self.queue if self._can_take(slot, j)
                             and (depth == 0 or not self._someone_free(slot, j))), None)
@@ -385,8 +389,9 @@ class FarmRun:
         )
         attempts.append(attempt)
         if outcome != "aborted":
-            apply_outcome(self.registry, slot.device.id, outcome, self.policy, job=job.key,
-                          run_id=manifest.run_id, detail=attempt.message)
+            state = apply_outcome(self.registry, slot.device.id, outcome, self.policy, job=job.key,
+                                  run_id=manifest.run_id, detail=attempt.message)
+            slot.suspect = state == "suspect"
         self._event("finished", slot, job=job, attempt=attempt)
         if outcome == "ok":
             self._final(job, PASSED)
@@ -404,6 +409,8 @@ class FarmRun:
         if self.registry.health(slot.device.id).state == "quarantined" and slot.state == "ready":
             slot.state = "quarantined"
             slot.reason = f"quarantined: {self.registry.health(slot.device.id).reason}"
+            if slot.actor is not None and slot.calls:
+                slot.actor.hold.remote(True)  # a job queued on it comes back unrun
             self._event("device", slot)
 
     def _canary(self, slot: _Slot, job: FarmJob, run_id: str, median_s: float) -> None:

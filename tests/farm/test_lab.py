@@ -200,14 +200,18 @@ def test_a_device_that_keeps_failing_is_quarantined_and_the_plan_completes_on_th
     farm = write_farm(tmp_path / "farm.yaml", peers.profiles)
     models = ["kws01-int8-tflite", "ad01-int8-tflite", "vww01-int8-tflite", "ic01-int8-tflite"]
     plan = write_plan(tmp_path / "plan.yaml", farm, models, ["board"],
-                      matrix={"options": [{"threads": 1}, {"threads": 2}, {"threads": 3}]}, job_timeout_s=15)
+                      matrix={"options": [{"seed": s} for s in range(6)]}, job_timeout_s=20)
     results = tmp_path / "results"
     out = _run(lab, plan, results, timeouts=Timeouts(abort_grace_s=20))
-    assert [r.status for r in out.results] == [PASSED] * 12, [(r.job.name, r.status, r.reason) for r in out.results]
+    assert [r.status for r in out.results] == [PASSED] * 24, [(r.job.name, r.status, r.reason) for r in out.results]
     on_a2 = [a for r in out.results for a in r.attempts if a.device == "board-a2"]
     assert len(on_a2) == 3 and {a.outcome for a in on_a2} == {"transient"} and {a.kind for a in on_a2} == {"timeout"}
     reg = Registry(results)
     assert reg.health("board-a2").state == "quarantined"
     assert "3 transient failures" in reg.health("board-a2").reason
     assert out.exit_code == EXIT_OK
-    assert len(_records(results)) == 15  # 12 jobs + the 3 abandoned attempts, all recorded
+    # every attempt has its record: 24 passing ones and the abandoned ones (on a busy
+    # machine a healthy board may also outlive the limit once: retried, not quarantined)
+    attempts = [a for r in out.results for a in r.attempts]
+    assert len(_records(results)) == len(attempts) >= 27
+    assert {d.id for d in out.devices if d.state == "quarantined"} == {"board-a2"}
