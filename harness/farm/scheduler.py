@@ -14,6 +14,7 @@ advertising the device: a request for a resource nobody has would wait forever.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import shutil
 import tempfile
@@ -164,12 +165,15 @@ class FarmRun:
                     break
                 decision = self.gate(self.store, self.results)
                 self.regressions = list(decision.regressions)
-                again = [r.job for r in self.results if r.job.key in set(decision.measure_more)]
-                if not again or rounds >= self.gate.max_rounds:
+                latest: dict[str, FarmJob] = {}
+                for r in self.results:  # the last repetition of each job the gate asks about
+                    if r.job.key in decision.measure_more and r.job.repetition >= latest.get(r.job.key, r.job).repetition:
+                        latest[r.job.key] = r.job
+                if not latest or rounds >= self.gate.max_rounds:
                     break
                 rounds += 1
-                for job in again:
-                    self.queue.append(FarmJob(**{**job.__dict__, "repetition": job.repetition + 1, "tried": []}))
+                for job in latest.values():
+                    self.queue.append(dataclasses.replace(job, repetition=job.repetition + 1, tried=[]))
         finally:
             for slot in self.slots.values():
                 if slot.actor is not None:

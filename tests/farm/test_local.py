@@ -145,3 +145,38 @@ def test_an_interrupted_farm_run_keeps_what_it_measured_and_exits_130(solo):
     assert [c.find("skipped") is not None for c in doc.iter("testcase")] == [True, True]
     assert reg.health("local").state != "quarantined"  # an interruption is nobody's fault
     assert os.environ.get("HARNESS_FARM") is None
+
+
+class _AskTwiceGate:
+    """A regression gate as issue 16 will plug in: unsure about kws01 twice, then a verdict."""
+
+    max_rounds = 2
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, store, results):
+        from harness.farm.gate import GateDecision
+
+        self.calls.append(sorted((r.job.model.name, r.job.repetition) for r in results))
+        kws = [r.job.key for r in results if r.job.model.name.startswith("kws01") and not r.job.canary]
+        medians = [m.summary.latency.median_s for m in store.manifests()
+                   if m.metadata.get("farm.job") in kws]
+        if len(self.calls) <= 2:
+            return GateDecision(measure_more=kws[:1])
+        return GateDecision(regressions=[f"kws01: {len(medians)} measurements, all ok but the gate says so"])
+
+
+def test_the_regression_gate_hook_measures_more_then_decides(solo):
+    plan = load_plan(solo / "plan.yaml")
+    plan.jobs = [j for j in plan.jobs if not j.canary]
+    gate = _AskTwiceGate()
+    out = run_plan(plan, RunStore(solo / "results"), gate=gate)
+    assert len(gate.calls) == 3
+    assert gate.calls[-1] == [("ad01-int8-tflite", 0), ("kws01-int8-tflite", 0), ("kws01-int8-tflite", 1),
+                              ("kws01-int8-tflite", 2)]
+    assert out.regressions == ["kws01: 3 measurements, all ok but the gate says so"]
+    assert out.exit_code == 1  # a regression fails the night like a failed job
+    reps = sorted(m.metadata["farm.repetition"] for m in RunStore(solo / "results").manifests()
+                  if m.model.name.startswith("kws01"))
+    assert reps == ["0", "1", "2"]
