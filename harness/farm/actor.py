@@ -52,6 +52,7 @@ class DeviceActor:
         self.policy = policy
         self.cancel = threading.Event()
         self.held = False
+        self.current: str | None = None  # the token of the job running now
         self.scratch = Path(tempfile.mkdtemp(prefix=f"harness-farm-{device.id}-"))
 
     def where(self) -> dict[str, Any]:
@@ -63,12 +64,15 @@ class DeviceActor:
     # -- control: runs beside a job ----------------------------------------------------
 
     @ray.method(concurrency_group=CONTROL)
-    def abort(self, queued_too: bool = False) -> bool:
-        """Stop the running job (its record says aborted); `queued_too`: do not start the queued ones."""
+    def abort(self, job: str | None = None, queued_too: bool = False) -> bool:
+        """Stop the running job — only if it is `job`, when given: the driver's deadline may
+        pass just as that job ends and the next begins. `queued_too`: start no queued one."""
         if queued_too:
             self.held = True
-        self.cancel.set()
-        return True
+        if job is None or job == self.current:
+            self.cancel.set()
+            return True
+        return False
 
     @ray.method(concurrency_group=CONTROL)
     def hold(self, held: bool) -> bool:
@@ -94,9 +98,12 @@ class DeviceActor:
             os.replace(tmp, cached)
         return cached
 
-    def run_job(self, planned: PlannedRun, model_blob: Any) -> dict[str, Any]:
-        """Check the device, run the job, return its packed record and the actor's timings."""
+    def run_job(self, token: str, planned: PlannedRun, model_blob: Any) -> dict[str, Any]:
+        """Check the device, run the job, return its packed record and the actor's timings.
+        `token` names this call (for `abort`)."""
         t_start = time.time()
+        self.current = token
+        self.cancel.clear()
         if self.held:
             return {"kind": "deferred", "t_start": t_start, "t_end": time.time()}
         live = check_liveness(self.device.profile, self.policy)
@@ -104,16 +111,14 @@ class DeviceActor:
             self.held = True  # the driver quarantines the device: do not try the next queued job
             return {"kind": "check_failed", "detail": live.detail, "liveness": asdict(live),
                     "t_start": t_start, "t_end": time.time()}
-        self.cancel.clear()
+        if self.held:  # held (or the farm interrupted) while it was being checked
+            return {"kind": "deferred", "t_start": t_start, "t_end": time.time()}
         job = dataclasses.replace(planned, profile=self.device.profile,
                                   model_path=self._model_path(planned, model_blob))
         store = RunStore(self.scratch)
         manifest = run_planned(job, store, self.cancel)
         return {"kind": "ran", "run": pack_run(store.root / manifest.run_id), "liveness": asdict(live),
                 "t_start": t_start, "t_end": time.time()}
-
-    def check(self) -> dict[str, Any]:
-        return asdict(check_liveness(self.device.profile, self.policy))
 
     def recover(self, checks: int, interval_s: float) -> dict[str, Any]:
         """The device's recovery command (on this host), then `checks` liveness checks that must all pass."""

@@ -54,6 +54,7 @@ class _Call:
     job: FarmJob
     dispatched: float  # monotonic
     started_utc: dt.datetime
+    token: str
     abort_sent: float | None = None
 
 
@@ -239,8 +240,9 @@ class FarmRun:
 
     def _submit(self, slot: _Slot, job: FarmJob) -> None:
         planned = job.planned[slot.device.id]
-        ref = slot.actor.run_job.remote(planned, self._model_blob(job))
-        slot.calls.append(_Call(ref, job, time.monotonic(), dt.datetime.now(dt.timezone.utc)))
+        token = uuid.uuid4().hex
+        ref = slot.actor.run_job.remote(token, planned, self._model_blob(job))
+        slot.calls.append(_Call(ref, job, time.monotonic(), dt.datetime.now(dt.timezone.utc), token))
         if self.t_first is None:
             self.t_first = time.time()
         if len(slot.calls) == 1:
@@ -481,7 +483,7 @@ class FarmRun:
             started = max(call.dispatched, slot.last_end or call.dispatched)
             if call.abort_sent is None and now - started > limit:
                 call.abort_sent = now
-                slot.actor.abort.remote()
+                slot.actor.abort.remote(call.token)
             elif call.abort_sent is not None and now - call.abort_sent > self.t.abort_grace_s:
                 self._lost(slot, "timeout", f"the job outlived its limit of {limit:g} s and did not stop "
                                             f"within {self.t.abort_grace_s:g} s of being aborted")

@@ -215,3 +215,41 @@ def test_a_device_that_keeps_failing_is_quarantined_and_the_plan_completes_on_th
     attempts = [a for r in out.results for a in r.attempts]
     assert len(_records(results)) == len(attempts) >= 27
     assert {d.id for d in out.devices if d.state == "quarantined"} == {"board-a2"}
+
+
+RECORD_V2 = "metadata" in getattr(__import__("harness.session", fromlist=["RunOptions"]).RunOptions,
+                                  "__dataclass_fields__", {})
+
+
+@pytest.mark.skipif(not RECORD_V2, reason="needs the session's failure classification (record v2, issue 10)")
+def test_a_link_lost_mid_job_is_retried_on_another_board_and_marks_the_device_suspect(lab, peers, tmp_path):
+    """The session classifies a connection cut in the middle of a run as a transient
+    `link_lost`; the farm retries the job on another board of the class, once."""
+    for d in ("board-a1", "board-a2", "board-b1"):
+        peers.board(d)
+    farm = write_farm(tmp_path / "farm.yaml", peers.profiles)
+    plan = write_plan(tmp_path / "plan.yaml", farm, ["kws01-int8-tflite"], ["board"],
+                      defaults={"stop": {"mode": "fixed", "time_s": 6.0}})
+    cut = threading.Event()
+
+    def cut_the_link(what, info):
+        if what == "dispatched" and not cut.is_set():
+            cut.set()
+            threading.Thread(target=_drop_once_running, args=(peers.sshd[info["device"]],), daemon=True).start()
+
+    out = _run(lab, plan, tmp_path / "results", on_event=cut_the_link)
+    (job,) = out.results
+    first, second = job.attempts
+    assert (first.outcome, first.kind) == ("transient", "link_lost")
+    assert second.device != first.device and second.outcome == "ok" and job.status == PASSED
+    assert Registry(tmp_path / "results").health(first.device).state == "suspect"
+
+
+def _drop_once_running(server) -> None:
+    from tests.ssh.test_run_over_ssh import agent_pids
+
+    deadline = time.monotonic() + 60
+    while not agent_pids(server) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)
+    server.drop_connections()
