@@ -132,6 +132,7 @@ def run(
     """Run a plan on the farm. Exit 0: all passed; 1: a job failed (or a regression); 3: infrastructure only."""
     from harness.farm.ci import junit_xml, markdown_summary
     from harness.farm.plan import load_plan
+    from harness.farm.records import export_runs
     from harness.farm.scheduler import run_plan
     from harness.store.atomic import write_atomic
     from harness.store.store import RunStore
@@ -171,14 +172,15 @@ def run(
         with open(step, "a") as fh:
             fh.write(text + "\n")
     if copy_records:
-        import shutil
+        export_runs(store, result.run_ids(), copy_records)
+    if report and result.run_ids():  # tonight's records only
+        import tempfile
 
-        for run_id in result.run_ids():
-            shutil.copytree(store.root / run_id, copy_records / run_id, dirs_exist_ok=True)
-    if report:
         from harness.report.dashboard import build_report
 
-        build_report(store.root, report, title=f"harness farm: {p.name} ({result.night})")
+        with tempfile.TemporaryDirectory(prefix="harness-farm-report-") as tmp:
+            build_report(export_runs(store, result.run_ids(), Path(tmp)), report,
+                         title=f"harness farm: {p.name} ({result.night})")
     if as_json:
         print_json(result.as_dict())
     else:

@@ -52,6 +52,18 @@ def import_run(store: RunStore, packed: PackedRun, metadata: dict[str, str],
     return manifest
 
 
+def export_runs(store: RunStore, run_ids: list[str], dest: Path) -> Path:
+    """Copy these runs (and the measured ceilings their rooflines use) into `dest`: a results
+    store of their own, e.g. one night's records for a CI artifact or its report."""
+    from harness.analysis.ceilings import CEILINGS_DIR
+
+    for run_id in run_ids:
+        shutil.copytree(store.root / run_id, dest / run_id, dirs_exist_ok=True)
+    if (store.root / CEILINGS_DIR).is_dir():
+        shutil.copytree(store.root / CEILINGS_DIR, dest / CEILINGS_DIR, dirs_exist_ok=True)
+    return dest
+
+
 def lost_attempt(scratch: Path, planned: session.PlannedRun, started: dt.datetime, error: ErrorInfo,
                  raw: list[str]) -> PackedRun:
     """The record of an attempt whose device (or its node) vanished before it could write one."""

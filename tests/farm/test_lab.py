@@ -199,8 +199,10 @@ def test_a_device_that_keeps_failing_is_quarantined_and_the_plan_completes_on_th
     peers.board("board-b1")
     farm = write_farm(tmp_path / "farm.yaml", peers.profiles)
     models = ["kws01-int8-tflite", "ad01-int8-tflite", "vww01-int8-tflite", "ic01-int8-tflite"]
-    plan = write_plan(tmp_path / "plan.yaml", farm, models, ["board"],
-                      matrix={"options": [{"seed": s} for s in range(6)]}, job_timeout_s=20)
+    # healthy jobs measure 6 s each, so the two healthy boards are still busy with the plan
+    # when board-a2 has failed its third job (3 × the 25 s limit)
+    plan = write_plan(tmp_path / "plan.yaml", farm, models, ["board"], defaults={"stop": {"mode": "fixed", "time_s": 6}},
+                      matrix={"options": [{"seed": s} for s in range(6)]}, job_timeout_s=25)
     results = tmp_path / "results"
     out = _run(lab, plan, results, timeouts=Timeouts(abort_grace_s=20))
     assert [r.status for r in out.results] == [PASSED] * 24, [(r.job.name, r.status, r.reason) for r in out.results]

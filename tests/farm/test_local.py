@@ -50,7 +50,7 @@ def test_farm_run_on_one_host_writes_records_junit_summary_and_report(solo, cli)
     reg.set_state("local", "quarantined", "3 transient failures in its last 10 jobs")
 
     proc = cli("farm", "run", "plan.yaml", "--tag", "nightly=n-42", "--junit", "junit.xml",
-               "--summary", "summary.md", "--report", "report.html", cwd=solo)
+               "--summary", "summary.md", "--report", "report.html", "--copy-records", "tonight", cwd=solo)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
     assert_valid_junit((solo / "junit.xml").read_bytes())
@@ -61,6 +61,7 @@ def test_farm_run_on_one_host_writes_records_junit_summary_and_report(solo, cli)
 
     runs = RunStore(solo / "results").manifests()
     assert len(runs) == 3
+    assert sorted(m.run_id for m in RunStore(solo / "tonight").manifests()) == sorted(m.run_id for m in runs)
     for m in runs:
         assert m.status == "ok"
         assert m.metadata["nightly"] == "n-42" and m.metadata["suite"] == "smoke"
