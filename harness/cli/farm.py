@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from harness.cli import app
+from harness.cli.app import app
 from harness.cli._output import console, err_console, plain, print_json
 
 farm_app = typer.Typer(help="The device farm: inventory, lab hosts, plans, health, reservations.",

@@ -10,7 +10,7 @@
       options:                      # optional option sets, one job each
         - {threads: 1}
         - {threads: 4}
-    defaults: {stop: {mode: fixed, count: 50}, telemetry: false}
+    defaults: {stop: {mode: fixed, count: 50}, telemetry: false}   # stop: fields over each runner's default
     class_options: {mcu: {options: {windows: 3}}}   # per class, under each option set
     exclude: [{model: vww01, class: phone}]
     job_timeout_s: 1800
@@ -36,9 +36,9 @@ from harness import session
 from harness.errors import HarnessError, ModelError
 from harness.farm.inventory import NAME, Farm, load_farm, read_spec, schema_of
 from harness.models import resolve_model
-from harness.profiles import RUNTIMES, DeviceProfile
+from harness.profiles import DeviceProfile, runtime_names
 from harness.session import PlannedRun, RunOptions
-from harness.store.record import ModelRef, StopRule
+from harness.store.record import ModelRef
 
 
 class _Strict(BaseModel):
@@ -53,7 +53,11 @@ class JobOptions(_Strict):
     delegate: str | None = None
     inputs: str | None = None
     seed: int | None = None
-    stop: StopRule | None = None
+    stop: dict[str, Any] | None = Field(
+        None,
+        description="stopping-rule fields (mode, count, time_s, ci_target, max_time_s, …) over the runner's "
+        "own default rule, as `harness run --stop/--count/...`; a more specific level replaces it whole",
+    )
     telemetry: bool | None = None
     thermal_gate: bool | None = None
     baseline_s: float | None = Field(None, ge=0)
@@ -73,19 +77,14 @@ class JobOptions(_Strict):
             if key == "options":
                 parts += [f"{k}={v}" for k, v in value.items()]
             elif key == "stop":
-                parts.append(f"stop={value['mode']}")
+                parts.append("stop=" + "/".join(f"{k}:{v}" for k, v in value.items()))
             else:
                 parts.append(f"{key}={value}")
         return ", ".join(parts)
 
     def run_options(self, runtime: str | None, metadata: dict[str, str]) -> RunOptions:
         given = self.model_dump(exclude_none=True, exclude={"stop"})
-        opts = RunOptions(runtime=runtime, **given)
-        if self.stop is not None:
-            opts.stop = self.stop
-        if hasattr(opts, "metadata"):  # record v2 (issue 10): the session writes the tags itself
-            opts.metadata = dict(metadata)
-        return opts
+        return RunOptions(runtime=runtime, stop_fields=dict(self.stop or {}), metadata=dict(metadata), **given)
 
 
 class MatrixCell(_Strict):
@@ -112,9 +111,10 @@ class Matrix(_Strict):
     @field_validator("runtimes")
     @classmethod
     def _known(cls, v: list[str | None]) -> list[str | None]:
-        unknown = [r for r in v if r is not None and r not in RUNTIMES]
+        known = runtime_names()
+        unknown = [r for r in v if r is not None and r not in known]
         if unknown:
-            raise ValueError(f"unknown runtime(s) {unknown}; known: {', '.join(RUNTIMES)}")
+            raise ValueError(f"unknown runtime(s) {unknown}; known: {', '.join(known)}")
         return v or [None]
 
 

@@ -73,6 +73,6 @@ def lost_attempt(scratch: Path, planned: session.PlannedRun, started: dt.datetim
     store = RunStore(scratch)
     manifest = session.write_record(
         store, rec, planned.profile, planned.model, planned.config, "failed", error, started,
-        dt.datetime.now(dt.timezone.utc),
+        dt.datetime.now(dt.timezone.utc), metadata=planned.metadata,
     )
     return pack_run(store.root / manifest.run_id)

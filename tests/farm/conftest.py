@@ -12,7 +12,7 @@ from tests.farm.lab import Peers, RayLab
 
 #: quick measurements: the farm's behaviour is under test, not the numbers
 QUICK = {"stop": {"mode": "fixed", "count": 20}, "telemetry": False, "baseline_s": 0, "thermal_gate": False}
-MCU_QUICK = {"options": {"relaxed": True, "windows": 3, "inferences": 1, "warmups": 1}}
+MCU_QUICK = {"stop": {"mode": "tinyml"}, "options": {"relaxed": True, "windows": 3, "inferences": 1, "warmups": 1}}
 
 
 @pytest.fixture(scope="module")

@@ -129,7 +129,7 @@ def test_class_options_exclusions_and_the_canary(farm_dir):
         farm_dir,
         matrix={"models": ["kws01-int8-tflite", "ad01-int8-tflite"], "classes": ["board", "mcu"]},
         defaults={"stop": {"mode": "fixed", "count": 30}},
-        class_options={"mcu": {"options": {"windows": 3}}},
+        class_options={"mcu": {"stop": {"mode": "tinyml"}, "options": {"windows": 3}}},
         exclude=[{"model": "ad01-int8-tflite", "class": "mcu"}],
         canary={"model": "kws01-int8-tflite"},
     ))
