@@ -219,11 +219,6 @@ def test_a_device_that_keeps_failing_is_quarantined_and_the_plan_completes_on_th
     assert {d.id for d in out.devices if d.state == "quarantined"} == {"board-a2"}
 
 
-RECORD_V2 = "metadata" in getattr(__import__("harness.session", fromlist=["RunOptions"]).RunOptions,
-                                  "__dataclass_fields__", {})
-
-
-@pytest.mark.skipif(not RECORD_V2, reason="needs the session's failure classification (record v2, issue 10)")
 def test_a_link_lost_mid_job_is_retried_on_another_board_and_marks_the_device_suspect(lab, peers, tmp_path):
     """The session classifies a connection cut in the middle of a run as a transient
     `link_lost`; the farm retries the job on another board of the class, once."""
