@@ -16,6 +16,7 @@ timeout             yes        `CommandTimeout` (a command or tool overran its d
 device_offline      yes        `DeviceOffline` (refused, unreachable, no reply to connect)
 target_disk_full    yes        `TargetDiskFull` (no space left on the target)
 thermal_limit       yes        the thermal watchdog stopped the run (session)
+node_lost           yes        the farm lost the Ray node (or actor) running the job (harness.farm)
 model_invalid       no         `ModelError` (missing, truncated, not the format it claims)
 unsupported_op      no         `UnsupportedOp` (the runtime cannot run an op of the model)
 runtime_error       no         `RuntimeFailure` (the runtime or tool failed on the device),
@@ -39,6 +40,7 @@ FAILURE_KINDS: dict[str, bool] = {
     "device_offline": True,
     "target_disk_full": True,
     "thermal_limit": True,
+    "node_lost": True,
     "model_invalid": False,
     "unsupported_op": False,
     "runtime_error": False,

@@ -29,7 +29,7 @@ from pydantic import (
 )
 
 from harness import plugins
-from harness.errors import ProfileError, describe_validation_error
+from harness.errors import HarnessError, ProfileError, describe_validation_error
 from harness.shipped import shipped_dir
 
 BUILTIN_DIR = shipped_dir("device_profiles")
@@ -307,22 +307,26 @@ def parse_profile(data: Any, source: Path) -> DeviceProfile:
     return profile
 
 
-def load_profile_file(path: Path) -> DeviceProfile:
-    path = Path(path)
+def read_yaml_file(path: Path, what: str = "profile", error: type[HarnessError] = ProfileError) -> Any:
+    """A YAML file's data; a missing/unreadable file or bad YAML is one `error` naming file:line:column."""
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise ProfileError(f"{path}: no such profile file") from None
+        raise error(f"{path}: no such {what} file") from None
     except OSError as e:
-        raise ProfileError(f"{path}: cannot read: {e.strerror}") from None
+        raise error(f"{path}: cannot read: {e.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ProfileError(f"{path}{where}: invalid YAML: {problem}") from None
-    return parse_profile(data, path)
+        raise error(f"{path}{where}: invalid YAML: {problem}") from None
+
+
+def load_profile_file(path: Path) -> DeviceProfile:
+    path = Path(path)
+    return parse_profile(read_yaml_file(path), path)
 
 
 def _candidates(dirs: list[Path]) -> list[Path]:

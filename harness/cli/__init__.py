@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "ceilings",
     "devices",
     "devices_check",
+    "farm",
     "firmware",
     "ingest",
     "measure",

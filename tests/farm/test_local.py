@@ -1,0 +1,183 @@
+"""The farm on one host with no set-up: `harness farm run` without --address starts a local
+Ray carrying this host's devices (the `local` profile) and runs the same code path."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.farm.plan import load_plan
+from harness.farm.registry import Registry
+from harness.farm.scheduler import run_plan
+from harness.farm.sharing import hold
+from harness.store.store import RunStore
+from tests.farm.conftest import QUICK
+from tests.farm.test_ci_outputs import assert_valid_junit
+
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
+
+
+@pytest.fixture
+def solo(tmp_path) -> Path:
+    (tmp_path / "farm.yaml").write_text(yaml.safe_dump({
+        "name": "solo", "classes": {"host": {"description": "this machine"}},
+        "hosts": {"here": {"devices": [{"profile": "local", "class": "host",
+                                        "recovery": ["touch", str(tmp_path / "recovered")]}]}},
+        "health": {"recovery_check_interval_s": 0.2},
+    }))
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump({
+        "name": "smoke", "farm": "farm.yaml", "tags": {"suite": "smoke"},
+        "matrix": {"models": ["kws01-int8-tflite", "ad01-int8-tflite"], "classes": ["host"]},
+        "defaults": QUICK,
+        "canary": {"model": "kws01-int8-tflite"},
+    }))
+    return tmp_path
+
+
+def test_farm_run_on_one_host_writes_records_junit_summary_and_report(solo, cli):
+    # six earlier nights whose canary ran 1 s: tonight's is far from the device's own history
+    plan = load_plan(solo / "plan.yaml")
+    canary = next(j for j in plan.jobs if j.canary)
+    reg = Registry(solo / "results")
+    for night in range(6):
+        reg.add_canary("local", canary.key, f"n{night}", f"old-run-{night}", 1.0 + 0.01 * night, None)
+    # and last night it was quarantined: tonight starts with its recovery, without a person
+    reg.set_state("local", "quarantined", "3 transient failures in its last 10 jobs")
+
+    proc = cli("farm", "run", "plan.yaml", "--tag", "nightly=n-42", "--junit", "junit.xml",
+               "--summary", "summary.md", "--report", "report.html", "--copy-records", "tonight", cwd=solo)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert_valid_junit((solo / "junit.xml").read_bytes())
+    summary = (solo / "summary.md").read_text()
+    assert summary.startswith("## harness farm: smoke — all jobs passed (exit 0)")
+    assert "**local** (host on here): good (degraded): canary kws01-int8-tflite" in summary
+    assert (solo / "report.html").stat().st_size > 10_000
+
+    runs = RunStore(solo / "results").manifests()
+    assert len(runs) == 3
+    assert sorted(m.run_id for m in RunStore(solo / "tonight").manifests()) == sorted(m.run_id for m in runs)
+    for m in runs:
+        assert m.status == "ok"
+        assert m.metadata["nightly"] == "n-42" and m.metadata["suite"] == "smoke"
+        assert m.metadata["farm.host"] == "here" and m.metadata["farm.degraded"] == "1"  # flagged, kept
+    (canary_run,) = [m for m in runs if m.metadata.get("farm.canary") == "1"]
+    health = reg.health("local")
+    assert health.state == "good" and health.degraded and "robust z" in health.degraded_reason
+    assert (solo / "recovered").is_file()  # its recovery command ran, then 3 passing checks
+    assert [ok for ok, _ in reg.recent_checks("local", 10)][-3:] == [True, True, True]
+    # tonight's canary joined the history, with its run id: the figure traces back to a record
+    assert reg.canary_history("local", canary.key, 14)[-1] == pytest.approx(canary_run.summary.latency.median_s)
+
+    status = json.loads(cli("farm", "status", "--farm", "farm.yaml", "--json", cwd=solo).stdout)
+    assert status["run"] is None  # nothing running any more
+    (device,) = status["devices"]
+    assert (device["id"], device["state"], device["degraded"], device["job"]) == ("local", "good", True, None)
+
+
+def test_nightly_jobs_wait_for_a_reservation_that_never_preempts_a_running_job(solo, tmp_path):
+    """A person reserves the device while the nightly runs its first job: the job finishes,
+    the reservation then holds the device (no job starts), and the plan resumes after it."""
+    plan = load_plan(solo / "plan.yaml")
+    results = solo / "results"
+    reg = Registry(results)
+    events: list[tuple[str, float]] = []
+    released = threading.Event()
+
+    def reserve_once(what, info):
+        if what == "dispatched" and not events:
+            events.append(("dispatched", time.time()))
+            threading.Thread(target=_person, daemon=True).start()
+
+    def _person():
+        def note(what, info):
+            events.append((what, time.time()))
+            if what == "reserved":
+                events.append(("expires", info["expires"]))
+        hold(reg, plan.farm, "local", 4.0, "ana@lab", poll_s=0.05, on_state=note)
+        released.set()
+
+    out = run_plan(plan, RunStore(results), on_event=reserve_once)
+    assert released.is_set() and out.exit_code == 0
+    when = dict(events)
+    attempts = sorted((a for r in out.results for a in r.attempts), key=lambda a: a.t_start)
+    running = [a for a in attempts if a.t_start <= when["reserved"] <= a.t_end]
+    assert running, "the reservation came while no job ran"
+    # the job running when the person reserved the device was not preempted: it ran to its
+    # end, and the device became theirs only then
+    assert when["acquired"] >= running[0].t_end - 0.2
+    # no nightly job ran while they held it, and the plan went on after it expired
+    held = (when["acquired"], when["expires"])
+    assert not [a for a in attempts if a.t_start < held[1] and a.t_end > held[0]]
+    assert attempts[-1].t_start >= held[1]
+    assert [r.status for r in out.results] == ["passed"] * 3
+
+
+def test_an_interrupted_farm_run_keeps_what_it_measured_and_exits_130(solo):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    plan = yaml.safe_load((solo / "plan.yaml").read_text())
+    plan["defaults"]["stop"] = {"mode": "fixed", "time_s": 60}
+    plan.pop("canary")
+    (solo / "plan.yaml").write_text(yaml.safe_dump(plan))
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "farm", "run", "plan.yaml", "--junit", "junit.xml"],
+                            cwd=solo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    reg = Registry(solo / "results")
+    deadline = time.monotonic() + 120
+    while not reg.live()[1] and time.monotonic() < deadline:  # a job is running
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    time.sleep(3)  # the agent is measuring
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    (run,) = RunStore(solo / "results").manifests()  # the job it was running, recorded
+    assert run.status == "aborted" and run.tables["samples"] > 0  # with what it measured
+    doc = assert_valid_junit((solo / "junit.xml").read_bytes())
+    assert [c.find("skipped") is not None for c in doc.iter("testcase")] == [True, True]
+    assert reg.health("local").state != "quarantined"  # an interruption is nobody's fault
+    assert os.environ.get("HARNESS_FARM") is None
+
+
+class _AskTwiceGate:
+    """A regression gate as issue 16 will plug in: unsure about kws01 twice, then a verdict."""
+
+    max_rounds = 2
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, store, results):
+        from harness.farm.gate import GateDecision
+
+        self.calls.append(sorted((r.job.model.name, r.job.repetition) for r in results))
+        kws = [r.job.key for r in results if r.job.model.name.startswith("kws01") and not r.job.canary]
+        medians = [m.summary.latency.median_s for m in store.manifests()
+                   if m.metadata.get("farm.job") in kws]
+        if len(self.calls) <= 2:
+            return GateDecision(measure_more=kws[:1])
+        return GateDecision(regressions=[f"kws01: {len(medians)} measurements, all ok but the gate says so"])
+
+
+def test_the_regression_gate_hook_measures_more_then_decides(solo):
+    plan = load_plan(solo / "plan.yaml")
+    plan.jobs = [j for j in plan.jobs if not j.canary]
+    gate = _AskTwiceGate()
+    out = run_plan(plan, RunStore(solo / "results"), gate=gate)
+    assert len(gate.calls) == 3
+    assert gate.calls[-1] == [("ad01-int8-tflite", 0), ("kws01-int8-tflite", 0), ("kws01-int8-tflite", 1),
+                              ("kws01-int8-tflite", 2)]
+    assert out.regressions == ["kws01: 3 measurements, all ok but the gate says so"]
+    assert out.exit_code == 1  # a regression fails the night like a failed job
+    reps = sorted(m.metadata["farm.repetition"] for m in RunStore(solo / "results").manifests()
+                  if m.model.name.startswith("kws01"))
+    assert reps == ["0", "1", "2"]
