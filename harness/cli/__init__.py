@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "firmware",
     "ingest",
     "measure",
+    "regress",
     "report",
     "results",
     "runtimes",
