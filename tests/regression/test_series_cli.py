@@ -46,7 +46,9 @@ def test_regress_series_csv_json(cli, tmp_path):
     assert lo < 1.12 < hi and cp["effect"]["verdict"] == "regressed"
     assert quiet["change_points"] == [] and quiet["alarm_nights"] == []
     assert quiet["excluded_samples"] == int(history_table().degraded.sum()) == out["excluded_samples"]
-    assert len(quiet["nights"]) == 60 and quiet["nights"][0]["night"] == "2026-10-01"
+    # every sample from 2026-11-20 on came from the degraded board: those nights are not in its series
+    assert len(quiet["nights"]) == 50 and quiet["nights"][-1]["night"] == "2026-11-19"
+    assert len(step["nights"]) == 60 and step["nights"][0]["night"] == "2026-10-01"
     assert out["config"]["k"] == 0.5 and out["config"]["h"] == 8.0
 
 
