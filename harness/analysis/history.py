@@ -33,9 +33,11 @@ On y = ln(nightly median), for each key:
    the statistic last stood at 0) is used. Own code (numpy, O(n²)): `ruptures` has no
    energy-distance cost, and `apache-otava` pins numpy 2.2 / scipy < 1.17 and brings
    cloud and chat clients.
-3. **Confirmation.** A one-sided Mann-Whitney U test of the nights from the change
-   point to tonight (at least `min_post`) against the segment's nights before it (at
-   most `window`) gives a p per candidate; non-candidates count p = 1. The p-values of
+3. **Confirmation.** A one-sided Mann-Whitney U test of the residuals y − m of the
+   nights from the change point to tonight (at least `min_post`) against those of the
+   segment's nights before it (at most `window`) gives a p per candidate; each
+   residual is against the centre that night was judged by, so a drift the centre
+   followed does not weaken (or fake) the evidence. Non-candidates count p = 1. The p-values of
    the night's family (every key with a result that night) are corrected with
    Benjamini–Hochberg at `q`. A candidate is confirmed — an *alarm* — when its
    adjusted p ≤ q, its raw p ≤ `alpha` (0.002: in a farm of 40 keys BH alone asks
@@ -44,8 +46,9 @@ On y = ln(nightly median), for each key:
    keeps its statistic and is tried again the next night with one more night of
    evidence, so a test too small to reach significance yet will later: none can
    never fire.
-4. **Restart.** At an alarm the segment restarts at the change point: S⁺ = S⁻ = 0
-   and m comes from the new level's nights only.
+4. **Restart.** At an alarm the segment restarts at the change point: S⁺ = S⁻ = 0,
+   and m and s come from the nights after the alarm only — the nights that raised it
+   were selected for being extreme, and would bias the new level.
 
 Each change point's effect — nights after vs before it, as a `PairwiseVerdict` of
 `harness.analysis.regression.compare` with nights as the replicates: ratio of
@@ -227,6 +230,7 @@ class _KeyState:
     key: str
     nights: list = field(default_factory=list)
     y: list[float] = field(default_factory=list)
+    resid: list[float | None] = field(default_factory=list)  # y − the centre it was judged against
     states: list[NightState] = field(default_factory=list)
     seg_start: int = 0  # first night of the current level
     base_start: int = 0  # first night its baseline may use: after the alarm's own (selected, extreme) nights
@@ -243,6 +247,7 @@ class _KeyState:
         i = len(self.y)
         self.nights.append(night)
         self.y.append(math.log(median))
+        self.resid.append(None)
         state = NightState(night=night, median=median, n=n, excluded=excluded, segment=self.segment)
         self.states.append(state)
         self.candidate = None
@@ -269,7 +274,8 @@ class _KeyState:
             m += centre
         resid = np.abs(np.concatenate([self.prev_resid, own])[-cfg.scale_window:])
         s = max(MAD_TO_SD * _median(resid.tolist()), cfg.scale_floor)
-        z = max(-cfg.clip, min(cfg.clip, (self.y[i] - m) / s))
+        self.resid[i] = self.y[i] - m
+        z = max(-cfg.clip, min(cfg.clip, self.resid[i] / s))
         self.s_up = max(0.0, self.s_up + z - cfg.k)
         self.s_down = max(0.0, self.s_down - z - cfg.k)
         if self.s_up == 0:
@@ -292,11 +298,13 @@ class _KeyState:
             if moved_up == up:
                 cp = start + tau
         cp = min(max(cp, self.base_start + 1), i)
-        pre = np.array(self.y[max(self.base_start, cp - cfg.window):cp])
-        post = np.array(self.y[cp:i + 1])
+        # each night's residual against the centre it was judged by that night: the drift
+        # and trend the centre followed are out of the comparison, the step is not
+        pre = np.array([r for r in self.resid[max(self.base_start, cp - cfg.window):cp] if r is not None])
+        post = np.array([r for r in self.resid[cp:i + 1] if r is not None])
+        if pre.size < 2 or post.size < cfg.min_post:  # not enough yet: tried again tomorrow
+            return _Candidate(cp, up, 1.0, 0.0)
         effect = float(np.median(post) - np.median(pre))
-        if pre.size < 2 or post.size < cfg.min_post:
-            return _Candidate(cp, up, 1.0, effect)
         from scipy.stats import mannwhitneyu
 
         p = float(mannwhitneyu(post, pre, alternative="greater" if up else "less").pvalue)

@@ -77,7 +77,7 @@ class Aggregate:
     n: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Side:
     """One side of a comparison for one key: its runs, and what each run holds.
 
@@ -88,7 +88,7 @@ class Side:
     runs: tuple[np.ndarray, ...] = ()
     aggs: tuple[Aggregate, ...] = ()
     deterministic: bool = False
-    label: str = field(default="", compare=False)
+    label: str = ""
 
     @classmethod
     def samples(cls, runs: Iterable[Sequence[float]], label: str = "") -> Side:
