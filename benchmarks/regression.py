@@ -33,13 +33,17 @@ on every 7th step-free night (its nights are independent trials) and night by ni
 after the step until it fires.
 
 Targets for harness history: ≥ 95 % of 8 % steps detected, ≤ 1 false alarm per 100
-series-nights, and better than every anchor on both. The last line is the figure.
-Usage: python benchmarks/regression.py [--farms 25] [--seed 0] [--no-ab]
+series-nights, and better than every anchor on both. A rule that (nearly) never fires
+has fewer false alarms than any detector, so the script names, per anchor, whether it
+detects as many 8 % steps, whether it raises no more false alarms, and whether it is
+better on both. The last line is the figure.
+Usage: python benchmarks/regression.py [--farms 25] [--seed 0] [--no-ab] [--history '{"h": 7}']
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import time
 from collections.abc import Callable
@@ -112,10 +116,13 @@ def make_farm(index: int, rng: np.random.Generator, m: NoiseModel, null_keys: in
 Rule = Callable[[list[Series]], list[list[int]]]
 
 
+HISTORY = HistoryConfig()
+
+
 def harness_history(farm: list[Series]) -> list[list[int]]:
     m = farm[0].model
     rows = [(s.key, t, v) for s in farm for t in range(m.nights) for v in s.samples[t]]
-    result = analyse_history(pd.DataFrame(rows, columns=["key", "night", "value"]), HistoryConfig())
+    result = analyse_history(pd.DataFrame(rows, columns=["key", "night", "value"]), HISTORY)
     by_key = {k.key: k for k in result.keys}
     return [[int(c.alarm_night) for c in by_key[s.key].change_points if c.direction == "regressed"] for s in farm]
 
@@ -355,7 +362,10 @@ def main() -> None:
     ap.add_argument("--farms", type=int, default=25, help="farms of 40 keys (20 without a step, 5 per step size)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-ab", action="store_true", help="skip the (slowest) A/B row")
+    ap.add_argument("--history", default="{}", help='HistoryConfig overrides as JSON, e.g. \'{"h": 7}\'')
     args = ap.parse_args()
+    global HISTORY
+    HISTORY = HistoryConfig(**json.loads(args.history))
     model = NoiseModel()
     rng = np.random.default_rng(args.seed)
     farms = [make_farm(i, rng, model, null_keys=20, per_step=5) for i in range(args.farms)]
@@ -383,10 +393,15 @@ def main() -> None:
         print(f"{name:44s} {sc.fa_per_100:13.2f} " + " ".join(f"{sc.rate(s):7.1%}" for s in STEPS)
               + f" {chance:6.0%} {sc.delay(0.08):8.1f} {sc.delay(0.15):9.1f} {seconds[name]:6.1f}")
     h = scores[next(iter(rules))]
-    anchors = [sc for name, sc in scores.items() if not name.startswith("harness")]
-    beats = all(h.rate(0.08) > a.rate(0.08) and h.fa_per_100 < a.fa_per_100 for a in anchors)
+    anchors = {name: sc for name, sc in scores.items() if not name.startswith("harness")}
+    more = [n for n, a in anchors.items() if h.rate(0.08) <= a.rate(0.08)]
+    quieter = [n for n, a in anchors.items() if a.fa_per_100 <= h.fa_per_100]
+    dominated = [n for n in anchors if n in more and n in quieter]
+    print(f"history config: {HISTORY.model_dump()}")
+    print(f"anchors detecting as many 8 % steps: {more or 'none'}; with no more false alarms: {quieter or 'none'}; "
+          f"better on both: {dominated or 'none'}")
     print(f"harness history: detects {h.rate(0.08):.1%} of 8 % steps, {h.fa_per_100:.2f} false alarms per 100 "
-          f"series-nights, median delay {h.delay(0.08):.0f} nights; beats every anchor on both: {beats}")
+          f"series-nights, median delay {h.delay(0.08):.0f} nights")
 
 
 if __name__ == "__main__":
