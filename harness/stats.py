@@ -1,4 +1,4 @@
-"""Steady-state statistics: summaries, outliers, stability warnings, comparisons.
+"""Steady-state statistics: summaries, outliers, stability warnings.
 
 The stopping rules and the intervals are the agent's (`harness.agent.agent`): the
 device stops on exactly the rule the host reports.
@@ -32,12 +32,12 @@ Conventions
   median for quantised timers; flagged and counted, never dropped.
 - Stability warnings: CV ≥ 10 %, the first steady-state iteration an outlier (slow
   first run), fewer than 10 samples, CI target not reached before the time cap.
+- Comparing runs (regressed / improved / same / unknown) is `harness.analysis.regression`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -186,29 +186,3 @@ def stability_warnings(
         else:
             warnings.append(f"CI target ±{stop.ci_target:.1%} not reached {why}")
     return warnings
-
-
-@dataclass
-class Comparison:
-    """Is `new` different from `base`? asv's rule: a ratio beyond a factor AND a significant test."""
-
-    ratio: float  # new median / base median
-    p_value: float
-    significant: bool
-    verdict: str  # "faster" | "slower" | "same"
-
-
-def compare(base_s: Sequence[float], new_s: Sequence[float], factor: float = 1.1, alpha: float = 0.002) -> Comparison:
-    from scipy.stats import mannwhitneyu  # slow to import; only comparisons need it
-
-    base, new = np.asarray(base_s, float), np.asarray(new_s, float)
-    ratio = float(np.median(new) / np.median(base))
-    p = float(mannwhitneyu(base, new, alternative="two-sided").pvalue)
-    significant = p < alpha
-    if significant and ratio >= factor:
-        verdict = "slower"
-    elif significant and ratio <= 1 / factor:
-        verdict = "faster"
-    else:
-        verdict = "same"
-    return Comparison(ratio=ratio, p_value=p, significant=significant, verdict=verdict)

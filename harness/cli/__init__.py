@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "firmware",
     "ingest",
     "measure",
+    "regress",
     "report",
     "results",
     "runtimes",

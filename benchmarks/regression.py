@@ -1,0 +1,408 @@
+"""The harness regression rules against the anchors' rules, on the same simulated nights.
+
+A seeded simulator makes nightly latency series of a farm: per key and night a shared
+night level (night-to-night noise N(0, 3 %), 5 % "hot" nights × 1.25, a slow drift of
+±0.1 %/night with a random sign per key) and R = 5 repetitions (runs) per night with
+within-night run-to-run noise N(0, 5 %), all multiplicative. Some keys get a step of
+3, 5, 8 or 15 % at night 40 of 80; the rest none. Each rule sees the same series:
+
+- harness history: `harness.analysis.history.analyse_history` (robust CUSUM, E-divisive
+  localisation, Benjamini–Hochberg over the farm's keys each night), on all samples;
+- harness A/B: the same-device interleaved design — each night the pinned baseline (A)
+  and tonight's build (B) run R times each, interleaved, so night effects and drift
+  hit both (all but an unshared 1 % night noise per arm), judged by
+  `harness.analysis.regression.compare`; `unknown` re-runs R more each, at most twice;
+- asv pairwise: tonight against last night, ratio > 1.1 and a Mann-Whitney p < 0.002
+  when attainable, else non-overlapping 99 % CIs of the median ([min, max] at R = 5);
+- asv step detection: L1 piecewise-constant fit (Potts, BIC-chosen number of steps,
+  β = 4 ln n / n) over the last 50 nightly medians; alarm when the newest segment
+  (≥ 2 nights) sits > 5 % above the one before;
+- conbench: z = (x − mean)/sd over the last 100 nightly values, alarm at z > 5;
+- FAI-PEP: p50 above (90th percentile of past p90s) + (range of past p90s)/10 on the
+  last two nights (≥ 5 past nights), then re-verified on a fresh re-run;
+- Otava-style: E-divisive splits of the last 50 nightly medians kept when a Student
+  t-test between the two sides gives p < 0.001 (recursively); alarm on a new upward one.
+
+Scored on regression alarms only (every rule here can raise them), from night 10 on:
+false alarms per 100 series-nights over step-free nights (keys without a step, and
+nights before the step); detection = a regression alarm within 20 nights from the step
+night on; delay = alarm night − step night, median over detected keys. A rule that
+alarms at random at rate f "detects" 1 − (1 − f)²⁰ of the steps by chance: the
+"chance" column says how much of its detection rate that explains. The A/B rule is scored
+on every 7th step-free night (its nights are independent trials) and night by night
+after the step until it fires.
+
+Targets for harness history: ≥ 95 % of 8 % steps detected, ≤ 1 false alarm per 100
+series-nights, and better than every anchor on both. A rule that (nearly) never fires
+has fewer false alarms than any detector, so the script names, per anchor, whether it
+detects as many 8 % steps, whether it raises no more false alarms, and whether it is
+better on both. The last line is the figure.
+Usage: python benchmarks/regression.py [--farms 25] [--seed 0] [--no-ab] [--history '{"h": 7}']
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
+from scipy import stats
+
+from harness.analysis.history import HistoryConfig, analyse_history, energy_split
+from harness.analysis.regression import Side, compare
+
+STEPS = (0.03, 0.05, 0.08, 0.15)
+WARMUP = 10  # nights before any rule is scored
+DETECT_WINDOW = 20  # an alarm counts as a detection only this many nights after the step
+AB_EVERY = 7  # A/B false-alarm nights sampled
+AB_BOOT = 500  # bootstrap resamples per A/B look (the library default is 2000): the CI only decides 'same'
+
+
+@dataclass(frozen=True)
+class NoiseModel:
+    nights: int = 80
+    step_night: int = 40
+    night_sd: float = 0.03
+    hot_p: float = 0.05
+    hot_factor: float = 1.25
+    drift: float = 0.001
+    rep_sd: float = 0.05
+    reps: int = 5
+    ab_unshared_sd: float = 0.01
+
+
+@dataclass
+class Series:
+    key: str
+    step: float
+    shared: np.ndarray  # log night level without the step: noise, hot nights, drift
+    step_log: np.ndarray  # log step contribution per night
+    samples: np.ndarray  # (nights, reps)
+    rng: np.random.Generator = field(repr=False)
+    model: NoiseModel = field(repr=False)
+
+    @property
+    def level(self) -> np.ndarray:
+        return self.shared + self.step_log
+
+    def rerun(self, night: int, n: int, *, step: bool = True, extra: float = 0.0) -> np.ndarray:
+        """n fresh repetitions on `night` (same night conditions)."""
+        lvl = self.shared[night] + (self.step_log[night] if step else 0.0) + extra
+        return np.exp(lvl + self.rng.normal(0, self.model.rep_sd, n))
+
+
+def make_series(key: str, step: float, rng: np.random.Generator, m: NoiseModel) -> Series:
+    t = np.arange(m.nights)
+    hot = np.where(rng.random(m.nights) < m.hot_p, math.log(m.hot_factor), 0.0)
+    shared = rng.normal(0, m.night_sd, m.nights) + hot + rng.choice([-1, 1]) * m.drift * t
+    step_log = np.where(t >= m.step_night, math.log1p(step), 0.0)
+    samples = np.exp((shared + step_log)[:, None] + rng.normal(0, m.rep_sd, (m.nights, m.reps)))
+    return Series(key, step, shared, step_log, samples, np.random.default_rng(rng.integers(2**63)), m)
+
+
+def make_farm(index: int, rng: np.random.Generator, m: NoiseModel, null_keys: int, per_step: int) -> list[Series]:
+    plan = [0.0] * null_keys + [s for s in STEPS for _ in range(per_step)]
+    return [make_series(f"f{index}k{i}", s, rng, m) for i, s in enumerate(plan)]
+
+
+# ------------------------------------------------------------------ rules: farm -> alarm nights per key
+
+Rule = Callable[[list[Series]], list[list[int]]]
+
+
+HISTORY = HistoryConfig()
+
+
+def harness_history(farm: list[Series]) -> list[list[int]]:
+    m = farm[0].model
+    rows = [(s.key, t, v) for s in farm for t in range(m.nights) for v in s.samples[t]]
+    result = analyse_history(pd.DataFrame(rows, columns=["key", "night", "value"]), HISTORY)
+    by_key = {k.key: k for k in result.keys}
+    return [[int(c.alarm_night) for c in by_key[s.key].change_points if c.direction == "regressed"] for s in farm]
+
+
+def harness_ab(farm: list[Series]) -> list[list[int]]:
+    out = []
+    for s in farm:
+        m, alarms = s.model, []
+        nights = [t for t in range(WARMUP, m.step_night if s.step else m.nights, AB_EVERY)]
+        for t in nights + (list(range(m.step_night, m.step_night + DETECT_WINDOW)) if s.step else []):
+            if _ab_night(s, t):
+                alarms.append(t)
+                if t >= m.step_night:
+                    break  # detected: later nights are not needed for the score
+        out.append(alarms)
+    return out
+
+
+def _ab_night(s: Series, t: int) -> bool:
+    m = s.model
+    ua, ub = s.rng.normal(0, m.ab_unshared_sd, 2)
+    a, b = [], []
+    for _ in range(3):  # the first look and at most two re-runs
+        a.extend(s.rerun(t, m.reps, step=False, extra=ua))
+        b.extend(s.rerun(t, m.reps, extra=ub))
+        v = compare(Side.samples([[x] for x in a]), Side.samples([[x] for x in b]), seed=t, n_boot=AB_BOOT)
+        if v.verdict != "unknown":
+            return v.verdict == "regressed"
+    return False
+
+
+def asv_pairwise(farm: list[Series]) -> list[list[int]]:
+    out = []
+    for s in farm:
+        alarms = []
+        for t in range(1, s.model.nights):
+            old, new = s.samples[t - 1], s.samples[t]
+            if np.median(new) / np.median(old) <= 1.1:
+                continue
+            if 1 / math.comb(old.size + new.size, old.size) < 0.002:
+                significant = stats.mannwhitneyu(new, old, alternative="two-sided").pvalue < 0.002
+            else:  # asv's fallback: 99 % CIs of the median that do not overlap
+                significant = _ci99(new)[0] > _ci99(old)[1]
+            if significant:
+                alarms.append(t)
+        out.append(alarms)
+    return out
+
+
+def _ci99(x: np.ndarray) -> tuple[float, float]:
+    """Order-statistic 99 % CI of the median, or the full range when the sample is too small for one."""
+    x = np.sort(x)
+    j = int(stats.binom.ppf(0.005, x.size, 0.5))
+    if j < 1:
+        return float(x[0]), float(x[-1])
+    return float(x[j - 1]), float(x[x.size - j])
+
+
+def asv_steps(farm: list[Series]) -> list[list[int]]:
+    out = []
+    for s in farm:
+        med = np.median(s.samples, axis=1)
+        cost = _l1_costs(med)  # a segment's cost does not depend on the window it is seen in
+        alarms: list[int] = []
+        reported: list[int] = []
+        for t in range(WARMUP, s.model.nights):
+            lo = max(0, t + 1 - 50)
+            bounds, values = _potts_l1_bic(med[lo:t + 1], cost[lo:t + 1, lo:t + 1])
+            if len(values) < 2 or (t + 1 - lo) - bounds[-1] < 2:
+                continue
+            edge = lo + bounds[-1]
+            if values[-1] > 1.05 * values[-2] and all(abs(edge - r) > 2 for r in reported):
+                reported.append(edge)
+                alarms.append(t)
+        out.append(alarms)
+    return out
+
+
+def _l1_costs(y: np.ndarray) -> np.ndarray:
+    """cost[i, j]: sum of |y - median| over y[i..j] (inf below the diagonal)."""
+    n = y.size
+    cost = np.full((n, n), np.inf)
+    for length in range(1, n + 1):
+        win = sliding_window_view(y, length)
+        med = np.median(win, axis=1)
+        cost[np.arange(n - length + 1), np.arange(length - 1, n)] = np.abs(win - med[:, None]).sum(axis=1)
+    return cost
+
+
+def _potts_l1_bic(y: np.ndarray, cost: np.ndarray, max_k: int = 5) -> tuple[list[int], list[float]]:
+    """Best L1 piecewise-constant fit with k ≤ max_k segments, k by asv's BIC-like criterion.
+
+    Returns (start index of each segment, its median)."""
+    n = y.size
+    f = cost[0].copy()
+    backs, totals = [], [f[-1]]
+    for _ in range(2, min(max_k, n) + 1):
+        cand = f[:-1, None] + cost[1:, :]
+        arg = np.argmin(cand, axis=0)
+        f = cand[arg, np.arange(n)]
+        backs.append(arg + 1)
+        totals.append(f[-1])
+    beta = 4 * math.log(n) / n
+    best_obj, best = math.inf, ([0], [float(np.median(y))])
+    for k in range(1, len(totals) + 1):
+        starts = [0]
+        end = n - 1
+        for back in reversed(backs[: k - 1]):
+            starts.insert(1, int(back[end]))
+            end = starts[1] - 1
+        starts = sorted(set(starts))
+        values = [float(np.median(y[a:b])) for a, b in zip(starts, starts[1:] + [n])]
+        sigma0 = 0.1 * min(abs(np.diff(values))) if len(values) > 1 else 1e-3 * abs(values[0])
+        obj = beta * k + math.log(sigma0 + totals[k - 1] / n)
+        if obj < best_obj:
+            best_obj, best = obj, (starts, values)
+    return best
+
+
+def conbench(farm: list[Series]) -> list[list[int]]:
+    out = []
+    for s in farm:
+        x = np.median(s.samples, axis=1)
+        alarms = []
+        for t in range(WARMUP, s.model.nights):
+            past = x[max(0, t - 100):t]
+            sd = past.std(ddof=1)
+            if sd > 0 and (x[t] - past.mean()) / sd > 5:
+                alarms.append(t)
+        out.append(alarms)
+    return out
+
+
+def fai_pep(farm: list[Series]) -> list[list[int]]:
+    out = []
+    for s in farm:
+        p50 = np.median(s.samples, axis=1)
+        p90 = np.percentile(s.samples, 90, axis=1)
+        alarms: list[int] = []
+        for t in range(WARMUP, s.model.nights):
+            past = p90[: t - 1]
+            if past.size < 5:
+                continue
+            env = np.percentile(past, 90) + (past.max() - past.min()) / 10
+            if p50[t - 1] > env and p50[t] > env and (not alarms or alarms[-1] != t - 1):
+                if np.median(s.rerun(t, s.model.reps)) > env:  # re-verify before declaring
+                    alarms.append(t)
+        out.append(alarms)
+    return out
+
+
+def otava(farm: list[Series]) -> list[list[int]]:
+    out = []
+    for s in farm:
+        med = np.median(s.samples, axis=1)
+        alarms: list[int] = []
+        reported: list[int] = []
+        for t in range(WARMUP, s.model.nights):
+            lo = max(0, t + 1 - 50)
+            y = med[lo:t + 1]
+            for cp in _otava_points(y, 0, y.size):
+                edge = lo + cp
+                if y[cp:].mean() > y[:cp].mean() and all(abs(edge - r) > 3 for r in reported):
+                    reported.append(edge)
+                    alarms.append(t)
+        out.append(alarms)
+    return out
+
+
+def _otava_points(y: np.ndarray, lo: int, hi: int, min_size: int = 3, p: float = 0.001) -> list[int]:
+    seg = y[lo:hi]
+    if seg.size < 2 * min_size:
+        return []
+    tau, _ = energy_split(seg, min_size)
+    if _student_p(seg[:tau], seg[tau:]) >= p:
+        return []
+    return _otava_points(y, lo, lo + tau, min_size, p) + [lo + tau] + _otava_points(y, lo + tau, hi, min_size, p)
+
+
+def _student_p(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sided Student t-test p (pooled variance), without scipy's per-call overhead."""
+    na, nb = a.size, b.size
+    pooled = ((na - 1) * a.var(ddof=1) + (nb - 1) * b.var(ddof=1)) / (na + nb - 2)
+    if pooled <= 0:
+        return 0.0 if a.mean() != b.mean() else 1.0
+    t = (b.mean() - a.mean()) / math.sqrt(pooled * (1 / na + 1 / nb))
+    return float(2 * stats.t.sf(abs(t), na + nb - 2))
+
+
+RULES: dict[str, Rule] = {
+    "harness history (CUSUM + E-divisive + BH)": harness_history,
+    "harness A/B, same device, interleaved": harness_ab,
+    "asv pairwise (vs last night)": asv_pairwise,
+    "asv step detection": asv_steps,
+    "conbench z > 5": conbench,
+    "FAI-PEP p50 envelope": fai_pep,
+    "Otava-style E-divisive + t-test": otava,
+}
+
+
+# ------------------------------------------------------------------ scoring
+
+
+@dataclass
+class Score:
+    false_alarms: int = 0
+    clean_nights: int = 0
+    detected: dict[float, int] = field(default_factory=lambda: {s: 0 for s in STEPS})
+    total: dict[float, int] = field(default_factory=lambda: {s: 0 for s in STEPS})
+    delays: dict[float, list[int]] = field(default_factory=lambda: {s: [] for s in STEPS})
+
+    def add(self, s: Series, alarms: list[int], sampled_every: int = 1) -> None:
+        m = s.model
+        end = m.step_night if s.step else m.nights
+        self.false_alarms += sum(WARMUP <= a < end for a in alarms)
+        self.clean_nights += len(range(WARMUP, end, sampled_every))
+        if s.step:
+            self.total[s.step] += 1
+            after = [a for a in alarms if m.step_night <= a < m.step_night + DETECT_WINDOW]
+            if after:
+                self.detected[s.step] += 1
+                self.delays[s.step].append(after[0] - m.step_night)
+
+    @property
+    def fa_per_100(self) -> float:
+        return 100 * self.false_alarms / max(1, self.clean_nights)
+
+    def rate(self, step: float) -> float:
+        return self.detected[step] / max(1, self.total[step])
+
+    def delay(self, step: float) -> float:
+        return float(np.median(self.delays[step])) if self.delays[step] else float("nan")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--farms", type=int, default=25, help="farms of 40 keys (20 without a step, 5 per step size)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-ab", action="store_true", help="skip the (slowest) A/B row")
+    ap.add_argument("--history", default="{}", help='HistoryConfig overrides as JSON, e.g. \'{"h": 7}\'')
+    args = ap.parse_args()
+    global HISTORY
+    HISTORY = HistoryConfig(**json.loads(args.history))
+    model = NoiseModel()
+    rng = np.random.default_rng(args.seed)
+    farms = [make_farm(i, rng, model, null_keys=20, per_step=5) for i in range(args.farms)]
+    rules = {k: v for k, v in RULES.items() if not (args.no_ab and v is harness_ab)}
+    scores = {name: Score() for name in rules}
+    seconds = dict.fromkeys(rules, 0.0)
+    for farm in farms:
+        for name, rule in rules.items():
+            t0 = time.perf_counter()
+            alarms = rule(farm)
+            seconds[name] += time.perf_counter() - t0
+            for s, a in zip(farm, alarms):
+                scores[name].add(s, a, AB_EVERY if rule is harness_ab else 1)
+
+    n_keys = len(farms) * 40
+    print(f"{args.farms} farms × 40 keys = {n_keys} series of {model.nights} nights (seed {args.seed}); "
+          f"step at night {model.step_night}; scored from night {WARMUP}")
+    print(f"noise: night-to-night {model.night_sd:.0%}, hot nights {model.hot_p:.0%} × {model.hot_factor}, "
+          f"drift ±{model.drift:.1%}/night, run-to-run {model.rep_sd:.0%}, {model.reps} runs/night; "
+          f"A/B unshared night noise {model.ab_unshared_sd:.0%}")
+    head = f"{'rule':44s} {'FA/100 nights':>13s} " + " ".join(f"{'det ' + format(s, '.0%'):>7s}" for s in STEPS)
+    print(head + f" {'chance':>6s} {'delay 8%':>8s} {'delay 15%':>9s} {'cpu s':>6s}")
+    for name, sc in scores.items():
+        chance = 1 - (1 - sc.fa_per_100 / 100) ** DETECT_WINDOW
+        print(f"{name:44s} {sc.fa_per_100:13.2f} " + " ".join(f"{sc.rate(s):7.1%}" for s in STEPS)
+              + f" {chance:6.0%} {sc.delay(0.08):8.1f} {sc.delay(0.15):9.1f} {seconds[name]:6.1f}")
+    h = scores[next(iter(rules))]
+    anchors = {name: sc for name, sc in scores.items() if not name.startswith("harness")}
+    more = [n for n, a in anchors.items() if h.rate(0.08) <= a.rate(0.08)]
+    quieter = [n for n, a in anchors.items() if a.fa_per_100 <= h.fa_per_100]
+    dominated = [n for n in anchors if n in more and n in quieter]
+    print(f"history config: {HISTORY.model_dump()}")
+    print(f"anchors detecting as many 8 % steps: {more or 'none'}; with no more false alarms: {quieter or 'none'}; "
+          f"better on both: {dominated or 'none'}")
+    print(f"harness history: detects {h.rate(0.08):.1%} of 8 % steps, {h.fa_per_100:.2f} false alarms per 100 "
+          f"series-nights, median delay {h.delay(0.08):.0f} nights")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,380 @@
+"""Nightly history per benchmark key: robust CUSUM alarms, change points, effect sizes.
+
+Pure functions over a long table (key, night, value[, degraded]); no I/O (reading a
+file is `harness.analysis.series`).
+
+Per key, the series is the night's median of its samples (samples from devices
+flagged degraded are left out first). The unit of replication is the night: samples
+of one night share its conditions. Nights are processed in order, all keys in
+lockstep, so each night's decisions use only what was known that night — the alarms
+reported for the past are exactly the ones a nightly gate would have raised.
+
+On y = ln(nightly median), for each key:
+
+1. **Robust CUSUM** (the reference's: k = 0.5, h = 8, z clipped at ±3). m = median of
+   the current segment's last `window` (30) nights; s = 1.4826 × the median absolute
+   residual of its last `scale_window` (30) nights (a new segment borrows the previous
+   one's residuals until it has its own), floored at `scale_floor`;
+   z = clip((y − m)/s, ±3); S⁺ = max(0, S⁺ + z − k), S⁻ = max(0, S⁻ − z − k). A key
+   whose S⁺ or S⁻ exceeds h is a *candidate*. Two changes to the reference, both
+   measured in benchmarks/regression.py:
+   - an excursion in progress (S > 0) is not baseline: its nights, up to `freeze`
+     (15), stay out of m and s, so a step does not drag the median it is compared
+     with (the reference's rolling median absorbed slow-to-confirm 8 % steps);
+   - in a segment of at least `trend` (40) nights, m is read off the segment's
+     Theil–Sen trend line at tonight: a slow drift then raises no alarm, which the
+     frozen baseline would otherwise turn into one.
+   Monitoring starts after `min_nights` (15) nights, and `min_center` (5) nights into
+   a new segment.
+2. **Localisation.** E-divisive (energy distance, α = 1; Matteson & James 2014) picks
+   the single best split of the current segment's last `localisation_window` nights
+   up to tonight; its first night after the split is the change point. If the split
+   points the other way than the alarm, the CUSUM's own estimate (the night after
+   the statistic last stood at 0) is used. Own code (numpy, O(n²)): `ruptures` has no
+   energy-distance cost, and `apache-otava` pins numpy 2.2 / scipy < 1.17 and brings
+   cloud and chat clients.
+3. **Confirmation.** A one-sided Mann-Whitney U test of the residuals y − m of the
+   nights from the change point to tonight (at least `min_post`) against those of the
+   segment's nights before it (at most `window`) gives a p per candidate; each
+   residual is against the centre that night was judged by, so a drift the centre
+   followed does not weaken (or fake) the evidence. Non-candidates count p = 1. The p-values of
+   the night's family (every key with a result that night) are corrected with
+   Benjamini–Hochberg at `q`. A candidate is confirmed — an *alarm* — when its
+   adjusted p ≤ q, its raw p ≤ `alpha` (0.002: in a farm of 40 keys BH alone asks
+   0.00125 of a lone candidate; a history of one key should not get away with 0.05)
+   and its effect is at least `min_effect`. An unconfirmed candidate
+   keeps its statistic and is tried again the next night with one more night of
+   evidence, so a test too small to reach significance yet will later: none can
+   never fire.
+4. **Restart.** At an alarm the segment restarts at the change point: S⁺ = S⁻ = 0,
+   and m and s come from the nights after the alarm only — the nights that raised it
+   were selected for being extreme, and would bias the new level.
+
+Each change point's effect — nights after vs before it, as a `PairwiseVerdict` of
+`harness.analysis.regression.compare` with nights as the replicates: ratio of
+medians, bootstrap 95 % CI, verdict against the threshold — is computed with
+everything known at the end: the nights from the change point to the next one.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+from harness.analysis.regression import PairwiseVerdict, Side, compare
+
+Night = str | int
+MAD_TO_SD = 1.4826
+
+
+class HistoryConfig(BaseModel):
+    """The reference's CUSUM (k = 0.5, h = 8, clip ±3, 30-night median) with the changes
+    benchmarks/regression.py supports: a 60-night noise scale, a drift-aware centre, a
+    baseline that an excursion in progress does not pull along, and 15 nights to start."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    window: int = Field(30, ge=3, description="nights of the current segment for its median (and the confirmation)")
+    scale_window: int = Field(30, ge=3, description="nights of residuals for the noise scale (1.4826 × MAD)")
+    k: float = Field(0.5, ge=0, description="CUSUM allowance, in noise-scale units")
+    h: float = Field(8.0, gt=0, description="CUSUM decision threshold")
+    clip: float = Field(3.0, gt=0, description="|z| clipped here: one hot night adds at most clip − k")
+    freeze: int = Field(15, ge=0, description="at most this many nights of an excursion in progress are kept out "
+                                              "of the baseline (0: the baseline follows every night)")
+    trend: int = Field(40, ge=0, description="with at least this many nights in the segment, centre on its "
+                                             "Theil–Sen trend line instead of its median (0: never)")
+    min_nights: int = Field(15, ge=3, description="nights before monitoring starts")
+    min_center: int = Field(5, ge=1, description="nights of a new segment before its median is used")
+    min_post: int = Field(3, ge=1, description="nights after a change point before it can be confirmed")
+    scale_floor: float = Field(1e-3, gt=0, description="lowest noise scale (log units): deterministic series")
+    q: float = Field(0.05, gt=0, lt=1, description="Benjamini–Hochberg level over the night's keys")
+    alpha: float = Field(0.002, gt=0, lt=1, description="raw p a confirmation needs as well (a family of one "
+                                                         "key would otherwise confirm at q itself)")
+    min_effect: float = Field(0.0, ge=0, description="smallest |change| an alarm may report (0.02 = 2 %)")
+    localisation_window: int = Field(60, ge=4, description="nights E-divisive looks back over")
+    threshold: float = Field(0.05, ge=0, description="effect threshold of each change point's verdict")
+    seed: int = 0
+
+
+class ChangePoint(BaseModel):
+    """A confirmed change: the level moved at `night`, the alarm was raised at `alarm_night`."""
+
+    night: Night
+    alarm_night: Night
+    direction: Literal["regressed", "improved"]
+    delay_nights: int = Field(description="nights of data from the change point to the alarm")
+    p_value: float = Field(description="confirmation test (one-sided Mann-Whitney U on nights), raw")
+    q_value: float = Field(description="p adjusted by Benjamini–Hochberg over the alarm night's keys")
+    effect: PairwiseVerdict = Field(description="nights after vs before: ratio of medians, 95 % CI, verdict")
+
+
+class NightState(BaseModel):
+    night: Night
+    median: float
+    n: int = Field(description="samples that night (after exclusions)")
+    excluded: int = Field(0, description="samples left out (degraded device)")
+    z: float | None = None
+    cusum_up: float = 0.0
+    cusum_down: float = 0.0
+    segment: int = 0
+    candidate: bool = False
+    alarm: bool = False
+
+
+class KeyHistory(BaseModel):
+    key: str
+    higher_is_better: bool = False
+    nights: list[NightState]
+    change_points: list[ChangePoint]
+    excluded_samples: int = 0
+
+    @computed_field
+    @property
+    def alarm_nights(self) -> list[Night]:
+        return [c.alarm_night for c in self.change_points]
+
+
+class HistoryResult(BaseModel):
+    config: HistoryConfig
+    keys: list[KeyHistory]
+    excluded_samples: int = 0
+
+
+def analyse_history(
+    table: pd.DataFrame,
+    config: HistoryConfig | None = None,
+    *,
+    higher_is_better: bool | Mapping[str, bool] = False,
+    thresholds: Mapping[str, float] | None = None,
+) -> HistoryResult:
+    """Alarms and change points for every key of a long table.
+
+    `table`: columns ``key`` (str), ``night`` (int or ISO date string, one kind for all
+    rows), ``value`` (> 0); optional ``degraded`` (bool: the sample came from a device
+    the farm flagged, and is left out). Rows need no order."""
+    cfg = config or HistoryConfig()
+    nightly, excluded = nightly_medians(table)
+    states = {key: _KeyState(key) for key in nightly["key"].unique()}
+    for night, tonight in nightly.groupby("night", sort=True):
+        ps: dict[str, float] = {}
+        for row in tonight.itertuples(index=False):
+            st = states[row.key]
+            st.add(row.night, float(row.median), int(row.n), int(row.excluded), cfg)
+            if st.candidate is not None:
+                ps[row.key] = st.candidate.p
+        if ps:
+            _confirm(states, ps, len(tonight), cfg)
+    hib = higher_is_better
+    keys = []
+    for key, st in states.items():
+        direction = hib.get(key, False) if isinstance(hib, Mapping) else hib
+        threshold = (thresholds or {}).get(key, cfg.threshold)
+        keys.append(st.result(cfg, direction, threshold, int(excluded.get(key, 0))))
+    return HistoryResult(config=cfg, keys=keys, excluded_samples=int(sum(excluded.values())))
+
+
+def nightly_medians(table: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """(key, night, median, n, excluded) per key and night, and excluded samples per key."""
+    df = table[["key", "night", "value"]].copy()
+    df["degraded"] = table["degraded"].astype(bool) if "degraded" in table else False
+    excluded = df[df["degraded"]].groupby("key").size().to_dict()
+    ex_night = df[df["degraded"]].groupby(["key", "night"]).size().rename("excluded")
+    kept = df[~df["degraded"]]
+    out = kept.groupby(["key", "night"])["value"].agg(median="median", n="size")
+    out = out.join(ex_night, how="left").fillna({"excluded": 0}).reset_index()
+    return out, excluded
+
+
+def energy_split(y: np.ndarray, min_size: int = 2) -> tuple[int, float]:
+    """E-divisive's best single split of `y` (energy distance, α = 1): (τ, statistic).
+
+    τ is the size of the left part: the change is between y[τ-1] and y[τ]. O(n²) with
+    2-D prefix sums of |yᵢ − yⱼ|. Needs len(y) ≥ 2·min_size."""
+    y = np.asarray(y, dtype=float)
+    n = y.size
+    if n < 2 * min_size:
+        raise ValueError(f"energy_split needs at least {2 * min_size} values (got {n})")
+    d = np.abs(y[:, None] - y[None, :])
+    p = np.zeros((n + 1, n + 1))
+    p[1:, 1:] = d.cumsum(0).cumsum(1)
+    tau = np.arange(min_size, n - min_size + 1)
+    left = p[tau, tau]
+    right = p[n, n] - 2 * p[tau, n] + p[tau, tau]  # d is symmetric: p[tau, n] == p[n, tau]
+    between = p[tau, n] - p[tau, tau]
+    a, b = tau.astype(float), (n - tau).astype(float)
+    stat = a * b / n * (2 * between / (a * b) - left / (a * (a - 1)) - right / (b * (b - 1)))
+    best = int(np.argmax(stat))
+    return int(tau[best]), float(stat[best])
+
+
+# --------------------------------------------------------------------------- internals
+
+
+@dataclass
+class _Candidate:
+    cp: int  # index of the first night of the new level
+    up: bool
+    p: float
+    effect: float  # log ratio post/pre
+
+
+@dataclass
+class _KeyState:
+    key: str
+    nights: list = field(default_factory=list)
+    y: list[float] = field(default_factory=list)
+    resid: list[float | None] = field(default_factory=list)  # y − the centre it was judged against
+    states: list[NightState] = field(default_factory=list)
+    seg_start: int = 0  # first night of the current level
+    base_start: int = 0  # first night its baseline may use: after the alarm's own (selected, extreme) nights
+    segment: int = 0
+    prev_resid: np.ndarray = field(default_factory=lambda: np.empty(0))
+    s_up: float = 0.0
+    s_down: float = 0.0
+    zero_up: int = 0  # last index where S⁺ stood at 0 (CUSUM's own change estimate)
+    zero_down: int = 0
+    candidate: _Candidate | None = None
+    alarms: list[tuple[_Candidate, int, float]] = field(default_factory=list)  # (candidate, alarm index, q)
+
+    def add(self, night: Night, median: float, n: int, excluded: int, cfg: HistoryConfig) -> None:
+        i = len(self.y)
+        self.nights.append(night)
+        self.y.append(math.log(median))
+        self.resid.append(None)
+        state = NightState(night=night, median=median, n=n, excluded=excluded, segment=self.segment)
+        self.states.append(state)
+        self.candidate = None
+        # an excursion in progress is not the baseline: its nights stay out of m and s
+        end = min(i, (self.zero_up + 1) if self.s_up > 0 else i, (self.zero_down + 1) if self.s_down > 0 else i)
+        end = max(end, i - cfg.freeze)
+        base = self.y[max(self.base_start, end - cfg.window):end]
+        needed = cfg.min_nights if self.segment == 0 else cfg.min_center
+        if len(base) < needed:
+            self.zero_up = self.zero_down = i
+            return
+        m = _median(base)
+        lo = max(self.base_start, end - cfg.scale_window)
+        own = np.array(self.y[lo:end]) - m
+        if cfg.trend and end - self.base_start >= cfg.trend:
+            # a slow drift is not a step: centre on the robust trend line of the segment's
+            # last `trend` nights, read at tonight
+            t0 = min(end - cfg.trend, lo)
+            idx = np.arange(t0 - i, end - i, dtype=float)  # tonight at 0
+            dev = np.array(self.y[t0:end]) - m
+            slope = _theil_sen(idx, dev)
+            centre = _median((dev - slope * idx).tolist())
+            own = own - centre - slope * idx[-own.size:]
+            m += centre
+        resid = np.abs(np.concatenate([self.prev_resid, own])[-cfg.scale_window:])
+        s = max(MAD_TO_SD * _median(resid.tolist()), cfg.scale_floor)
+        self.resid[i] = self.y[i] - m
+        z = max(-cfg.clip, min(cfg.clip, self.resid[i] / s))
+        self.s_up = max(0.0, self.s_up + z - cfg.k)
+        self.s_down = max(0.0, self.s_down - z - cfg.k)
+        if self.s_up == 0:
+            self.zero_up = i
+        if self.s_down == 0:
+            self.zero_down = i
+        state.z, state.cusum_up, state.cusum_down = z, self.s_up, self.s_down
+        if max(self.s_up, self.s_down) > cfg.h:
+            self.candidate = self._localise(i, self.s_up >= self.s_down, cfg)
+            state.candidate = True
+
+    def _localise(self, i: int, up: bool, cfg: HistoryConfig) -> _Candidate:
+        """Where the level moved (E-divisive, else the CUSUM's estimate), and the evidence for it."""
+        start = max(self.base_start, i + 1 - cfg.localisation_window)
+        y = np.array(self.y[start:i + 1])
+        cp = (self.zero_up if up else self.zero_down) + 1
+        if y.size >= 4:
+            tau, _ = energy_split(y)
+            moved_up = np.median(y[tau:]) > np.median(y[:tau])
+            if moved_up == up:
+                cp = start + tau
+        cp = min(max(cp, self.base_start + 1), i)
+        # each night's residual against the centre it was judged by that night: the drift
+        # and trend the centre followed are out of the comparison, the step is not
+        pre = np.array([r for r in self.resid[max(self.base_start, cp - cfg.window):cp] if r is not None])
+        post = np.array([r for r in self.resid[cp:i + 1] if r is not None])
+        if pre.size < 2 or post.size < cfg.min_post:  # not enough yet: tried again tomorrow
+            return _Candidate(cp, up, 1.0, 0.0)
+        effect = float(np.median(post) - np.median(pre))
+        from scipy.stats import mannwhitneyu
+
+        p = float(mannwhitneyu(post, pre, alternative="greater" if up else "less").pvalue)
+        return _Candidate(cp, up, p, effect)
+
+    def restart(self, q: float, cfg: HistoryConfig) -> None:
+        c = self.candidate
+        assert c is not None
+        i = len(self.y) - 1
+        self.alarms.append((c, i, q))
+        self.states[-1].alarm = True
+        old = np.array(self.y[self.base_start:c.cp])
+        self.prev_resid = (old - np.median(old))[-cfg.scale_window:]
+        self.seg_start, self.base_start, self.segment = c.cp, i + 1, self.segment + 1
+        for st in self.states[c.cp:]:
+            st.segment = self.segment
+        self.s_up = self.s_down = 0.0
+        self.zero_up = self.zero_down = i
+        self.candidate = None
+
+    def result(self, cfg: HistoryConfig, higher_is_better: bool, threshold: float, excluded: int) -> KeyHistory:
+        cps = []
+        bounds = [c.cp for c, _, _ in self.alarms] + [len(self.y)]
+        base_starts = [0] + [alarm + 1 for _, alarm, _ in self.alarms]
+        for j, (c, alarm, q) in enumerate(self.alarms):
+            pre = np.exp(self.y[max(base_starts[j], c.cp - cfg.window):c.cp])
+            post = np.exp(self.y[c.cp:bounds[j + 1]])
+            effect = compare(Side.samples([[v] for v in pre]), Side.samples([[v] for v in post]),
+                             threshold=threshold, higher_is_better=higher_is_better, key=self.key,
+                             seed=cfg.seed + j)
+            worse = c.up != higher_is_better
+            cps.append(ChangePoint(
+                night=self.nights[c.cp], alarm_night=self.nights[alarm], delay_nights=alarm - c.cp,
+                direction="regressed" if worse else "improved", p_value=c.p, q_value=q, effect=effect,
+            ))
+        return KeyHistory(key=self.key, higher_is_better=higher_is_better, nights=self.states,
+                          change_points=cps, excluded_samples=excluded)
+
+
+def _confirm(states: dict[str, _KeyState], ps: dict[str, float], family: int, cfg: HistoryConfig) -> None:
+    """Benjamini–Hochberg over the night's keys (non-candidates count p = 1); restart the confirmed."""
+    keys = list(ps)
+    raw = np.array([ps[k] for k in keys] + [1.0] * (family - len(keys)))
+    adjusted = _bh(raw)[: len(keys)]
+    floor = math.log1p(cfg.min_effect)
+    for key, q in zip(keys, adjusted):
+        st = states[key]
+        if q <= cfg.q and ps[key] <= cfg.alpha and abs(st.candidate.effect) >= floor:
+            st.restart(float(q), cfg)
+
+
+def _median(values: list[float]) -> float:
+    """Median of a short list (a sort beats numpy's per-call overhead at these sizes)."""
+    s = sorted(values)
+    mid = len(s) // 2
+    return s[mid] if len(s) % 2 else (s[mid - 1] + s[mid]) / 2
+
+
+@lru_cache(maxsize=64)
+def _pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.triu_indices(n, 1)
+
+
+def _theil_sen(x: np.ndarray, y: np.ndarray) -> float:
+    """Median of pairwise slopes: a trend that hot nights do not move."""
+    i, j = _pairs(x.size)
+    return float(np.median((y[j] - y[i]) / (x[j] - x[i])))
+
+
+def _bh(p: np.ndarray) -> np.ndarray:
+    from scipy.stats import false_discovery_control
+
+    return false_discovery_control(p, method="bh")

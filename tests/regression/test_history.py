@@ -1,0 +1,141 @@
+"""Nightly history (harness.analysis.history): alarms, change points, BH, exclusions, on seeded series."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness.analysis.history import HistoryConfig, analyse_history, energy_split, nightly_medians
+from tests.regression.sim import nightly
+
+
+def only(result, key):
+    return next(k for k in result.keys if k.key == key)
+
+
+def test_energy_split_finds_a_step():
+    y = np.r_[np.zeros(20), np.ones(7)]
+    assert energy_split(y)[0] == 20
+    rng = np.random.default_rng(0)
+    noisy = np.r_[rng.normal(0, 0.04, 30), rng.normal(0.15, 0.04, 10)]
+    assert abs(energy_split(noisy)[0] - 30) <= 1
+    with pytest.raises(ValueError):
+        energy_split(np.ones(3))
+
+
+def test_a_fifteen_percent_step_is_found_soon_where_it_happened_with_its_size():
+    result = analyse_history(nightly("kws01@rpi5", step=0.15, seed=1))
+    kh = only(result, "kws01@rpi5")
+    assert len(kh.change_points) == 1
+    cp = kh.change_points[0]
+    assert cp.direction == "regressed"
+    assert abs(cp.night - 40) <= 1
+    assert 40 <= cp.alarm_night <= 46 and cp.alarm_night in kh.alarm_nights
+    assert cp.delay_nights == cp.alarm_night - cp.night
+    assert cp.effect.ci95[0] < 1.15 < cp.effect.ci95[1]
+    assert cp.effect.verdict == "regressed"
+    assert cp.q_value <= 0.05 and cp.p_value <= cp.q_value
+    alarm = next(n for n in kh.nights if n.night == cp.alarm_night)
+    assert alarm.alarm and alarm.candidate and alarm.cusum_up > 8
+    assert {n.segment for n in kh.nights if n.night >= cp.night} == {1}
+
+
+def monitored_nights(result) -> int:
+    return sum(n.z is not None for k in result.keys for n in k.nights)
+
+
+@pytest.mark.parametrize("hot_p", [0.0, 0.08])
+def test_quiet_series_stay_under_one_false_alarm_per_hundred_key_nights(hot_p):
+    """The target rate (benchmarks/regression.py measures it on 1000 series), on a small seeded farm."""
+    table = pd.concat([nightly(f"k{i}", seed=10 + i, hot_p=hot_p) for i in range(12)])
+    result = analyse_history(table)
+    alarms = sum(len(k.change_points) for k in result.keys)
+    assert 0.9 * 12 * (70 - 15) <= monitored_nights(result) <= 12 * (70 - 15)  # from min_nights on
+    assert alarms <= 0.01 * monitored_nights(result)
+
+
+def test_segments_restart_at_each_change_point_and_an_improvement_is_named_so():
+    up = nightly("m", nights=90, step=0.15, step_night=30, seed=4)
+    up.loc[up.night >= 60, "value"] /= 1.25  # back down below the start: an improvement
+    kh = only(analyse_history(up), "m")
+    assert [c.direction for c in kh.change_points] == ["regressed", "improved"]
+    assert abs(kh.change_points[0].night - 30) <= 1 and abs(kh.change_points[1].night - 60) <= 1
+    assert kh.nights[-1].segment == 2
+
+
+def test_rates_regress_when_they_fall():
+    drop = nightly("llm/decode_tok_s", step=-0.15, seed=5, level=40.0)
+    kh = only(analyse_history(drop, higher_is_better=True), "llm/decode_tok_s")
+    assert [c.direction for c in kh.change_points] == ["regressed"]
+    assert kh.higher_is_better and kh.change_points[0].effect.verdict == "regressed"
+
+
+def test_deterministic_series_any_change_is_found():
+    """QEMU -icount: the same value every night; a 1 % step is real and is found at once."""
+    nights = np.arange(30)
+    table = pd.DataFrame({"key": "mcu", "night": nights, "value": np.where(nights >= 20, 1.01e-3, 1e-3)})
+    kh = only(analyse_history(table), "mcu")
+    assert len(kh.change_points) == 1 and kh.change_points[0].night == 20
+    assert kh.change_points[0].effect.ratio == pytest.approx(1.01)
+
+
+def test_samples_from_degraded_devices_are_left_out():
+    table = nightly("k", seed=6)
+    table["degraded"] = False
+    bad = (table.night >= 45) & (table.groupby("night").cumcount() < 3)  # 3 of 5 samples a night, hot
+    table.loc[bad, "value"] *= 1.4
+    assert len(only(analyse_history(table), "k").change_points) == 1  # counted, they move the median
+    table["degraded"] = bad
+    result = analyse_history(table)
+    kh = only(result, "k")
+    assert kh.change_points == []
+    assert kh.excluded_samples == int(bad.sum()) == result.excluded_samples
+    assert next(n for n in kh.nights if n.night == 50).excluded == 3
+    assert next(n for n in kh.nights if n.night == 50).n == 2
+
+
+def test_a_night_whose_samples_are_all_degraded_is_skipped():
+    table = nightly("k", nights=20, seed=7)
+    table["degraded"] = table.night == 10
+    medians, excluded = nightly_medians(table)
+    assert 10 not in set(medians.night) and excluded == {"k": 5}
+
+
+def test_benjamini_hochberg_asks_more_of_a_key_in_a_big_family():
+    """The same borderline key confirms later (or not at all) among 39 quiet keys than alone."""
+    cfg = HistoryConfig()
+    found = []
+    for seed in range(40, 52):
+        key = nightly("target", step=0.07, seed=seed)
+        alone = only(analyse_history(key, cfg), "target").alarm_nights
+        crowd = pd.concat([key] + [nightly(f"q{i}", seed=1000 + 50 * seed + i) for i in range(39)])
+        among = only(analyse_history(crowd, cfg), "target").alarm_nights
+        first_alone = next((a for a in alone if a >= 40), None)
+        first_among = next((a for a in among if a >= 40), None)
+        if first_alone is not None:
+            assert first_among is None or first_among >= first_alone
+            found.append((first_alone, first_among))
+    assert any(a != b for a, b in found)  # the correction made a difference somewhere
+
+
+def test_dates_and_unsorted_rows():
+    table = nightly("k", step=0.15, seed=8)
+    table["night"] = (pd.Timestamp("2026-10-01") + pd.to_timedelta(table.night, unit="D")).dt.strftime("%Y-%m-%d")
+    kh = only(analyse_history(table.sample(frac=1.0, random_state=0)), "k")
+    assert [n.night for n in kh.nights] == sorted(n.night for n in kh.nights)
+    assert kh.change_points[0].night in {"2026-11-09", "2026-11-10", "2026-11-11"}
+
+
+@settings(max_examples=8, deadline=None)
+@given(cut=st.integers(45, 69), seed=st.integers(0, 1000))
+def test_past_alarms_do_not_depend_on_later_nights(cut, seed):
+    """Each night is decided on what was known that night: the gate's view on any night is reproducible."""
+    table = pd.concat([nightly("a", step=0.12, seed=seed), nightly("b", seed=seed + 1)])
+    full = analyse_history(table)
+    part = analyse_history(table[table.night < cut])
+    for key in ("a", "b"):
+        assert only(part, key).alarm_nights == [a for a in only(full, key).alarm_nights if a < cut]
+        assert [n.cusum_up for n in only(part, key).nights] == [n.cusum_up for n in only(full, key).nights[:cut]]
