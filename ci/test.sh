@@ -36,4 +36,6 @@ PYTHON="${PYTHON:-python3}"
 # once into ~/.cache/harness/llama.cpp/<version>/ (minutes on a fresh machine, then cached).
 .venv/bin/python -m harness.llm.build
 
-exec .venv/bin/python -m pytest "$@"
+# two workers: the suite is mostly waiting on peers (sshd, QEMU, Chromium), and serially it
+# would outgrow CI's budget; PYTEST_WORKERS=0 runs it in one process.
+exec .venv/bin/python -m pytest -n "${PYTEST_WORKERS:-2}" "$@"
