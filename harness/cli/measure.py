@@ -29,6 +29,8 @@ def parse_pairs(items: list[str], flag: str) -> dict[str, str]:
     return out
 
 
+STOP_MODES = ("adaptive", "fixed", "mlperf")
+
 TagOpt = Annotated[
     Optional[list[str]],
     typer.Option("--tag", help="Metadata KEY=VALUE recorded with every run (build id, nightly id…); repeatable."),
@@ -77,11 +79,12 @@ def run(
 ) -> None:
     """Measure every --model on every --device and record each run."""
     from harness import session  # the measuring stack loads only for this command
-    from harness.errors import HarnessError
+    from harness.errors import HarnessError, did_you_mean
     from harness.store.store import RunStore
 
-    if stop not in (None, "adaptive", "fixed", "mlperf"):
-        raise typer.BadParameter("must be adaptive, fixed or mlperf", param_hint="--stop")
+    if stop not in (None, *STOP_MODES):
+        raise typer.BadParameter(f"{stop!r} is not one of {', '.join(STOP_MODES)}{did_you_mean(stop, STOP_MODES)}",
+                                 param_hint="--stop")
     options: dict = _parse_options(option or [])
     # dedicated flags: mapped onto the option of the runners that have it
     flag_options: dict = {}
