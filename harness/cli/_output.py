@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 from collections.abc import Iterable
 from typing import Any
@@ -16,14 +15,9 @@ from rich.table import Table
 from rich.text import Text
 
 
-def _width(stream) -> int | None:
-    """A terminal's own width (or $COLUMNS); piped output is not wrapped at rich's default
-    80 columns, so tables stay one row per line."""
-    return None if stream.isatty() or os.environ.get("COLUMNS", "").isdigit() else 200
-
-
-console = Console(stderr=False, width=_width(sys.stdout))
-err_console = Console(stderr=True, width=_width(sys.stderr))
+# Piped output is not wrapped at rich's default 80 columns: tables stay one row per line.
+console = Console(stderr=False, width=None if sys.stdout.isatty() else 200)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 
 def _default(o: Any) -> Any:

@@ -126,9 +126,9 @@ def print_result_table(manifests: list[RunManifest], results_dir: Path) -> None:
             )
         )
     print_table(table)
-    for m in manifests:
+    for m in manifests:  # one line each, never wrapped: they are read and grepped by run id
         if m.error:
-            console.print(Text(f"{m.run_id}: {m.error.stage}: {m.error.message}", style="red"))
+            console.print(Text(f"{m.run_id}: {m.error.stage}: {m.error.message}", style="red"), soft_wrap=True)
         for w in run_warnings(m):
-            console.print(Text(f"{m.run_id}: warning: {w}", style="yellow"))
+            console.print(Text(f"{m.run_id}: warning: {w}", style="yellow"), soft_wrap=True)
     console.print(f"records in {results_dir}", markup=False)

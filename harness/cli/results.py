@@ -81,7 +81,7 @@ def _tags(items: list[str]) -> dict[str, str | None]:
 
 @results_app.command("show")
 def show(
-    run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id, or any unique prefix of it.")],
+    run_id: Annotated[str, typer.Argument(help="Run id, or any unique prefix of it.")],
     results: ResultsOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole record (manifest) as JSON.")] = False,
 ) -> None:

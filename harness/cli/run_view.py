@@ -124,8 +124,8 @@ def print_run_summary(m: RunManifest, path: Path) -> None:
         rows.append(("error", Text(f"{e.stage}: {e.message}{kind}", style="red")))
     took = (m.finished_at - m.started_at).total_seconds() if m.finished_at else None
     rows += [
-        ("device", f"{m.device.id} ({m.device.name}, {m.device.transport}"
-                   + (f", serial {m.device.serial})" if m.device.serial else ")")),
+        ("device", f"{m.device.id} ({m.device.name}; {m.device.transport} transport"
+                   + (f"; serial {m.device.serial})" if m.device.serial else ")")),
         ("model", f"{m.model.name} ({m.model.format}, {m.model.precision}, {si(m.model.size_bytes, 'B')})"),
         ("model sha256", m.model.sha256 or "not hashed (the model file was not given)"),
         ("runtime", " ".join(x for x in (m.runtime.name, m.runtime.version, m.runtime.library and f"({m.runtime.library})")
@@ -163,4 +163,4 @@ def print_run_summary(m: RunManifest, path: Path) -> None:
     console.print(table)
     console.print(Text(f"files in {path}: {_files(path)}"), soft_wrap=True)
     for w in run_warnings(m):
-        console.print(Text(f"warning: {w}", style="yellow"))
+        console.print(Text(f"warning: {w}", style="yellow"), soft_wrap=True)

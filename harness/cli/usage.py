@@ -38,12 +38,15 @@ def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:] if text[1:2].islower() else text
 
 
-def usage_message(e: click.ClickException) -> str:
+def usage_message(e: click.exceptions.ClickException) -> str:
     """A click error as one line, with the command's help hint."""
     if isinstance(e, click.exceptions.NoSuchOption) and e.possibilities:
         message = f"{e.message} (did you mean {' or '.join(sorted(e.possibilities))}?)"
     else:
-        message = e.format_message()
+        message = e.format_message().strip().removesuffix(".")
+    errors = getattr(e.__cause__, "errors", None)  # typer converts values with pydantic: name the value
+    if isinstance(e, click.exceptions.BadParameter) and callable(errors) and errors() and "input" in errors()[0]:
+        message += f" (got {errors()[0]['input']!r})"
     message = _lower_first(message.strip().removesuffix("."))
     ctx = getattr(e, "ctx", None)
     if ctx is not None:
@@ -77,7 +80,7 @@ class HarnessGroup(TyperGroup):
         except click.exceptions.NoArgsIsHelpError as e:  # `harness devices`: its help, as click prints it
             e.show()
             code = e.exit_code
-        except click.ClickException as e:
+        except click.exceptions.ClickException as e:
             error_line(usage_message(e))
             code = e.exit_code
         except Abort:
