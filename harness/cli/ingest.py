@@ -11,7 +11,7 @@ from harness import plugins
 from harness.cli._output import print_json
 from harness.cli.app import app
 from harness.cli.measure import TagOpt, parse_pairs
-from harness.cli.run_view import run_warnings
+from harness.cli.run_view import brief, run_warnings
 
 
 @app.command("ingest")
@@ -38,7 +38,7 @@ def ingest(
     runs = ingest_file(fmt, file, device=device, model=model, results=results, profile_dirs=profiles,
                        metadata=parse_pairs(tag or [], "--tag"), strict=strict)
     if as_json:
-        out = [{**manifest.brief(), **run.json_extra} for manifest, run in runs]
+        out = [{**brief(manifest), **run.json_extra} for manifest, run in runs]
         print_json(out[0] if len(out) == 1 else out)
     else:
         for manifest, _run in runs:

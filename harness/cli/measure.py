@@ -13,6 +13,7 @@ import typer
 from harness.cli.app import app
 from harness.cli._output import err_console, print_json
 from harness.cli.progress import RunProgress, print_result_table
+from harness.cli.run_view import brief
 from harness.profiles import runtime_names
 
 
@@ -141,7 +142,7 @@ def run(
         manifests = session.execute(jobs, store, cancel, progress_for=progress.for_job, on_result=progress.done)
 
     if as_json:
-        print_json([m.brief() for m in manifests])
+        print_json([brief(m) for m in manifests])
     else:
         print_result_table(manifests, store.root)
     if cancel.is_set():

@@ -9,7 +9,7 @@ import typer
 
 from harness.cli.app import app
 from harness.cli._output import err_console, id_table, plain, print_json, print_table
-from harness.cli.run_view import print_run_summary, run_warnings
+from harness.cli.run_view import brief, print_run_summary, run_warnings
 from harness.errors import HarnessError
 from harness.store.store import RunStore
 
@@ -38,7 +38,7 @@ def list_runs(
     for problem in store.problems:
         err_console.print(f"warning: skipped {problem}", markup=False)
     if as_json:
-        print_json([m.brief() for m in runs])
+        print_json([brief(m) for m in runs])
         return
     table = id_table("run", "started", "device", "model", "runtime", "status", "n", "median ms", "stop", "key",
                      "warnings", ids=("run", "device", "model", "key"))

@@ -31,6 +31,12 @@ def run_warnings(m: RunManifest) -> list[str]:
     return out
 
 
+def brief(m: RunManifest) -> dict:
+    """`RunManifest.brief` (what `run`, `ingest` and `results list` print with --json), its
+    warnings those the table shows (`run_warnings`)."""
+    return {**m.brief(), "warnings": run_warnings(m)}
+
+
 def _finite(*values: float | None) -> bool:
     return all(v is not None and math.isfinite(v) for v in values)
 

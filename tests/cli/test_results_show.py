@@ -102,6 +102,9 @@ def test_mcu_windows_under_ten_samples_are_a_warning(results):
     listed = run_cli("results", "list", "--results", str(root))
     (row,) = [line for line in listed.stdout.splitlines() if run_id in line]
     assert row.rstrip(" │").split("│")[-1].strip() == "1"  # the warnings column
+    as_json = json.loads(run_cli("results", "list", "--results", str(root), "--json").stdout)
+    (mcu,) = [r for r in as_json if r["run_id"] == run_id]
+    assert mcu["warnings"] == ["only 5 steady-state samples (MLPerf Tiny windows) (fewer than 10): no confidence interval"]
 
 
 def test_show_json_keeps_the_whole_record(results):
