@@ -58,8 +58,8 @@ def _latency(m: RunManifest) -> str:
             if found is not None:
                 return f"{ms(found[0])} ms ({found[1]})"
         return "-"
-    ci = ci_ms(lat)
-    return (f"median {ms(lat.median_s)} ms (95% CI {ci} ms), p90 {ms(lat.p90_s)}, p99 {ms(lat.p99_s)}, "
+    ci = f"95% CI {ci_ms(lat)} ms" if _finite(*lat.ci95_s) else "no 95% CI"
+    return (f"median {ms(lat.median_s)} ms ({ci}), p90 {ms(lat.p90_s)}, p99 {ms(lat.p99_s)}, "
             f"mean {ms(lat.mean_s)} ± {ms(lat.std_s)} ms, min {ms(lat.min_s)}, max {ms(lat.max_s)}; "
             f"{lat.n} samples of {lat.inferences} inferences, CV {lat.cv:.1%}, {lat.outliers} outlier(s)")
 

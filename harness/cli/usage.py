@@ -16,6 +16,7 @@ show boolean flags as taking a ``<bool>`` value, and wrap badly on narrow termin
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -43,7 +44,9 @@ def usage_message(e: click.exceptions.ClickException) -> str:
     if isinstance(e, click.exceptions.NoSuchOption) and e.possibilities:
         message = f"{e.message} (did you mean {' or '.join(sorted(e.possibilities))}?)"
     else:
-        message = e.format_message().strip().removesuffix(".")
+        message = e.format_message()
+    # typer's own suggestion for a mistyped command, in the same words as ours
+    message = re.sub(r"\. Did you mean (.+)\?$", r" (did you mean \1?)", message.strip().removesuffix("."))
     errors = getattr(e.__cause__, "errors", None)  # typer converts values with pydantic: name the value
     if isinstance(e, click.exceptions.BadParameter) and callable(errors) and errors() and "input" in errors()[0]:
         message += f" (got {errors()[0]['input']!r})"
