@@ -16,6 +16,11 @@ from tests.conftest import assert_one_line_error
 NO_JSON = {
     "devices schema": "prints a JSON schema already",
     "trace": "writes a trace-event JSON file and prints its path",
+    "farm schema": "prints a JSON schema already",
+    "farm host": "becomes a Ray node until stopped",
+    "farm reserve": "an action: holds a device until Ctrl-C",
+    "farm release": "an action: one line saying what it did",
+    "farm mark": "an action: one line saying what it did",
 }
 TREE = command_tree()
 
@@ -30,7 +35,8 @@ def test_version_prints_the_package_version(cli):
 def test_the_tree_has_the_commands_a_user_reads_about():
     names = {" ".join(path) for path, _ in TREE}
     assert {"run", "ingest", "ceilings", "report", "runtimes", "results list", "results show", "devices list",
-            "zoo list", "telemetry parse"} <= names
+            "zoo list", "telemetry parse", "farm status", "regress"} <= names
+    assert set(NO_JSON) <= names  # the allowance follows the commands it names
 
 
 @pytest.mark.parametrize("path", [p for p, _ in TREE], ids=[" ".join(p) for p, _ in TREE])
