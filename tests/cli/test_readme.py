@@ -125,6 +125,27 @@ def test_every_readme_command_parses_and_names_known_ids(case, monkeypatch):
             assert model in PLACEHOLDERS or zoo.resolve(model) is not None, model
 
 
+INLINE = sorted(set(re.findall(r"`(harness [^`]*)`", README.read_text())))
+
+
+@pytest.mark.parametrize("text", INLINE)
+def test_commands_named_in_the_prose_exist(text):
+    """`harness zoo analyze MODEL [--json]` in a sentence: the command exists, with those options."""
+    from harness.cli import app
+
+    cmd = typer.main.get_command(app)
+    words = text.replace("[", " ").replace("]", " ").split()[1:]
+    for word in words:
+        if not isinstance(cmd, TyperGroup) or word.startswith("-"):
+            break
+        if word.isupper():  # a placeholder: `harness COMMAND --help`
+            return
+        assert word in cmd.commands, f"{text}: no command {word!r} (has {sorted(cmd.commands)})"
+        cmd = cmd.commands[word]
+    options = {o for p in cmd.params for o in (*p.opts, *p.secondary_opts)}
+    assert {w for w in words if w.startswith("-")} <= options, text
+
+
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     """A folder with the README's placeholders in it, and the committed records as results/."""
