@@ -33,6 +33,9 @@ that reads it.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 #: every failure kind and whether a retry could help
 FAILURE_KINDS: dict[str, bool] = {
     "link_lost": True,
@@ -164,6 +167,24 @@ def error_from_device_text(text: str, message: str, default: type[HarnessError] 
         if needle in low:
             return cls(message)
     return default(message)
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the known names closest to a mistyped one, else ``""``."""
+    known = list(known)
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    if not close:  # a part of a longer id (e.g. an architecture without its suffixes)
+        low = name.lower()
+        close = [k for k in known if low and low in k.lower()][:3]
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+
+
+def unknown_name(what: str, name: str, known: Iterable[str], hint: str = "") -> str:
+    """The one-line message for an id nobody has: ``unknown device 'locl' (did you mean
+    'local'?); known: a, b`` (`hint` replaces the list when it is long, e.g. a command)."""
+    known = sorted(set(known))
+    listing = hint or ("known: " + (", ".join(known) or "none"))
+    return f"unknown {what} {name!r}{did_you_mean(name, known)}; {listing}"
 
 
 def describe_validation_error(err, prefix: str = "") -> str:

@@ -29,7 +29,7 @@ from pydantic import (
 )
 
 from harness import plugins
-from harness.errors import HarnessError, ProfileError, describe_validation_error
+from harness.errors import HarnessError, ProfileError, describe_validation_error, unknown_name
 from harness.shipped import shipped_dir
 
 BUILTIN_DIR = shipped_dir("device_profiles")
@@ -357,8 +357,7 @@ def load_profile(ref: str | Path, extra_dirs: list[Path] | None = None) -> Devic
             continue
         if isinstance(data, dict) and data.get("id") == ref_s:
             return parse_profile(data, p)
-    known = ", ".join(sorted({p.stem for p in _candidates(dirs)})) or "none"
-    raise ProfileError(f"unknown device {ref_s!r}: no profile with that id (known: {known})")
+    raise ProfileError(unknown_name("device", ref_s, {p.stem for p in _candidates(dirs)}))
 
 
 def list_profiles(extra_dirs: list[Path] | None = None) -> tuple[list[DeviceProfile], list[ProfileError]]:

@@ -23,7 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from harness.digest import sha256_of
-from harness.errors import ModelError, describe_validation_error
+from harness.errors import ModelError, describe_validation_error, unknown_name
 
 class Expected(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -109,10 +109,15 @@ def resolve(spec: str) -> ZooEntry | None:
     return by_id.get(spec) or by_id.get(f"{spec}-fp32-tflite")
 
 
+def _names() -> set[str]:
+    """What a --model may name from the zoo: entry ids and architectures."""
+    return {n for e in entries() for n in (e.id, e.arch)}
+
+
 def get(spec: str) -> ZooEntry:
     entry = resolve(spec)
     if entry is None:
-        raise ModelError(f"unknown zoo model {spec!r} (see `harness zoo list`)")
+        raise ModelError(unknown_name("zoo model", spec, _names(), "see `harness zoo list`"))
     return entry
 
 
@@ -131,8 +136,8 @@ def model_file(spec: str, build: bool = False) -> Path:
     if not is_path(spec):
         entry = resolve(spec)
         if entry is None:
-            raise ModelError(f"unknown model {spec!r}: not a zoo id (see `harness zoo list`) "
-                             "and no such file")
+            raise ModelError(unknown_name("model", spec, _names(),
+                                          "not a zoo id (see `harness zoo list`) and no such file"))
         if entry.built:
             return entry.path
         if entry.storage == "cache":

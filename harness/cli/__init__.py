@@ -1,9 +1,10 @@
 """The `harness` command line: a thin typer layer over the library.
 
 Every command calls one library function and prints its result (a rich table on a
-terminal, or JSON with ``--json``). User mistakes raise `HarnessError`, printed here as
-one line with a non-zero exit status and no traceback. A plugin that fails to load is one
-``warning:`` line (`harness.plugins`), never a failed command.
+terminal, or JSON with ``--json``). User mistakes (a `HarnessError`, or a usage error
+click finds in the arguments) are printed by `harness.cli.usage.HarnessGroup` as one
+``error:`` line with a non-zero exit status and no traceback. A plugin that fails to load
+is one ``warning:`` line (`harness.plugins`), never a failed command.
 
 The command modules, one per area of the package, are listed once, in `COMMAND_MODULES`;
 each adds its commands to `harness.cli.app.app`.
@@ -16,7 +17,6 @@ import logging
 import sys
 
 from harness.cli.app import app
-from harness.errors import HarnessError
 
 COMMAND_MODULES = (
     "ceilings",
@@ -40,14 +40,7 @@ for _name in COMMAND_MODULES:
 def main() -> None:
     # plugin warnings: one plain line on stderr each
     logging.basicConfig(format="%(message)s", level=logging.WARNING, stream=sys.stderr)
-    try:
-        app()
-    except HarnessError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        sys.exit(130)
+    app(prog_name="harness")  # errors: harness.cli.usage.HarnessGroup.main
 
 
 __all__ = ["COMMAND_MODULES", "app", "main"]

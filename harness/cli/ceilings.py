@@ -11,6 +11,7 @@ from rich.text import Text
 
 from harness.cli.app import app
 from harness.cli._output import console, err_console, plain, print_json
+from harness.cli.progress import StageProgress
 from harness.errors import HarnessError
 from harness.profiles import load_profile
 
@@ -53,15 +54,8 @@ def ceilings(
             err_console.print(f"stored ceilings from {ceilings_path(profile.id, root)} (measure again with --remeasure)")
     else:
         mode = "full" if full else "quick"
-        show_progress = not as_json and err_console.is_terminal
-
-        def progress(stage: str, i: int, n: int) -> None:
-            if show_progress:
-                err_console.print(f"\r{stage}: {i + 1}/{n}", end="")
-
-        result = measure_ceilings(profile, root, mode=mode, threads=threads, progress=progress, max_bytes=max_bytes)
-        if show_progress:
-            err_console.print()
+        with StageProgress(f"{profile.id} ceilings") as progress:
+            result = measure_ceilings(profile, root, mode=mode, threads=threads, progress=progress, max_bytes=max_bytes)
         if not as_json:
             err_console.print(f"stored in {ceilings_path(profile.id, root)}")
     if as_json:

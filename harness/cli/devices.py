@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from harness import profiles
 from harness.cli.app import app
-from harness.cli._output import console, plain, print_json
+from harness.cli._output import console, id_table, plain, print_json, print_table
 from harness.errors import ProfileError
 
 devices_app = typer.Typer(help="Device profiles: list, show, validate, check.", no_args_is_help=True)
@@ -42,10 +41,10 @@ def list_devices(profiles_dir: ProfilesOpt = None, as_json: JsonOpt = False) -> 
             ]
         )
     else:
-        table = Table("id", "name", "transport", "runtimes", "file")
+        table = id_table("id", "name", "transport", "runtimes", "file", ids=("id",))
         for p in found:
             table.add_row(*plain(p.id, p.name, p.transport.kind, ", ".join(p.runtimes), p.source))
-        console.print(table)
+        print_table(table)
     for e in errors:
         typer.echo(f"warning: {e}", err=True)
 

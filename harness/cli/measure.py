@@ -13,6 +13,7 @@ import typer
 from harness.cli.app import app
 from harness.cli._output import err_console, print_json
 from harness.cli.progress import RunProgress, print_result_table
+from harness.cli.run_view import brief
 from harness.profiles import runtime_names
 
 
@@ -28,6 +29,8 @@ def parse_pairs(items: list[str], flag: str) -> dict[str, str]:
         out[key.strip()] = value
     return out
 
+
+STOP_MODES = ("adaptive", "fixed", "mlperf")
 
 TagOpt = Annotated[
     Optional[list[str]],
@@ -77,11 +80,12 @@ def run(
 ) -> None:
     """Measure every --model on every --device and record each run."""
     from harness import session  # the measuring stack loads only for this command
-    from harness.errors import HarnessError
+    from harness.errors import HarnessError, did_you_mean
     from harness.store.store import RunStore
 
-    if stop not in (None, "adaptive", "fixed", "mlperf"):
-        raise typer.BadParameter("must be adaptive, fixed or mlperf", param_hint="--stop")
+    if stop not in (None, *STOP_MODES):
+        raise typer.BadParameter(f"{stop!r} is not one of {', '.join(STOP_MODES)}{did_you_mean(stop, STOP_MODES)}",
+                                 param_hint="--stop")
     options: dict = _parse_options(option or [])
     # dedicated flags: mapped onto the option of the runners that have it
     flag_options: dict = {}
@@ -138,7 +142,7 @@ def run(
         manifests = session.execute(jobs, store, cancel, progress_for=progress.for_job, on_result=progress.done)
 
     if as_json:
-        print_json([m.brief() for m in manifests])
+        print_json([brief(m) for m in manifests])
     else:
         print_result_table(manifests, store.root)
     if cancel.is_set():

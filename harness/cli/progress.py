@@ -1,25 +1,24 @@
-"""Rich progress display and result table for `harness run` (terminal only)."""
+"""Progress displays (`harness run`'s runs, `harness ceilings`' stages) and the result table
+of `harness run`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from rich.console import Console
 from rich.progress import (
     BarColumn,
+    MofNCompleteColumn,
     Progress,
     SpinnerColumn,
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
 from rich.text import Text
 
-from harness.cli._output import console, err_console, plain
+from harness.cli._output import console, err_console, id_table, plain, print_table
+from harness.cli.run_view import ci_ms, ms, run_warnings
 from harness.store.record import RunManifest
-
-
-def _ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1e3:.3f}"
 
 
 class RunProgress:
@@ -60,16 +59,58 @@ class RunProgress:
     def done(self, manifest: RunManifest) -> None:
         if self._current is not None:
             lat = manifest.summary.latency
-            status = manifest.status + (f"  median {_ms(lat.median_s)} ms" if lat else "")
+            status = manifest.status + (f"  median {ms(lat.median_s)} ms" if lat else "")
             self._progress.update(self._current, status=status, total=1, completed=1)
         self._progress.advance(self._overall)
 
 
+class StageProgress:
+    """Progress through a measurement's stages (the ceilings probe: bandwidth, compute/fp32…),
+    called as ``progress(stage, i, n)`` when step `i` of `n` of a stage starts: a rich bar
+    per stage on a terminal, one plain line per step when stderr is piped (a log keeps every
+    step, and no carriage returns run into one long line)."""
+
+    def __init__(self, label: str, console: Console = err_console):
+        self.label = label
+        self.console = console
+        self._bar = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console, transient=False,
+        ) if console.is_terminal else None
+        self._tasks: dict[str, int] = {}
+
+    def __enter__(self) -> StageProgress:
+        if self._bar is not None:
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            if exc[0] is None:
+                self._finish_all()
+            self._bar.stop()
+
+    def _finish_all(self) -> None:
+        assert self._bar is not None
+        for task in self._tasks.values():
+            total = self._bar.tasks[task].total
+            self._bar.update(task, completed=total)
+
+    def __call__(self, stage: str, i: int, n: int) -> None:
+        if self._bar is None:
+            self.console.print(f"{self.label}: {stage} {i + 1}/{n}", markup=False, highlight=False)
+            return
+        if stage not in self._tasks:
+            self._finish_all()  # a new stage: the earlier ones are done
+            self._tasks[stage] = self._bar.add_task(f"{self.label}: {stage}", total=n)
+        self._bar.update(self._tasks[stage], completed=i, total=n)
+
+
 def print_result_table(manifests: list[RunManifest], results_dir: Path) -> None:
-    table = Table("run", "device", "model", "runtime", "status", "n", "median ms", "p90 ms", "95% CI ms", "stop")
+    table = id_table("run", "device", "model", "runtime", "status", "n", "median ms", "p90 ms", "95% CI ms", "stop",
+                     ids=("run", "device", "model"))
     for m in manifests:
         lat = m.summary.latency
-        ci = f"{_ms(lat.ci95_s[0])}–{_ms(lat.ci95_s[1])}" if lat else "-"
         table.add_row(
             *plain(
                 m.run_id,
@@ -78,16 +119,16 @@ def print_result_table(manifests: list[RunManifest], results_dir: Path) -> None:
                 m.runtime.name,
                 Text(m.status, style=None if m.status == "ok" else "red"),
                 lat.n if lat else None,
-                _ms(lat.median_s if lat else None),
-                _ms(lat.p90_s if lat else None),
-                ci,
+                ms(lat.median_s if lat else None),
+                ms(lat.p90_s if lat else None),
+                ci_ms(lat),
                 m.summary.stop_reason,
             )
         )
-    console.print(table)
-    for m in manifests:
+    print_table(table)
+    for m in manifests:  # one line each, never wrapped: they are read and grepped by run id
         if m.error:
-            console.print(Text(f"{m.run_id}: {m.error.stage}: {m.error.message}", style="red"))
-        for w in m.summary.warnings:
-            console.print(Text(f"{m.run_id}: warning: {w}", style="yellow"))
+            console.print(Text(f"{m.run_id}: {m.error.stage}: {m.error.message}", style="red"), soft_wrap=True)
+        for w in run_warnings(m):
+            console.print(Text(f"{m.run_id}: warning: {w}", style="yellow"), soft_wrap=True)
     console.print(f"records in {results_dir}", markup=False)

@@ -6,16 +6,18 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from harness.cli.app import app
-from harness.cli._output import console, err_console, plain, print_json
+from harness.cli._output import err_console, id_table, plain, print_json, print_table
+from harness.cli.run_view import brief, print_run_summary, run_warnings
+from harness.errors import HarnessError
 from harness.store.store import RunStore
 
 results_app = typer.Typer(help="Run records: list and show.", no_args_is_help=True)
 app.add_typer(results_app, name="results")
 
-ResultsOpt = Annotated[Optional[Path], typer.Option("--results", help="Results folder (default ./results).")]
+ResultsOpt = Annotated[Optional[Path], typer.Option(
+    "--results", help="Results folder (default ./results or $HARNESS_RESULTS).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
@@ -31,14 +33,15 @@ def list_runs(
     as_json: JsonOpt = False,
 ) -> None:
     """Every run in the results folder, oldest first."""
-    store = RunStore(results)
+    store = existing_store(results)
     runs = store.select(device=device, model=model, status=status, key=key, tags=_tags(tag or []))
     for problem in store.problems:
         err_console.print(f"warning: skipped {problem}", markup=False)
     if as_json:
-        print_json([m.brief() for m in runs])
+        print_json([brief(m) for m in runs])
         return
-    table = Table("run", "started", "device", "model", "runtime", "status", "n", "median ms", "stop", "key")
+    table = id_table("run", "started", "device", "model", "runtime", "status", "n", "median ms", "stop", "key",
+                     "warnings", ids=("run", "device", "model", "key"))
     for m in runs:
         lat = m.summary.latency
         table.add_row(
@@ -53,9 +56,18 @@ def list_runs(
                 f"{lat.median_s * 1e3:.3f}" if lat else None,
                 m.summary.stop_reason,
                 m.benchmark_key,
+                len(run_warnings(m)) or None,
             )
         )
-    console.print(table)
+    print_table(table)
+
+
+def existing_store(results: Path | None) -> RunStore:
+    """The results folder, which must exist (a mistyped --results is an error, not an empty list)."""
+    store = RunStore(results)
+    if not store.root.is_dir():
+        raise HarnessError(f"{store.root}: no such results folder (run `harness run` first, or pass --results)")
+    return store
 
 
 def _tags(items: list[str]) -> dict[str, str | None]:
@@ -68,13 +80,17 @@ def _tags(items: list[str]) -> dict[str, str | None]:
 
 
 @results_app.command("show")
-def show(run_id: str, results: ResultsOpt = None, as_json: JsonOpt = False) -> None:
-    """One run's full manifest (identity, config, phases, summary, error)."""
-    run = RunStore(results).load(run_id)
+def show(
+    run_id: Annotated[str, typer.Argument(help="Run id, or any unique prefix of it.")],
+    results: ResultsOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole record (manifest) as JSON.")] = False,
+) -> None:
+    """One run: identity, status or error, cold start, latency with its CI, energy, roofline,
+    warnings and where its files are (--json: the whole record)."""
+    run = existing_store(results).load(run_id)
     if as_json:
         data = run.manifest.model_dump(mode="json")
         data["path"] = str(run.path)
         print_json(data)
     else:
-        console.print_json(run.manifest.model_dump_json())
-        console.print(f"record: {run.path}", markup=False)
+        print_run_summary(run.manifest, run.path)

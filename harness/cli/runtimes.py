@@ -6,9 +6,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from harness.cli._output import console, plain, print_json
+from harness.cli._output import id_table, plain, print_json, print_table
 from harness.cli.app import app
 
 
@@ -26,11 +25,11 @@ def runtimes(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")
                          "description": f.description} for f in formats.formats().values()],
         })
         return
-    table = Table("runner", "runtimes", "formats", "transport", "stop modes", "delegates", "options")
+    table = id_table("runner", "runtimes", "formats", "transport", "stop modes", "delegates", "options", ids=("runner",))
     for r in runners:
         table.add_row(*plain(
             r["runner"], ", ".join(r["runtimes"]) or "(none: not for harness run)", ", ".join(r["formats"]) or "-",
             f"{r['transport']} ({', '.join(r['transport_kinds'])})", ", ".join(r["stop_modes"]) or "-",
             ", ".join(r["delegates"]) or "-", ", ".join(r["options"]) or "-",
         ))
-    console.print(table)
+    print_table(table)

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from harness.cli.app import app
-from harness.cli._output import console, print_json
+from harness.cli._output import console, id_table, plain, print_json, print_table
 
 zoo_app = typer.Typer(help="Reference models and static analysis (MACs, FLOPs, bytes).",
                       no_args_is_help=True)
@@ -29,15 +29,11 @@ def list_models(as_json: JsonOpt = False) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table()
-    table.add_column("id", no_wrap=True)  # ids are what users copy; never split them
-    for column in ("format", "precision", "MACs", "params", "size", "file"):
-        table.add_column(column)
+    table = id_table("id", "format", "precision", "MACs", "params", "size", "file", ids=("id",))
     for e in zoo.entries():
         where = "committed" if e.storage == "repo" else ("built" if e.built else "build on demand")
-        table.add_row(e.id, e.format, e.precision, si(e.macs), si(e.params),
-                      si(e.size_bytes, "B"), where)
-    console.print(table)
+        table.add_row(*plain(e.id, e.format, e.precision, si(e.macs), si(e.params), si(e.size_bytes, "B"), where))
+    print_table(table)
 
 
 @zoo_app.command("show")

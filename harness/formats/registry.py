@@ -7,7 +7,7 @@ from functools import cache
 from pathlib import Path
 
 from harness import plugins
-from harness.errors import ModelError
+from harness.errors import ModelError, unknown_name
 from harness.formats.base import HEAD_BYTES, ModelFormat
 
 
@@ -22,7 +22,7 @@ def get(name: str) -> ModelFormat:
     try:
         return formats()[name]
     except KeyError:
-        raise ModelError(f"unknown model format {name!r} (known: {', '.join(formats()) or 'none'})") from None
+        raise ModelError(unknown_name("model format", name, formats())) from None
 
 
 def extensions() -> tuple[str, ...]:

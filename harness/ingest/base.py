@@ -51,6 +51,9 @@ class IngestedRun:
     model_name: str | None = None
     model_format: str = "unknown"
     model_size_bytes: int | None = None
+    #: how precisely the log states that size, relative (benchmark_model: MB to 6 significant
+    #: digits, so within half a unit of the 6th); a --model file further off is not this model
+    model_size_rel_tol: float = 5e-6
     #: the log records a failure: its message, and the error class it is
     failure: str | None = None
     failure_class: type[HarnessError] = RuntimeFailure

@@ -49,7 +49,7 @@ class BenchmarkModelLog(IngestFormat):
             delegate=log.delegate,
             model_name=log.graph,
             model_format="tflite",
-            model_size_bytes=int(log.model_size_bytes or 0),
+            model_size_bytes=round(log.model_size_bytes or 0),  # MB × 1e6: round, never truncate
             failure=failure,
             failure_class=type(failure_error(log, "")) if log.failed else RuntimeFailure,
             json_extra=_json_extra(log),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 
 from harness import plugins
-from harness.errors import HarnessError
+from harness.errors import HarnessError, did_you_mean
 from harness.ingest.base import IngestFormat
 
 
@@ -23,5 +23,6 @@ def ingest_formats() -> dict[str, type[IngestFormat]]:
 def get(name: str) -> IngestFormat:
     cls = ingest_formats().get(name)
     if cls is None:
-        raise HarnessError(f"--format {name!r} is not supported (supported: {', '.join(ingest_formats()) or 'none'})")
+        raise HarnessError(f"--format {name!r} is not supported{did_you_mean(name, ingest_formats())}"
+                           f"; supported: {', '.join(ingest_formats()) or 'none'}")
     return cls()

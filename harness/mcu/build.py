@@ -5,17 +5,25 @@ header into a build folder keyed by the model's sha256, and runs the firmware
 Makefile with arm-none-eabi-gcc. Builds are cached: the header is written once per
 model, and make rebuilds only what changed. A file lock serialises concurrent
 builds of the same folder (parallel test workers).
+
+The build folders sit in the sources' own ``build/`` in a checkout (as firmware/README.md
+says). An installed copy — the wheel's, inside the harness package, often read-only and
+shared by every user of the environment — is never written to: its builds go to the user
+cache, ``~/.cache/harness/firmware/<digest of the sources>/``, so two versions of harness
+never share objects.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.cache import cache_root
 from harness.errors import HarnessError
 from harness.mcu.header import write_header
 from harness.mcu.program import ModelProgram
@@ -34,6 +42,31 @@ def firmware_dir() -> Path:
     if not (path / "Makefile").is_file():
         raise HarnessError(f"{path}: no firmware Makefile here (set HARNESS_FIRMWARE_DIR to the firmware/ folder)")
     return path
+
+
+def installed_package_dir() -> Path:
+    """The installed harness package (the wheel's copy of the firmware sits inside it)."""
+    import harness
+
+    return Path(harness.__file__).resolve().parent
+
+
+def sources_digest(src: Path) -> str:
+    """sha256 (12 hex digits) over the firmware sources' paths and contents, build outputs aside."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in src.rglob("*") if p.is_file() and p.relative_to(src).parts[0] != "build"):
+        h.update(path.relative_to(src).as_posix().encode() + b"\0")
+        h.update(sha256_of(path).encode())
+    return h.hexdigest()[:12]
+
+
+def default_build_root(src: Path) -> Path:
+    """Where builds of the sources `src` go (see the module docstring): `src`/build in a
+    checkout; the user cache for an installed copy or sources harness cannot write to."""
+    installed = src.resolve().is_relative_to(installed_package_dir())
+    if installed or not os.access(src, os.W_OK):
+        return cache_root() / "firmware" / sources_digest(src)
+    return src / "build"
 
 
 class FirmwareBuildError(HarnessError):
@@ -86,7 +119,7 @@ def build_firmware(model_path: Path | None = None, energy: bool = False, build_r
 
     _require_tools()
     src = firmware_dir()
-    root = Path(build_root) if build_root else src / "build"
+    root = Path(build_root) if build_root else default_build_root(src)
     program = None
     if model_path is None:
         name = "synthetic"

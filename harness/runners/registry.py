@@ -8,7 +8,7 @@ from functools import cache
 from typing import Any
 
 from harness import plugins
-from harness.errors import HarnessError, ModelError
+from harness.errors import HarnessError, ModelError, unknown_name
 from harness.profiles import DeviceProfile
 from harness.runners.base import Runner, RunnerOptions
 from harness.store.record import RunConfig, StopRule
@@ -56,7 +56,7 @@ def runner_for(runtime: str) -> Runner:
     """The runner serving a runtime; a `HarnessError` listing the known ones otherwise."""
     cls = runtimes().get(runtime)
     if cls is None:
-        raise HarnessError(f"unknown runtime {runtime!r}; known: {', '.join(runtimes()) or 'none'}")
+        raise HarnessError(unknown_name("runtime", runtime, runtimes()))
     return cls()
 
 

@@ -161,9 +161,12 @@ class RunStore:
         run_dir = self.root / run_id
         if not (run_dir / MANIFEST).is_file():
             matches = [d for d in self.run_dirs() if d.name.startswith(run_id)]
-            if len(matches) != 1:
-                what = "no run" if not matches else f"{len(matches)} runs"
-                raise HarnessError(f"{what} matching {run_id!r} in {self.root}")
+            if not matches:
+                raise HarnessError(f"no run matching {run_id!r} in {self.root}")
+            if len(matches) > 1:  # the candidates, so the user can paste a longer prefix
+                more = f" and {len(matches) - 10} more" if len(matches) > 10 else ""
+                raise HarnessError(f"{len(matches)} runs in {self.root} start with {run_id!r}: "
+                                   + ", ".join(d.name for d in matches[:10]) + more)
             run_dir = matches[0]
         return StoredRun(self._read_manifest(run_dir), run_dir)
 

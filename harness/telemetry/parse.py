@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, unknown_name
 from harness.logs.text import open_lines
 from harness.telemetry import battery, sysfs, tegrastats, vcgencmd
 from harness.telemetry.channels import ParseResult
@@ -29,14 +29,14 @@ def parse_text(fmt: str, text: str, source: str = "<text>", current_unit: batter
     if fmt in SYSFS_FORMATS:
         view, problems = sysfs.DumpView.from_text(text)
         return sysfs.parse_view(view, fmt, source, problems)
-    raise HarnessError(f"unknown telemetry format {fmt!r} (known: {', '.join(FORMATS)})")
+    raise HarnessError(unknown_name("telemetry format", fmt, FORMATS))
 
 
 def parse_file(fmt: str, path: Path, current_unit: battery.CurrentUnit = "auto") -> ParseResult:
     """Parse a captured output file, or (thermal/rapl/hwmon/sysfs) a directory tree rooted like ``/``."""
     path = Path(path)
     if fmt not in FORMATS:
-        raise HarnessError(f"unknown telemetry format {fmt!r} (known: {', '.join(FORMATS)})")
+        raise HarnessError(unknown_name("telemetry format", fmt, FORMATS))
     if path.is_dir():
         if fmt not in SYSFS_FORMATS:
             raise HarnessError(f"{path}: is a directory; --format {fmt} reads a captured output file")

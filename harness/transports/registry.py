@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import cache
 
 from harness import plugins
-from harness.errors import HarnessError
+from harness.errors import HarnessError, unknown_name
 from harness.transports.base import Transport
 
 GROUP = "harness.transports"
@@ -21,7 +21,7 @@ GROUP = "harness.transports"
 def transport_class(kind: str) -> type[Transport]:
     cls = plugins.load_one(GROUP, kind)
     if cls is None:
-        raise HarnessError(f"unknown transport kind {kind!r} (known: {', '.join(plugins.names(GROUP))})")
+        raise HarnessError(unknown_name("transport kind", kind, plugins.names(GROUP)))
     try:
         plugins.require_subclass(Transport)(kind, cls)
         if getattr(cls, "kind", None) != kind:

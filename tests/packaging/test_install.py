@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.cache import cache_root
 from harness.shipped import SHIPPED_DIRS, shipped_dir
 
 REPO = Path(__file__).resolve().parents[2]
@@ -106,8 +107,10 @@ def test_wheel_in_a_fresh_venv_outside_the_repo(dist, tmp_path):
     assert all(r["latency"]["n"] == 20 for r in records)
     assert (work / "results").is_dir()
 
+    # the firmware sources are the wheel's; the build goes to the user cache, never into the package
     fw = json.loads(_run([env_dir / "bin" / "harness", "firmware", "build", "--json"], work).stdout)
-    assert Path(fw["firmware"]).is_relative_to(env_dir) and Path(fw["firmware"]).is_file()
+    assert Path(fw["firmware"]).is_relative_to(cache_root() / "firmware") and Path(fw["firmware"]).is_file()
+    assert not list(env_dir.rglob("firmware.elf"))
 
 
 def test_editable_install_reads_the_checkout(tmp_path):
