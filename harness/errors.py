@@ -163,6 +163,7 @@ _DEVICE_TEXT: tuple[tuple[str, type[HarnessError]], ...] = (
     ("unsupported on dla", UnsupportedOp),
     ("not supported on dla", UnsupportedOp),
     ("magic tag does not match", ModelError),
+    ("magic_tag failed", ModelError),  # 'magicTagRead == kMAGIC_TAG failed', '… == rt::kPLAN_MAGIC_TAG failed'.
     ("version tag does not match", ModelError),
     ("engine plan file is not compatible", ModelError),
     ("engine plan file is generated on an incompatible device", ModelError),

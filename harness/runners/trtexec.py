@@ -204,7 +204,7 @@ def failure(log: trtexec_log.TrtexecLog | None, lines: list[str], returncode: in
     """The typed error of a failed trtexec, from its [E] lines (see the module docstring)."""
     errors = [e.split(": ", 1)[-1] for e in (log.tool_errors.first if log else [])]
     tail = [ln for ln in lines if ln.strip() and not ln.startswith("&&&&")][-5:]
-    why = errors[-1] if errors else (tail[-1].strip() if tail else "no output")
+    why = (" | ".join(errors[-3:]) if errors else tail[-1].strip() if tail else "no output")[:400]
     message = f"trtexec {what} failed (exit status {returncode}): {why}"
     text = "\n".join(errors or tail)
     if opts.dla_core is not None and not opts.allow_gpu_fallback and log is not None:
@@ -401,14 +401,16 @@ class TrtexecRunner(Runner):
                            "CLOCK_MONOTONIC by the launcher (trtexec takes its time origin right after printing it)",
                  "anchor_ns": int(start)}
         end = events.get("inference_end", {}).get("t_ns")
-        trace_end_s = max((a + b for a, b in zip(times.start_s, times.gpu_compute_s) if a == a and b == b),
-                          default=None)
+        ends = [e for e in (*(a + c + d for a, c, d in zip(times.start_s, times.gpu_compute_s, times.d2h_s)),
+                            *(h + lat for h, lat in zip(times.h2d_start_s, times.latency_s))) if e == e]
+        trace_end_s = max(ends, default=None)  # the last query's end (its D2H), from the origin
         if end is not None and trace_end_s is not None:
             slack = (int(end) - int(start)) / 1e9 - trace_end_s
-            clock["slack_s"] = slack  # time between the last query's end and trtexec's next line
-            if slack < 0:  # the stamp came late (a slow pipe): the next line bounds the origin instead
-                start = int(end) - round(trace_end_s * 1e9)
-                clock.update(anchor_ns=start, note="anchored on the first line after the trace (upper bound)")
+            clock.update(inference_end_ns=int(end), slack_s=slack)  # last query's end → trtexec's next line
+            if slack < 0:  # the start stamp came late (the launcher was not scheduled at once): the line
+                start = int(end) - round(trace_end_s * 1e9)  # after the trace bounds the origin instead
+                clock.update(anchor_ns=start, note="anchored on trtexec's first line after the trace (the "
+                                                   "'Starting inference' stamp came late)")
         return int(start), clock
 
     # -- the layer profile ---------------------------------------------------------------
