@@ -331,6 +331,11 @@ def test_the_cli_lists_and_uses_the_formats(tmp_path):
                                timeout=120, env={"COLUMNS": "200", "PATH": ""}).stdout
     for fmt in ("benchmark_model", "trtexec", "onnxruntime_perf_test", "mlperf_tiny"):
         assert fmt in help_text
+    listed = json.loads(subprocess.run([sys.executable, "-m", "harness", "runtimes", "--json"], capture_output=True,
+                                       text=True, timeout=120).stdout)
+    assert {"benchmark_model", "trtexec", "onnxruntime_perf_test", "mlperf_tiny"} <= {
+        f["format"] for f in listed["ingest_formats"]}
+    assert "tensorrt" in {f["format"] for f in listed["formats"]} and "trtexec" in {r["runner"] for r in listed["runners"]}
     bad = subprocess.run([sys.executable, "-m", "harness", "ingest", "--format", "onnxruntime_perf_test",
                           str(capture_path("mlperf_tiny", "v1.1_nuvoton_numaker_m467hj_zephyr_vww_accuracy_results.txt"))],
                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
