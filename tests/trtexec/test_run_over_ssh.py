@@ -181,3 +181,61 @@ def test_tensorrt7_version_from_the_options_and_bad_options_refused(board, tmp_p
         assert proc.returncode == 2 and runs == [], proc.stdout
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], proc.stderr
+
+
+def _timed_runs(board) -> list[int]:
+    """Stand-in trtexec processes of this board's timed runs (their argv names its work folder)."""
+    import os
+
+    marker = f"--exportTimes={board.dir / 'work'}".encode()
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if any(a.startswith(marker) for a in argv):
+                pids.append(int(entry))
+    return pids
+
+
+def test_sigterm_during_the_timed_run_stops_trtexec_on_the_board(board, tmp_path, onnx_model):
+    import os
+    import signal
+    import time
+
+    tool = install_standin(board.dir / "tensorrt")
+    prof = board_profile(board, tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", "--runtime", "trtexec", "-d", str(prof), "-m",
+                             str(onnx_model), "-o", f"trtexec={tool}", "--count", "10", "--time", "120",
+                             "--no-thermal-gate", "--no-telemetry", "--json"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 200
+    while not _timed_runs(board):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the timed trtexec run never started on the board"
+        time.sleep(0.2)
+    # into the timed queries: past ONNX Runtime's import and the engine load (CPU time, not a fixed sleep,
+    # so a busy host does not stop it earlier)
+    def cpu_s(pid: int) -> float:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+    while time.monotonic() < deadline and not any(cpu_s(pid) >= 4.0 for pid in _timed_runs(board)):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 130, err
+    (run,) = json.loads(out)
+    assert run["status"] == "aborted" and run["error"]["kind"] == "aborted"
+    stored = RunStore(tmp_path / "results").load(run["run_id"])
+    assert "Starting inference" in stored.raw("trtexec")  # what it printed before it was stopped is kept
+    assert stored.manifest.result(TrtexecResult) is None or stored.samples.num_rows == 0
+    deadline = time.monotonic() + 30
+    while _timed_runs(board) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _timed_runs(board) == []  # nothing left running on the board
