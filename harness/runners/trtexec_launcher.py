@@ -19,7 +19,6 @@ to trtexec, so a cancelled run stops it.
 """
 
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -5,6 +5,7 @@ captures are ingested and value-checked in tests/logs/test_benchmark_model_captu
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -323,8 +324,6 @@ def test_the_cli_lists_and_uses_the_formats(tmp_path):
                            str(capture_path("mlperf_tiny", "v1.1_nuvoton_numaker_m467hj_zephyr_vww_accuracy_results.txt")),
                            "--json"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    import json
-
     out = json.loads(proc.stdout)
     assert (out["top1"], out["auc"], out["mode"]) == (approx(0.847), approx(0.77), "accuracy")
     help_text = subprocess.run([sys.executable, "-m", "harness", "ingest", "--help"], capture_output=True, text=True,
