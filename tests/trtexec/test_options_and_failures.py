@@ -157,3 +157,15 @@ def test_the_launcher_passes_lines_through_and_stamps_the_inference(tmp_path):
     missing = subprocess.run([sys.executable, str(LAUNCHER), "--", str(tmp_path / "nope")], capture_output=True,
                              text=True, timeout=60)
     assert missing.returncode == 127 and "cannot start" in missing.stderr
+
+
+def test_the_launcher_is_python_3_6_syntax_and_standard_library_only():
+    """JetPack 4 ships Python 3.6: the launcher must parse there and import nothing else."""
+    import ast
+
+    tree = ast.parse(LAUNCHER.read_text(), feature_version=(3, 6))
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert imported <= set(sys.stdlib_module_names)
+    # 3.7+ only: time.monotonic_ns, subprocess.run(capture_output=…)
+    assert "monotonic_ns" not in {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
