@@ -100,7 +100,7 @@ def test_trtexec_nano_log_keeps_the_six_metrics_apart_and_its_options(ingest):
     assert m.summary.latency is None and r.typical_latency()[0] == approx(40.6337e-3)
 
 
-def test_trtexec7_throughput_zero_and_no_data_transfers(ingest):
+def test_trtexec_no_data_transfers_zeros_are_not_measured(ingest):
     run = ingest("trtexec", "trtexec", "trt10.3_jetson_jp6_resnet50_sample_noDataTransfers_zero_h2d_d2h_PARTIAL.txt")
     r = run.manifest.result(TrtexecResult)
     assert "h2d" not in r.printed and "d2h" not in r.printed and r.not_measured == ["h2d", "d2h"]
