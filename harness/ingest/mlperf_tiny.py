@@ -23,7 +23,7 @@ import statistics
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.ingest.base import IngestedRun, IngestError, IngestFormat
+from harness.ingest.base import IngestedRun, IngestFormat, read_log
 from harness.logs import mlperf_tiny
 from harness.store.record import RuntimeInfo, StopRule
 from harness.store.recorder import Recorder
@@ -42,16 +42,9 @@ def sibling(source: Path) -> Path | None:
     return None
 
 
-def _read(text: str, source: Path) -> mlperf_tiny.TinyRun:
-    try:
-        return mlperf_tiny.parse(text, str(source))
-    except HarnessError as e:
-        raise IngestError(str(e)) from None
-
-
 def tiny_run(text: str, source: Path) -> tuple[mlperf_tiny.TinyRun, Path | None]:
     """The run a file describes, combined with its sibling file when that is there."""
-    run = _read(text, source)
+    run = read_log(mlperf_tiny.parse, text, source)
     other = sibling(source)
     if other is None:
         return run, None

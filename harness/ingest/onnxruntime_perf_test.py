@@ -13,11 +13,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.errors import HarnessError
-from harness.ingest.base import IngestedRun, IngestError, IngestFormat
+from harness.ingest.base import IngestedRun, IngestFormat, read_log, tool_recorder
 from harness.logs import onnxruntime_perf_test as ort_log
-from harness.store.record import RuntimeInfo, StopRule
-from harness.store.recorder import Recorder
+from harness.store.record import StopRule
 from harness.store.results import AggregateStats, ToolAggregates
 
 
@@ -34,12 +32,8 @@ class OnnxruntimePerfTestLog(IngestFormat):
     description = "saved onnxruntime_perf_test output (2019 to now, vendor builds too)"
 
     def parse(self, text: str, source: Path) -> list[IngestedRun]:
-        try:
-            r = ort_log.parse(text, str(source))
-        except HarnessError as e:
-            raise IngestError(str(e)) from None
-        rec = Recorder(runtime=RuntimeInfo(name="onnxruntime_perf_test", library="onnxruntime_perf_test"))
-        rec.add_raw("onnxruntime_perf_test", text.splitlines())
+        r = read_log(ort_log.parse, text, source)
+        rec = tool_recorder("onnxruntime_perf_test", "onnxruntime_perf_test", text)
         if r.session_creation_s is not None:
             rec.phases.init_s = r.session_creation_s
         if r.first_inference_s is not None:

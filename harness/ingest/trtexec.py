@@ -19,11 +19,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.errors import HarnessError, RuntimeFailure, error_from_device_text
-from harness.ingest.base import IngestedRun, IngestError, IngestFormat
+from harness.ingest.base import IngestedRun, IngestFormat, read_log, tool_recorder
 from harness.logs import trtexec
 from harness.logs.trtexec_json import parse_profile_file, parse_times_file
 from harness.runners.trtexec_record import TrtEngine, record_trtexec
-from harness.store.record import RuntimeInfo, StopRule
+from harness.store.record import StopRule
 from harness.store.recorder import Recorder
 
 #: command-line flag -> the trtexec runner's option of the same meaning
@@ -70,13 +70,9 @@ class TrtexecLogFormat(IngestFormat):
     description = "a saved trtexec log (TensorRT 7 to 10), with its --exportTimes/--exportProfile files when beside it"
 
     def parse(self, text: str, source: Path) -> list[IngestedRun]:
-        try:
-            log = trtexec.parse(text, str(source))
-        except HarnessError as e:
-            raise IngestError(str(e)) from None
+        log = read_log(trtexec.parse, text, source)
         source = Path(source)
-        rec = Recorder(runtime=RuntimeInfo(name="trtexec", library="TensorRT trtexec"))
-        rec.add_raw("trtexec", text.splitlines())
+        rec = tool_recorder("trtexec", "TensorRT trtexec", text)
         times = _export(log, source, "exportTimes", rec,
                         lambda p: parse_times_file(p, log.warmup_queries, log.queries))
         profile = _export(log, source, "exportProfile", rec, parse_profile_file)
