@@ -2,8 +2,9 @@
 (targets: at most 10 s and 200 MB each).
 
 The inputs are written to a temporary folder from the verbatim captures: tegrastats lines of
-every JetPack release in the captures, repeated; a benchmark_model log whose op-profiling
-tables hold as many operators as fit in the size (the layout of the i.MX 8M Plus capture).
+every JetPack release in the captures, repeated with new numbers each time; a benchmark_model
+log whose op-profiling tables hold as many operators as fit in the size (the layout of the
+i.MX 8M Plus capture).
 Each file is parsed in a fresh Python process, as `harness telemetry parse` and `harness
 ingest` would read it (streamed from the file); that process reports its wall time and its
 peak resident memory (imports included, and the baseline after imports for reference).
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -48,14 +51,32 @@ print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "peak_mb": peak, "base
 """
 
 
+# the numbers of a tegrastats line (not those in names like GR3D or soc2, nor PMIC@100C)
+_TEGRA_NUMBER = re.compile(r"(?<!PMIC@)(?<![\w.\-])\d{1,9}(?:\.\d{1,9})?(?!\d)")
+
+
 def write_tegrastats(path: Path, size: int) -> None:
+    """The captures' lines over and over, each time with other numbers (as a device prints them:
+    the same fields, new readings), so that no line is read twice."""
+    rng = random.Random(50)
     lines = [ln for f in sorted(TEGRA.glob("*.txt")) for ln in f.read_text().splitlines() if ln.strip()]
+    shapes = []
+    for ln in lines:
+        stamp = ln[:20] if ln[:1].isdigit() and ln[2:3] == "-" else ""
+        body = ln[len(stamp):]
+        shapes.append((stamp, _TEGRA_NUMBER.split(body), ["." in m.group() for m in _TEGRA_NUMBER.finditer(body)]))
     written = 0
     with open(path, "w") as fh:
         while written < size:
-            for ln in lines:
-                fh.write(ln + "\n")
-                written += len(ln) + 1
+            for stamp, parts, decimal in shapes:
+                out = [stamp, parts[0]]
+                for is_decimal, text in zip(decimal, parts[1:]):
+                    whole = rng.randrange(2000)
+                    out.append(f"{whole}.{rng.randrange(1000)}" if is_decimal else str(whole))
+                    out.append(text)
+                line = "".join(out) + "\n"
+                fh.write(line)
+                written += len(line)
 
 
 def write_op_profile(path: Path, size: int) -> None:

@@ -156,6 +156,17 @@ _DEVICE_TEXT: tuple[tuple[str, type[HarnessError]], ...] = (
     ("invalid_protobuf", ModelError),  # onnxruntime
     ("invalid_graph", ModelError),
     ("failed to mmap model", ModelError),
+    # TensorRT (trtexec): the ONNX parser has no importer for an op, a layer DLA cannot run
+    # with GPU fallback off, an engine from another TensorRT version / GPU, not an engine
+    ("no importer registered for op", UnsupportedOp),
+    ("unsupported_node", UnsupportedOp),
+    ("unsupported on dla", UnsupportedOp),
+    ("not supported on dla", UnsupportedOp),
+    ("magic tag does not match", ModelError),
+    ("magic_tag failed", ModelError),  # 'magicTagRead == kMAGIC_TAG failed', '… == rt::kPLAN_MAGIC_TAG failed'.
+    ("version tag does not match", ModelError),
+    ("engine plan file is not compatible", ModelError),
+    ("engine plan file is generated on an incompatible device", ModelError),
 )
 
 

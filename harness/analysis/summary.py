@@ -3,7 +3,7 @@
 `derive_summary` is a pure function of a manifest (its typed ``results`` included) and its
 tables, so a stored run can be re-summarised and every figure traced back to raw samples.
 It reads runner results through their hooks only (`RunnerResult.typical_latency`,
-`.energy`, `.stands_for_samples`), never through a dict.
+`.energy`, `.stands_for_samples`, `.off_the_ceilings`), never through a dict.
 """
 
 from __future__ import annotations
@@ -69,6 +69,8 @@ def derive_summary(
         summary.warnings.append("no steady-state samples")
     _add_energy(summary, manifest, telemetry, samples)
     median, source = typical_latency(summary, manifest.results)
+    if any(r.off_the_ceilings for r in manifest.results):
+        analysis = None  # the ceilings describe the CPU cores, not the engine's GPU/DLA: no roofline
     summary.roofline = summarize_roofline(
         roofline_precision(manifest), median, ops.to_pylist(), analysis, ceilings, manifest.config.threads
     )

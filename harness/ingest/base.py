@@ -22,13 +22,16 @@ next to their runner); the ingest format maps what they return onto `IngestedRun
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from harness.errors import HarnessError, RuntimeFailure
-from harness.store.record import StopRule
+from harness.store.record import RuntimeInfo, StopRule
 from harness.store.recorder import Recorder
+
+T = TypeVar("T")
 
 
 class IngestError(HarnessError):
@@ -70,3 +73,18 @@ class IngestFormat(ABC):
     @abstractmethod
     def parse(self, text: str, source: Path) -> list[IngestedRun]:
         """The runs the log describes; `IngestError` when it is not this format."""
+
+
+def read_log(parse: Callable[[str, str], T], text: str, source: Path) -> T:
+    """`parse(text, source)`, its HarnessError (empty, not this format…) as an `IngestError`."""
+    try:
+        return parse(text, str(source))
+    except HarnessError as e:
+        raise IngestError(str(e)) from None
+
+
+def tool_recorder(tool: str, library: str, text: str) -> Recorder:
+    """A recorder for a run one tool's log describes, the log kept verbatim as ``raw/<tool>``."""
+    rec = Recorder(runtime=RuntimeInfo(name=tool, library=library))
+    rec.add_raw(tool, text.splitlines())
+    return rec

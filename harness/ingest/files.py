@@ -42,8 +42,9 @@ def ingest_file(
         raise HarnessError(f"{path}: cannot read: {e.strerror}") from None
     try:
         runs = reader.parse(text, path)
-    except IngestError as e:
-        raise HarnessError(f"{path}: {e}") from None
+    except IngestError as e:  # a parser's message may already start with the path
+        message = str(e)
+        raise HarnessError(message if message.startswith(f"{path}:") else f"{path}: {message}") from None
     if not runs:
         raise HarnessError(f"{path}: no {fmt} run in the file")
     profile = load_profile(device, profile_dirs) if device else None  # before anything is written

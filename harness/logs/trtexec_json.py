@@ -28,6 +28,7 @@ from harness.logs.trtexec import TrtLayer
 #: our field → trtexec's keys (TensorRT 8+ first, then TensorRT 7's)
 _KEYS = {
     "start_ms": ("startComputeMs",),
+    "h2d_start_ms": ("startH2dMs", "startInMs"),
     "enqueue_ms": (),  # endEnqMs - startEnqMs
     "h2d_ms": ("h2dMs", "inMs"),
     "compute_ms": ("computeMs",),
@@ -43,6 +44,8 @@ class TrtTimes(BaseModel):
     source: str = "<text>"
     #: compute start of each query, seconds since trtexec's time origin
     start_s: list[float] = Field(default_factory=list)
+    #: start of each query's host-to-device copy (its first work on the device), same origin
+    h2d_start_s: list[float] = Field(default_factory=list)
     enqueue_s: list[float] = Field(default_factory=list)
     h2d_s: list[float] = Field(default_factory=list)
     gpu_compute_s: list[float] = Field(default_factory=list)
@@ -108,7 +111,7 @@ def parse_times(text_or_lines: str | Iterable[str], source: str = "<text>", warm
     if n and all(v != v for v in cols["compute_ms"]):
         raise LogFormatError(f"{source}: not a --exportTimes file: no 'computeMs' in any of its {n} entries")
     times = TrtTimes.model_construct(source=source, warmup_count=0, warnings=[],
-                                     **{k.replace("_ms", "_s").replace("compute", "gpu_compute"):
+                                     **{k.replace("_ms", "_s").replace("compute_s", "gpu_compute_s"):
                                         [v / 1e3 for v in col] for k, col in cols.items()})
     if warmup_queries and queries and n == warmup_queries + queries:
         times.warmup_count = warmup_queries

@@ -13,11 +13,12 @@ Reading a record, a kind that is not registered yet makes the plugins (runners a
 formats) load, and a kind still unknown after that (written by a newer harness) is kept
 as an `UnknownResult`: its fields survive a read and a re-write, nothing reads them.
 
-The summary asks results through three optional hooks, never through their fields:
+The summary asks results through optional hooks, never through their fields:
 `typical_latency()` (a latency reported by the runtime when it gives no per-iteration
-samples), `energy()` (an energy measured by an external monitor) and
+samples), `energy()` (an energy measured by an external monitor),
 `stands_for_samples` (the runtime reports statistics, not samples: no warning that
-samples are missing).
+samples are missing) and `off_the_ceilings` (the model ran on an accelerator the
+device's CPU ceilings do not describe: no roofline).
 
 Built-in kinds: ``tool_aggregates`` (statistics a tool prints, e.g. benchmark_model),
 ``phases`` (a multi-phase workload, each phase with its own unit: an LLM's prefill and
@@ -42,6 +43,9 @@ class RunnerResult(BaseModel):
     registry: ClassVar[dict[str, type[RunnerResult]]] = {}
     #: the runtime gives statistics instead of per-iteration samples
     stands_for_samples: ClassVar[bool] = False
+    #: the run did not execute on the CPU cores the device's ceilings describe (a GPU or DLA
+    #: engine): why, and the summary then has no roofline rather than a wrong one
+    off_the_ceilings: ClassVar[str | None] = None
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -223,14 +227,26 @@ class MlperfTinyResult(RunnerResult):
     median_energy_j_per_inference: float | None = None
     window_rule: str | None = None
     valid: bool | None = Field(None, description="whether the windows satisfy MLPerf Tiny's rule")
+    top1: float | None = Field(None, description="accuracy mode: top-1 accuracy as a fraction (a runner's score)")
+    auc: float | None = Field(None, description="accuracy mode: area under the ROC curve (anomaly detection)")
+    streaming: dict[str, float] = Field(default_factory=dict,
+                                        description="streaming wake word: true/false positives, duty cycle, period")
+
+    #: an imported results.txt has windows, not per-inference samples
+    stands_for_samples: ClassVar[bool] = True
+
+    def typical_latency(self) -> tuple[float, str] | None:
+        if self.latency_s:
+            return self.latency_s, "1 / median throughput of the MLPerf Tiny windows"
+        return None
 
 
 class EnergyWindow(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     window: int
-    inferences: int
-    start_s: float
+    inferences: int | None = Field(None, description="None: the source does not say (EnergyRunner 3's results)")
+    start_s: float | None = Field(None, description="None: the source does not say")
     elapsed_s: float
     energy_j: float
     energy_j_per_inference: float

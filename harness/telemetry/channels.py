@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import numpy as np
+
+_first = itemgetter(0)
 
 #: problems kept verbatim per parse; the rest are only counted
 KEEP_PROBLEMS = 20
@@ -70,16 +73,23 @@ class Readings:
 
     def append(self, r: Reading) -> None:
         values = r.values
-        keys = tuple(values)
-        sid = self._schema_of.get(keys)
+        channels = tuple(values)
+        units = None if channels in self._schema_of else tuple(u for _, u in values.values())
+        self.append_values(r.line_no, r.stamp, channels, units, map(_first, values.values()))
+
+    def append_values(self, line_no: int | None, stamp: str | None, channels: tuple[str, ...],
+                      units: tuple[str, ...] | None, values: Iterable[float]) -> None:
+        """One reading given as its channels, their units (None: a schema already seen) and the
+        values in that order."""
+        sid = self._schema_of.get(channels)
         if sid is None:
-            sid = self._schema_of[keys] = len(self._schemas)
-            self._schemas.append((keys, tuple(u for _, u in values.values())))
-        self._line_no.append(-1 if r.line_no is None else r.line_no)
-        self._stamps.append(r.stamp)
+            sid = self._schema_of[channels] = len(self._schemas)
+            self._schemas.append((channels, units))
+        self._line_no.append(-1 if line_no is None else line_no)
+        self._stamps.append(stamp)
         self._row_schema.append(sid)
         self._row_offset.append(len(self._flat))
-        self._flat.extend([v for v, _ in values.values()])
+        self._flat.extend(values)
 
     def __len__(self) -> int:
         return len(self._line_no)

@@ -5,7 +5,7 @@ Each `harness …` command of the README's shell blocks is parsed by the real co
 known. The ones that need no device beyond this host's files run for real, in README
 order, in a folder holding stand-ins for the README's placeholders (a profile for
 `my_board.yaml`, a benchmark_model log of `mobilenet.tflite` for `old_log.txt`, a tegrastats
-capture for `capture.txt`, the committed v1 records as `results/`, one of their run ids for
+capture for `capture.txt`, a trtexec capture for `trtexec.log`, the committed v1 records as `results/`, one of their run ids for
 `RUN_ID`); and the Python snippet runs against that results folder.
 """
 
@@ -43,6 +43,7 @@ PLACEHOLDERS = {
     "old_log.txt": "old_log.txt",
     "mobilenet.tflite": "mobilenet.tflite",
     "capture.txt": "capture.txt",
+    "trtexec.log": "trtexec.log",
 }
 #: commands that need this host's files only: they run for real
 OFFLINE = {(), ("devices", "list"), ("devices", "show"), ("devices", "validate"), ("devices", "schema"),
@@ -156,6 +157,8 @@ def workdir(tmp_path_factory) -> Path:
     shutil.copy(zoo.model_file("mobilenet_v2_0.35_96-int8-tflite"), work / "mobilenet.tflite")
     shutil.copy(TESTS / "telemetry" / "fixtures" / "tegrastats" / "agx_orin_64gb_r36.4.4_jp6_3lines.txt",
                 work / "capture.txt")
+    shutil.copy(TESTS / "logs" / "captures" / "trtexec" / "trt8.0.1_jetson_nano_tegra_x1_exportTimes_enqueue_bound_warning.txt",
+                work / "trtexec.log")
     # benchmark_model's log of that model, as the tool prints it (the adb emulator's stand-in runs it with LiteRT)
     proc = subprocess.run([sys.executable, str(TESTS / "adb_emulator" / "benchmark_model.py"),
                            f"--graph={work / 'mobilenet.tflite'}", "--num_runs=10", "--min_secs=0"],

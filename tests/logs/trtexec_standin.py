@@ -29,6 +29,7 @@ import datetime
 import hashlib
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -110,7 +111,17 @@ def load_model(flags: dict, out: Out) -> tuple[bytes, dict]:
     t0 = time.monotonic()
     import onnxruntime as ort
 
-    ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])  # the "build"
+    try:
+        ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])  # the "build"
+    except ort.capi.onnxruntime_pybind11_state.NotImplemented as e:  # an op it has no kernel for
+        op = re.search(r"implementation for (\w+)\(", str(e))
+        name = op.group(1) if op else "unknown"
+        # what TensorRT's ONNX parser prints for an op it has no importer for
+        out.line(f"[TRT] ModelImporter.cpp:726: While parsing node number 0 [{name} -> \"y\"]:", "E")
+        out.line("[TRT] ModelImporter.cpp:729: ERROR: ModelImporter.cpp:168 In function parseGraph:", "E")
+        out.line(f"[8] No importer registered for op: {name}", "E")
+        out.line("Failed to parse onnx file", "E")
+        raise RuntimeError("Parsing model failed") from None
     out.line(f"Engine built in {time.monotonic() - t0 + 1e-3:.6g} sec.")
     if "saveEngine" in flags:
         blob = MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + onnx_bytes
@@ -223,7 +234,8 @@ def main(argv: list[str]) -> int:
     trt7 = version.startswith("7.")
     out = Out(trt7)
     command = " ".join(["trtexec", *argv])
-    head = f"TensorRT.trtexec [TensorRT v{version_code(version)}] # {command}"
+    # TensorRT 7's banner names no version (8.0 added '[TensorRT vNNNN]')
+    head = f"TensorRT.trtexec # {command}" if trt7 else f"TensorRT.trtexec [TensorRT v{version_code(version)}] # {command}"
     print(f"&&&& RUNNING {head}", flush=True)
     try:
         flags = parse_args(argv)
@@ -263,7 +275,8 @@ def main(argv: list[str]) -> int:
     out.line("Selected Device: trtexec stand-in (ONNX Runtime on the host CPU)")
     out.line("Compute Capability: 8.7")
     out.line()
-    out.line(f"TensorRT version: {version}")
+    if not trt7:
+        out.line(f"TensorRT version: {version}")
     try:
         onnx_bytes, _header = load_model(flags, out)
     except (RuntimeError, OSError) as e:
