@@ -26,12 +26,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.errors import HarnessError
 from harness.logs.text import Kept as Skipped  # the line keeper every log parser shares
+from harness.logs.text import LogFormatError
 
 
-
-class LlamaLogError(HarnessError):
+class LlamaLogError(LogFormatError):
     """A llama.cpp/ExecuTorch log is cut, corrupt, or lacks the figures that define it."""
 
     def __init__(self, source: str, reason: str, line: int | None = None):
@@ -159,7 +158,7 @@ def _samples(v: Any, scale: float) -> list[float]:
     return [float(x) * scale for x in v]
 
 
-def _test_name(n_prompt: int, n_gen: int, n_depth: int) -> str:
+def bench_test_name(n_prompt: int, n_gen: int, n_depth: int) -> str:
     name = f"pp{n_prompt}+tg{n_gen}" if n_prompt and n_gen else (f"tg{n_gen}" if n_gen else f"pp{n_prompt}")
     return f"{name} @ d{n_depth}" if n_depth else name
 
@@ -199,7 +198,7 @@ def test_from_record(rec: dict[str, Any], line: int, source: str) -> LlamaBenchT
     fa = rec.get("flash_attn")
     return LlamaBenchTest(
         line=line,
-        test=_test_name(n_prompt, n_gen, n_depth),
+        test=bench_test_name(n_prompt, n_gen, n_depth),
         n_prompt=n_prompt,
         n_gen=n_gen,
         n_depth=n_depth,
