@@ -20,7 +20,7 @@ from harness.llm.driver import DriverRep, DriverResult
 from harness.llm.gguf_model import GgufModel
 from harness.llm.results import WARMUP_PREFIX, LlmResult, phase_from_samples
 from harness.logs.executorch import ExecuTorchRun
-from harness.logs.llama_bench import LlamaBenchTest, bench_test_name
+from harness.logs.llama_bench import BatchedBenchRow, LlamaBenchTest, bench_test_name
 from harness.logs.llama_timings import LlamaTimings
 from harness.store.results import AggregateStats
 from harness.store.recorder import Recorder
@@ -71,8 +71,8 @@ class PhaseRows:
         return it
 
     def _spec(self, name: str, n_prompt: int, n_gen: int, n_depth: int, rows: tuple[int, int] | None,
-              costs: CostsFor | None, **extra: Any) -> None:
-        self.specs.append(dict(name=name, test=bench_test_name(n_prompt, n_gen, n_depth), n_prompt=n_prompt,
+              costs: CostsFor | None, test: str | None = None, **extra: Any) -> None:
+        self.specs.append(dict(name=name, test=test or bench_test_name(n_prompt, n_gen, n_depth), n_prompt=n_prompt,
                                n_gen=n_gen, n_depth=n_depth, rows=rows,
                                costs=costs(name, n_prompt, n_gen, n_depth) if costs else None, **extra))
 
@@ -94,6 +94,18 @@ class PhaseRows:
                 extra["time_s"] = AggregateStats(count=0, mean_s=t.mean_s, std_s=t.stddev_s)
         rows = (first, self.iteration - 1) if t.samples_s else None
         self._spec(t.phase, t.n_prompt, t.n_gen, t.n_depth, rows, costs, **extra)
+
+    def add_batched(self, r: BatchedBenchRow) -> None:
+        """One llama-batched-bench row: B sequences of PP prompt and TG generated tokens at once."""
+        test = f"pp{r.n_prompt}+tg{r.n_gen} x{r.n_parallel}"
+        reported = {"n_parallel": r.n_parallel, "n_kv": r.n_kv, "line": r.line, "total_s": r.total_s,
+                    "tokens_per_s": r.tokens_per_s}
+        for name, tokens, seconds, rate in (("prefill", r.n_prompt * r.n_parallel, r.prefill_s, r.prefill_tokens_per_s),
+                                            ("decode", r.n_gen * r.n_parallel, r.decode_s, r.decode_tokens_per_s)):
+            if tokens and seconds > 0:
+                it = self._row(name, 0, seconds * 1e9, tokens)
+                self._spec(name, r.n_prompt, r.n_gen, 0, (it, it), None, test=test, units=tokens,
+                           reported={**reported, "rate_per_s": rate})
 
     # -- the TTFT driver -------------------------------------------------------------------
 
@@ -135,6 +147,12 @@ class PhaseRows:
         if n_eval and b.eval.time_s > 0:
             it = self._row("decode", 0, b.eval.time_s * 1e9, n_eval)
             self._spec("decode", n_prompt, n_gen, 0, (it, it), costs, units=n_eval)
+        p = b.predict  # March 2023: prompt and generation timed together, as a time per token
+        if p is not None and p.time_s > 0 and (p.count or p.per_token_s):
+            tokens = p.count or round(p.time_s / p.per_token_s)
+            it = self._row("prefill+decode", 0, p.time_s * 1e9, tokens)
+            self._spec("prefill+decode", 0, 0, 0, (it, it), None, test=f"{tokens} tokens", units=tokens,
+                       reported={"per_token_s": p.per_token_s})
 
     def add_executorch(self, run: ExecuTorchRun) -> None:
         """An ExecuTorch observer run: TTFT (tokenisation included), prefill, decode (its generated tokens)."""

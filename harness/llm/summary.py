@@ -18,13 +18,17 @@ and prefill and decode placed on the device's roofline.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from harness.analysis import energy
-from harness.llm.costs import llm_roofline
+from harness.digest import sha256_of
+from harness.errors import HarnessError
+from harness.llm.costs import TokenCosts, llm_roofline
+from harness.llm.record import CostsFor, costs_for_model
 from harness.llm.results import LlmPhase, LlmResult, phase_windows, rows_of
 from harness.store.record import RunManifest, Summary
 
@@ -38,7 +42,7 @@ def add_llm_summary(summary: Summary, manifest: RunManifest, samples: pa.Table, 
     if telemetry.num_rows:
         _energy(summary, manifest, result, samples, telemetry)
     if ceilings is not None:
-        _roofline(summary, result, ceilings, precision)
+        _roofline(summary, manifest, result, ceilings, precision)
 
 
 def decode_throughput(samples: pa.Table, result: LlmResult) -> float | None:
@@ -93,18 +97,37 @@ def _per_token(e: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _roofline(summary: Summary, result: LlmResult, ceilings, precision: str) -> None:
+def _costs_of_recorded_model(manifest: RunManifest, result: LlmResult) -> CostsFor | None:
+    """Static costs from the run's GGUF while it is still the recorded file (an imported log
+    with ``--model FILE``: its phases were recorded without costs)."""
+    path = Path(manifest.model.path)
+    if manifest.model.format != "gguf" or not manifest.model.sha256 or not path.is_file():
+        return None
+    if sha256_of(path) != manifest.model.sha256:
+        return None
+    from harness.formats.gguf import GgufFormat
+
+    try:
+        model = GgufFormat().model(path)
+    except HarnessError:
+        return None
+    return costs_for_model(model, n_ubatch=result.n_ubatch or 512, kv_type=result.type_k or "f16")
+
+
+def _roofline(summary: Summary, manifest: RunManifest, result: LlmResult, ceilings, precision: str) -> None:
     points = []
+    costs_for = _costs_of_recorded_model(manifest, result) if any(p.costs is None for p in result.phases) else None
     for p in result.phases:
-        if p.costs is None or not p.rate_per_s or p.name not in ("prefill", "decode"):
+        costs = p.costs or (costs_for(p.name, p.n_prompt, p.n_gen, p.n_depth) if costs_for else None)
+        if costs is None or not p.rate_per_s or p.name not in ("prefill", "decode"):
             continue
         try:
-            point = llm_roofline(p.costs, p.rate_per_s, ceilings, precision)
+            point = llm_roofline(costs, p.rate_per_s, ceilings, precision)
         except ValueError as e:  # no ceiling for this precision, or no bandwidth: nothing to place it on
             summary.warnings.append(f"roofline: {e}")
             return
         points.append({"phase": p.name, "test": p.test, "label": p.label, **point.model_dump(),
-                       "working_set_bytes": p.costs.working_set_bytes, **_level_reason(p, point.level)})
+                       "working_set_bytes": costs.working_set_bytes, **_level_reason(costs, point.level)})
     if not points:
         return
     head = next((q for q in points if q["phase"] == "decode"), points[0])
@@ -119,8 +142,8 @@ def _roofline(summary: Summary, result: LlmResult, ceilings, precision: str) -> 
     }
 
 
-def _level_reason(p: LlmPhase, level: str) -> dict[str, str]:
-    ws = p.costs.working_set_bytes
+def _level_reason(costs: TokenCosts, level: str) -> dict[str, str]:
+    ws = costs.working_set_bytes
     return {"level_reason": f"one forward pass touches {ws / 2**20:.3g} MiB (weights + KV cache): {level} bandwidth"}
 
 

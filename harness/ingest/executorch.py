@@ -1,0 +1,55 @@
+"""Saved ExecuTorch LLM runner output (``--format executorch``): ``PyTorchObserver`` lines
+(`harness.logs.executorch`), one record per observer line.
+
+Rows (tokens as the unit, see `harness.llm.results`): ``ttft`` (first token − inference start:
+tokenisation included, 1 ms resolution), ``prefill`` (prompt tokens over prompt_eval_end −
+inference start), ``decode`` (generated tokens over inference_end − prompt_eval_end, the rate
+the runner prints); model load as the cold ``load_s``; the ``RSS after …`` lines' largest as
+``memory.peak_rss_bytes``. The observer's stamps are the device's wall clock in ms, not its
+monotonic clock, so no energy is aligned to them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.ingest.base import IngestedRun, IngestFormat
+from harness.ingest.llama_bench import ingest_error
+from harness.llm.record import PhaseRows
+from harness.logs.executorch import ExecuTorchRun, parse_executorch
+from harness.logs.llama_bench import LlamaLogError
+from harness.store.record import RuntimeInfo, StopRule
+from harness.store.recorder import Recorder
+
+
+class ExecuTorchIngest(IngestFormat):
+    name = "executorch"
+    description = "ExecuTorch LLM runner output (PyTorchObserver lines, with its stats block)"
+
+    def parse(self, text: str, source: Path) -> list[IngestedRun]:
+        try:
+            log = parse_executorch(text, source=str(source))
+        except LlamaLogError as e:
+            raise ingest_error(e) from None
+        lines = text.splitlines()
+        return [self._run(r, lines) for r in log.runs]
+
+    @staticmethod
+    def _run(run: ExecuTorchRun, lines: list[str]) -> IngestedRun:
+        rec = Recorder(runtime=RuntimeInfo(name="executorch", library="executorch"))
+        rec.add_raw("executorch", lines)
+        rows = PhaseRows(rec)
+        rows.add_executorch(run)
+        if run.model_load_s is not None:
+            rec.phases.load_s = run.model_load_s
+        if run.peak_rss_bytes is not None:
+            rec.memory["peak_rss_bytes"] = float(run.peak_rss_bytes)
+        details = {"observer_line": run.line, "resolution_s": run.resolution_s, "observer": run.observer,
+                   "rss_bytes": run.rss_bytes}
+        if run.sampling_s is not None:
+            details["sampling_s"] = run.sampling_s
+        if run.stats is not None:
+            details["stats"] = run.stats.model_dump()
+        rec.set_result(rows.result("executorch PyTorchObserver", details=details))
+        return IngestedRun(recorder=rec, runtime="executorch", stop=StopRule(mode="fixed", count=1, warmup_min=1),
+                           model_format="pte", json_extra={"observer_line": run.line})
