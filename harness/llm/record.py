@@ -86,7 +86,10 @@ class PhaseRows:
         for s in t.samples_s:
             self._row(t.phase, 0, s * 1e9, tokens)
         reported = {k: v for k, v in (("avg_ts", t.tokens_per_s), ("stddev_ts", t.tokens_per_s_stddev),
-                                      ("avg_s", t.mean_s), ("stddev_s", t.stddev_s), ("line", t.line)) if v is not None}
+                                      ("avg_s", t.mean_s), ("stddev_s", t.stddev_s), ("line", t.line),
+                                      ("ttft_s", t.ttft_s), ("itl_s", t.itl_s), ("e2e_s", t.e2e_s)) if v is not None}
+        if t.samples_ttft_s:  # a fork's own latency samples, kept as it printed them
+            reported.update(samples_ttft_s=t.samples_ttft_s, samples_itl_s=t.samples_itl_s)
         extra: dict[str, Any] = {"reported": reported, "units": tokens}
         if not t.samples_s:  # aggregates as printed: nothing to compute them from
             extra.update(rate_per_s=t.tokens_per_s, rate_std_per_s=t.tokens_per_s_stddev)
