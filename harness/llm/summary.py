@@ -151,3 +151,33 @@ def phase_seconds(samples: pa.Table, p: LlmPhase) -> np.ndarray:
     """Seconds per repetition of a phase, from its rows (for plots and checks)."""
     rows = rows_of(samples, p.name, p.rows)
     return rows["latency_ns"].to_numpy().astype(float) * rows["inferences"].to_numpy() / 1e9
+
+
+def describe(manifest: RunManifest) -> list[str]:
+    """One line per measured phase (and the peak memory), for the CLI after a run."""
+    from harness.report.page import ms, pct, si
+
+    result = manifest.result(LlmResult)
+    if result is None:
+        return []
+    energy = {(e["phase"], e["test"]): e for e in (manifest.summary.energy or {}).get("points", [])}
+    roof = manifest.summary.roofline or {}
+    roofs = {(r["phase"], r["test"]): r for r in roof.get("points", [])} if roof.get("kind") == "llm" else {}
+    lines = []
+    for p in result.phases:
+        parts = [f"{p.label}: {si(p.rate_per_s, 'tok/s')}" + (f" ({p.repetitions} reps)" if p.repetitions else "")]
+        if p.ttft_s:
+            parts.append(f"TTFT p50 {ms(p.ttft_s.median_s)}")
+        if p.inter_token_s:
+            parts.append(f"inter-token p50 {ms(p.inter_token_s.median_s)} p99 {ms(p.inter_token_s.p99_s)}")
+        e = energy.get((p.name, p.test)) or {}
+        if e.get("j_per_token") is not None:
+            parts.append(f"{si(e['j_per_token'], 'J')}/token ({si(e.get('j_per_token_net'), 'J')} net)")
+        r = roofs.get((p.name, p.test))
+        if r:
+            parts.append(f"{pct(r['bandwidth_utilisation'])} of {r['level']} bandwidth" if p.name == "decode"
+                         else f"{pct(r['compute_utilisation'])} of the {r['dtype']} peak")
+        lines.append(", ".join(parts))
+    if manifest.summary.memory.get("peak_rss_bytes"):
+        lines.append(f"peak RSS {si(manifest.summary.memory['peak_rss_bytes'], 'B')}")
+    return lines

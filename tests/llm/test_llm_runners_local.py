@@ -234,3 +234,15 @@ def test_a_cancelled_sweep_keeps_the_points_it_measured(tmp_path, llama_build, t
     assert r.phases[0].test == "pp8+tg4" and r.phases[0].repetitions == 20  # the first point, whole
     assert "pp8+tg4 @ d32" not in [p.test for p in r.phases]
     assert store.load(m.run_id).samples.num_rows > 0
+
+
+def test_the_cli_prints_each_phase(tmp_path, llama_build, tiny_gguf, cli):
+    profile = write_profile(tmp_path, llama_build, tools={})
+    proc = cli("run", "-d", str(profile), "-m", str(tiny_gguf("random-llama-tiny-q8_0")), "--runtime", "llama_ttft",
+               "--threads", "1", "-o", "n_prompt=16", "-o", "n_gen=8", "--count", "3", "--no-thermal-gate",
+               "--baseline", "0")
+    assert proc.returncode == 0, proc.stderr
+    lines = [ln.split(": ", 1)[1] for ln in proc.stdout.splitlines() if "-llama-local-" in ln and "│" not in ln]
+    assert lines[0].startswith("prefill pp16+tg8: ") and "(3 reps), TTFT p50 " in lines[0]
+    assert lines[1].startswith("decode pp16+tg8: ") and " inter-token p50 " in lines[1] and " p99 " in lines[1]
+    assert lines[2].startswith("peak RSS ")
