@@ -14,10 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.ingest.base import IngestedRun, IngestFormat
-from harness.ingest.llama_bench import ingest_error
+from harness.ingest.llama_bench import parsed
 from harness.llm.record import PhaseRows
 from harness.logs.executorch import ExecuTorchRun, parse_executorch
-from harness.logs.llama_bench import LlamaLogError
 from harness.store.record import RuntimeInfo, StopRule
 from harness.store.recorder import Recorder
 
@@ -27,10 +26,7 @@ class ExecuTorchIngest(IngestFormat):
     description = "ExecuTorch LLM runner output (PyTorchObserver lines, with its stats block)"
 
     def parse(self, text: str, source: Path) -> list[IngestedRun]:
-        try:
-            log = parse_executorch(text, source=str(source))
-        except LlamaLogError as e:
-            raise ingest_error(e) from None
+        log = parsed(parse_executorch, text, source)
         lines = text.splitlines()
         return [self._run(r, lines) for r in log.runs]
 

@@ -11,7 +11,9 @@ becomes one record per thread count, as ``harness run --threads N`` makes them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from harness.ingest.base import IngestedRun, IngestError, IngestFormat
 from harness.llm.record import PhaseRows
@@ -24,13 +26,18 @@ from harness.store.recorder import Recorder
 # fields that describe one test, not the configuration it ran under
 _PER_TEST = {"test", "t/s", "n_prompt", "n_gen", "n_depth", "test_time"}
 _PER_TEST_PREFIXES = ("avg_", "stddev_", "samples_")
+T = TypeVar("T")
 _FLASH_ATTN = {"1": "on", "true": "on", "on": "on", "0": "off", "false": "off", "off": "off", "-1": "auto",
                "auto": "auto"}
 
 
-def ingest_error(e: LlamaLogError) -> IngestError:
-    """The parser's refusal, without its source (ingest names the file)."""
-    return IngestError(f"line {e.line}: {e.reason}" if e.line is not None else e.reason)
+def parsed(parse: Callable[..., T], text: str, source: Path) -> T:
+    """A llama.cpp / ExecuTorch parser's result, or its refusal as an `IngestError` naming the
+    line and the reason (without the source: ingest names the file)."""
+    try:
+        return parse(text, source=str(source))
+    except LlamaLogError as e:
+        raise IngestError(f"line {e.line}: {e.reason}" if e.line is not None else e.reason) from None
 
 
 def configuration(t: LlamaBenchTest) -> tuple:
@@ -43,10 +50,7 @@ class LlamaBenchIngest(IngestFormat):
     description = "saved llama-bench output (md, csv, json, jsonl; 2023 to today) or a llama-batched-bench table"
 
     def parse(self, text: str, source: Path) -> list[IngestedRun]:
-        try:
-            log = parse_llama_bench(text, source=str(source))
-        except LlamaLogError as e:
-            raise ingest_error(e) from None
+        log = parsed(parse_llama_bench, text, source)
         if log.tool == "llama-batched-bench":
             return [self._batched(log, text)]
         groups: dict[tuple, list[LlamaBenchTest]] = {}

@@ -14,9 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.ingest.base import IngestedRun, IngestFormat
-from harness.ingest.llama_bench import ingest_error
+from harness.ingest.llama_bench import parsed
 from harness.llm.record import PhaseRows
-from harness.logs.llama_bench import LlamaLogError
 from harness.logs.llama_timings import LlamaTimings, parse_llama_timings
 from harness.store.record import RuntimeInfo, StopRule
 from harness.store.recorder import Recorder
@@ -30,10 +29,7 @@ class LlamaTimingsIngest(IngestFormat):
     description = "llama.cpp's end-of-run timings (llama_perf_context_print, llama_print_timings, main, llama-server)"
 
     def parse(self, text: str, source: Path) -> list[IngestedRun]:
-        try:
-            log = parse_llama_timings(text, source=str(source))
-        except LlamaLogError as e:
-            raise ingest_error(e) from None
+        log = parsed(parse_llama_timings, text, source)
         lines = text.splitlines()
         return [self._run(b, lines) for b in log.blocks]
 

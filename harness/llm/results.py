@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from harness.llm.costs import TokenCosts
 from harness.stats import summarize

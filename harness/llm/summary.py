@@ -21,7 +21,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
 from harness.analysis import energy
@@ -29,7 +28,7 @@ from harness.digest import sha256_of
 from harness.errors import HarnessError
 from harness.llm.costs import TokenCosts, llm_roofline
 from harness.llm.record import CostsFor, costs_for_model
-from harness.llm.results import LlmPhase, LlmResult, phase_windows, rows_of
+from harness.llm.results import LlmResult, phase_windows, rows_of
 from harness.store.record import RunManifest, Summary
 
 
@@ -145,12 +144,6 @@ def _roofline(summary: Summary, manifest: RunManifest, result: LlmResult, ceilin
 def _level_reason(costs: TokenCosts, level: str) -> dict[str, str]:
     ws = costs.working_set_bytes
     return {"level_reason": f"one forward pass touches {ws / 2**20:.3g} MiB (weights + KV cache): {level} bandwidth"}
-
-
-def phase_seconds(samples: pa.Table, p: LlmPhase) -> np.ndarray:
-    """Seconds per repetition of a phase, from its rows (for plots and checks)."""
-    rows = rows_of(samples, p.name, p.rows)
-    return rows["latency_ns"].to_numpy().astype(float) * rows["inferences"].to_numpy() / 1e9
 
 
 def describe(manifest: RunManifest) -> list[str]:

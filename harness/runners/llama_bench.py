@@ -22,21 +22,14 @@ from typing import Literal
 
 from pydantic import Field
 
-from harness.errors import RuntimeFailure, error_from_device_text
+from harness.errors import HarnessError, RuntimeFailure, error_from_device_text
 from harness.llm.record import CostsFor, PhaseRows, bench_config
 from harness.logs.llama_bench import LlamaBenchLog, LlamaLogError, parse_llama_bench
 from harness.profiles import DeviceProfile
-from harness.runners.base import RunContext, Runner
-from harness.runners.llama_common import (
-    DEFAULT_TIMEOUT_S,
-    LlamaOptions,
-    check_config,
-    default_stop,
-    model_costs,
-    with_pid_file,
-)
+from harness.runners.base import RunContext
+from harness.runners.llama_common import DEFAULT_TIMEOUT_S, LlamaOptions, LlamaRunner, model_costs, with_pid_file
 from harness.runners.toolrun import ToolOutput, model_remote, pinned, push_files, run_tool, target_tool
-from harness.store.record import RunConfig, StopRule
+from harness.store.record import RunConfig
 from harness.store.recorder import Recorder
 
 TOOL = "llama-bench"
@@ -74,24 +67,18 @@ def record_bench_log(rec: Recorder, log: LlamaBenchLog, costs: CostsFor | None =
         rec.notes.append(f"llama-bench output: {log.skipped.count} line(s) that are not results were skipped")
 
 
-class LlamaBenchRunner(Runner):
+class LlamaBenchRunner(LlamaRunner):
     name = "llama_bench"
     runtimes = ("llama_bench",)
-    formats = ("gguf",)
-    stop_modes = ("fixed",)  # llama-bench repeats each test -r times
+    tool = TOOL
     Options = LlamaBenchOptions
     description = ("llama.cpp's llama-bench (the target's, never downloaded): prefill/decode tokens/s per "
                    "repetition over prompt sizes, generation sizes and context depths")
 
-    def default_stop(self) -> StopRule:
-        return default_stop()
-
     def check(self, profile: DeviceProfile, config: RunConfig) -> None:
-        check_config(self.name, TOOL, profile, config)
+        super().check(profile, config)
         opts = self.options_for(config)
         if not any(opts.n_prompt) and not any(opts.n_gen):
-            from harness.errors import HarnessError
-
             raise HarnessError("runner llama_bench: n_prompt and n_gen are all 0: no test to run")
 
     def run(self, ctx: RunContext) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -20,7 +20,7 @@ from harness.errors import HarnessError
 from harness.formats.gguf import GgufFormat
 from harness.llm.record import CostsFor, costs_for_model
 from harness.profiles import DeviceProfile
-from harness.runners.base import RunnerOptions
+from harness.runners.base import Runner, RunnerOptions
 from harness.store.record import RunConfig, StopRule
 
 DEFAULT_REPS = 5
@@ -64,18 +64,27 @@ class LlamaOptions(RunnerOptions):
         return list(itertools.product(self.n_prompt, self.n_gen, self.n_depth))
 
 
-def default_stop() -> StopRule:
-    return StopRule(mode="fixed", count=DEFAULT_REPS, warmup_min=1)
+class LlamaRunner(Runner):
+    """What both llama.cpp runners declare: GGUF models, a fixed number of repetitions of each
+    test (``--count``, default 5, after ``--warmup-min`` warm-up ones, default 1), and the tool
+    they start on the target (`tool`, found by `harness.runners.toolrun.target_tool`)."""
 
+    formats = ("gguf",)
+    stop_modes = ("fixed",)
+    tool: ClassVar[str]
 
-def check_config(runner: str, tool: str, profile: DeviceProfile, config: RunConfig) -> None:
-    """Plan-time refusals: repetitions must be a count; a tool to push must exist on the host."""
-    if config.stop.count is None:
-        raise HarnessError(f"runner {runner} repeats each test --count times (default {DEFAULT_REPS}); "
-                           "--time is not a rule it can follow")
-    spec = profile.tools.get(tool)
-    if spec is not None and spec.push is not None and not Path(spec.push).expanduser().is_file():
-        raise HarnessError(f"{spec.push}: {tool} to push to device {profile.id!r} not found (profile tools.{tool}.push)")
+    def default_stop(self) -> StopRule:
+        return StopRule(mode="fixed", count=DEFAULT_REPS, warmup_min=1)
+
+    def check(self, profile: DeviceProfile, config: RunConfig) -> None:
+        """Plan-time refusals: repetitions must be a count; a tool to push must exist on the host."""
+        if config.stop.count is None:
+            raise HarnessError(f"runner {self.name} repeats each test --count times (default {DEFAULT_REPS}); "
+                               "--time is not a rule it can follow")
+        spec = profile.tools.get(self.tool)
+        if spec is not None and spec.push is not None and not Path(spec.push).expanduser().is_file():
+            raise HarnessError(f"{spec.push}: {self.tool} to push to device {profile.id!r} not found "
+                               f"(profile tools.{self.tool}.push)")
 
 
 def model_costs(model_path: Path | None, options: LlamaOptions) -> tuple[CostsFor, list[str]]:

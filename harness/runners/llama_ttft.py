@@ -28,18 +28,10 @@ from harness.errors import HarnessError, RuntimeFailure, error_from_device_text
 from harness.llm.driver import DriverOptions, DriverResult, parse_driver_events
 from harness.llm.record import PhaseRows
 from harness.logs.llama_bench import LlamaLogError
-from harness.profiles import DeviceProfile
-from harness.runners.base import RunContext, Runner
-from harness.runners.llama_common import (
-    DEFAULT_TIMEOUT_S,
-    LlamaOptions,
-    check_config,
-    default_stop,
-    model_costs,
-    with_pid_file,
-)
+from harness.runners.base import RunContext
+from harness.runners.llama_common import DEFAULT_TIMEOUT_S, LlamaOptions, LlamaRunner, model_costs, with_pid_file
 from harness.runners.toolrun import ToolOutput, model_remote, pinned, push_files, run_tool, target_tool
-from harness.store.record import RunConfig, StopRule
+from harness.store.record import RunConfig
 
 TOOL = "harness-llm-driver"
 _FLASH_ATTN = {"auto": -1, "off": 0, "on": 1}
@@ -71,20 +63,13 @@ def _host_driver():
     return ensure_llama_build().driver
 
 
-class LlamaTtftRunner(Runner):
+class LlamaTtftRunner(LlamaRunner):
     name = "llama_ttft"
     runtimes = ("llama_ttft",)
-    formats = ("gguf",)
-    stop_modes = ("fixed",)
+    tool = TOOL
     Options = LlamaTtftOptions
     description = ("llama.cpp through harness's driver: TTFT, prefill/decode tokens/s, inter-token p50/p99, "
                    "peak RSS and J/token per phase, on the device clock")
-
-    def default_stop(self) -> StopRule:
-        return default_stop()
-
-    def check(self, profile: DeviceProfile, config: RunConfig) -> None:
-        check_config(self.name, TOOL, profile, config)
 
     def run(self, ctx: RunContext) -> None:
         t, rec, opts = ctx.transport, ctx.recorder, ctx.options

@@ -167,11 +167,19 @@ def test_cut_json_is_refused(tmp_path, cut, where):
         ingest_file("llama-bench", path, results=tmp_path / "results")
 
 
-def test_not_a_llama_bench_file_is_refused(tmp_path):
-    path = tmp_path / "notes.txt"
-    path.write_text("just some notes\n")
-    with pytest.raises(HarnessError, match=r"notes.txt: no llama-bench results"):
-        ingest_file("llama-bench", path, results=tmp_path / "results")
+@pytest.mark.parametrize("fmt, name, text, message", [
+    ("llama-bench", "notes.txt", "just some notes\n", r"notes.txt: no llama-bench results"),
+    ("llama-timings", "t.log", "llama_perf_context_print:        load time =     655.14 ms\n"
+                               "llama_perf_context_print: prompt eval time =  45.6", r"t.log: line 2: timing line is cut"),
+    ("executorch", "run.log", 'text\nPyTorchObserver {"prompt_tokens":5,"generated_tok',
+     r"run.log: line 2: PyTorchObserver JSON does not parse"),
+])
+def test_a_file_that_is_not_whole_is_refused_and_nothing_written(tmp_path, fmt, name, text, message):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(HarnessError, match=message):
+        ingest_file(fmt, path, results=tmp_path / "results")
+    assert RunStore(tmp_path / "results").manifests() == []
 
 
 def test_a_cut_markdown_row_names_its_line(tmp_path):
@@ -229,14 +237,6 @@ def test_llama_timings_memory_breakdown_and_earliest_format(tmp_path):
     assert m.phases.load_s == pytest.approx(83.07667) and m.result(LlmResult).details["mem_per_token_bytes"] == 22357508
 
 
-def test_llama_timings_cut_line_is_refused(tmp_path):
-    path = tmp_path / "t.log"
-    path.write_text("llama_perf_context_print:        load time =     655.14 ms\n"
-                    "llama_perf_context_print: prompt eval time =  45.6")
-    with pytest.raises(HarnessError, match=r"t.log: line 2: timing line is cut or corrupt"):
-        ingest_file("llama-timings", path, results=tmp_path / "results")
-
-
 # -- ExecuTorch ----------------------------------------------------------------------------
 
 
@@ -264,13 +264,6 @@ def test_executorch(tmp_path, name, tokens, ttft_s, rates, peak_mib, load_s):
     assert m.runtime.name == "executorch" and m.model.format == "pte"
     assert run.samples["phase"].to_pylist() == ["ttft", "prefill", "decode"]
     assert r.details["resolution_s"] == 0.001
-
-
-def test_executorch_cut_observer_is_refused(tmp_path):
-    path = tmp_path / "run.log"
-    path.write_text('text\nPyTorchObserver {"prompt_tokens":5,"generated_tok')
-    with pytest.raises(HarnessError, match=r"run.log: line 2: PyTorchObserver JSON does not parse"):
-        ingest_file("executorch", path, results=tmp_path / "results")
 
 
 def test_cli_ingest_json_and_an_error_line(tmp_path):

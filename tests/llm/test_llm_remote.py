@@ -28,6 +28,25 @@ def pushed_tools(llama_build) -> dict:
     return {"llama-bench": {"push": str(llama_build.llama_bench)}, "harness-llm-driver": {"push": str(llama_build.driver)}}
 
 
+def board_profile(server, tmp_path: Path, llama_build) -> Path:
+    """The sshd "board" with both llama.cpp runtimes and the cached build's binaries to push."""
+    data = server.profile_dict("llm-board")
+    data.update(runtimes=["llama_ttft", "llama_bench"], tools=pushed_tools(llama_build))
+    path = tmp_path / "llm-board.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def phone_profile(phone, tmp_path: Path, llama_build) -> Path:
+    """The emulated phone with both llama.cpp runtimes and the cached build's binaries to push."""
+    data = yaml.safe_load(phone.profile_path.read_text())
+    data.update(runtimes=["llama_ttft", "llama_bench"], tools=pushed_tools(llama_build))
+    data["defaults"].pop("runtime", None)
+    path = tmp_path / "phone.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
 def harness_run(profile: Path, model: Path, results: Path, runtime: str, *options: str) -> dict:
     cmd = [sys.executable, "-m", "harness", "run", "-d", str(profile), "-m", str(model), "--runtime", runtime,
            "--threads", "1", "--count", "3", "--no-thermal-gate", "--baseline", "0.3", "--results", str(results),
@@ -55,10 +74,7 @@ def check_ttft_run(run: dict, model_bytes: int) -> None:
 def test_over_ssh(tmp_path, llama_build, tiny_gguf):
     server = start_sshd(tmp_path, "board")
     try:
-        data = server.profile_dict("llm-board")
-        data.update(runtimes=["llama_ttft", "llama_bench"], tools=pushed_tools(llama_build))
-        profile = tmp_path / "llm-board.yaml"
-        profile.write_text(yaml.safe_dump(data))
+        profile = board_profile(server, tmp_path, llama_build)
         model = tmp_path / "models" / f"{HOSTILE}"
         model.parent.mkdir()
         shutil.copy(tiny_gguf("random-llama-small-q8_0"), model)
@@ -89,11 +105,7 @@ def test_over_ssh(tmp_path, llama_build, tiny_gguf):
 
 
 def test_over_adb(adb_phone, tmp_path, llama_build, tiny_gguf):  # noqa: F811
-    data = yaml.safe_load(adb_phone.profile_path.read_text())
-    data.update(runtimes=["llama_ttft", "llama_bench"], tools=pushed_tools(llama_build))
-    data["defaults"].pop("runtime", None)
-    profile = tmp_path / "phone.yaml"
-    profile.write_text(yaml.safe_dump(data))
+    profile = phone_profile(adb_phone, tmp_path, llama_build)
     model = tiny_gguf("random-llama-tiny-q4_0")
     results = tmp_path / "results"
 

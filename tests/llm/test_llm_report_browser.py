@@ -9,14 +9,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 
 from harness.analysis.ceilings import derive_ceilings, save_ceilings
 from harness.ingest.files import ingest_file
 from harness.report.dashboard import build_report
 from harness.store.store import RunStore
 from tests.adb_emulator.fixtures import adb_phone, harness_config  # noqa: F401
-from tests.llm.test_llm_remote import pushed_tools
+from tests.llm.test_llm_remote import board_profile, phone_profile
 from tests.llm.test_llm_runners_local import run, write_profile
 from tests.llm.test_llm_summary import ceilings_events
 from tests.report.browser import open_report
@@ -42,15 +41,8 @@ def test_llm_report_in_headless_chromium(tmp_path, llama_build, tiny_gguf, adb_p
     local = write_profile(tmp_path, llama_build, tools={"llama-bench": str(llama_build.llama_bench)})
     server = start_sshd(tmp_path, "board")
     try:
-        data = server.profile_dict("llm-board")
-        data.update(runtimes=["llama_ttft", "llama_bench"], tools=pushed_tools(llama_build))
-        board = tmp_path / "llm-board.yaml"
-        board.write_text(yaml.safe_dump(data))
-        phone_data = yaml.safe_load(adb_phone.profile_path.read_text())
-        phone_data.update(runtimes=["llama_ttft"], tools=pushed_tools(llama_build))
-        phone_data["defaults"].pop("runtime", None)
-        phone = tmp_path / "phone.yaml"
-        phone.write_text(yaml.safe_dump(phone_data))
+        board = board_profile(server, tmp_path, llama_build)
+        phone = phone_profile(adb_phone, tmp_path, llama_build)
         for device in ("llama-local", "llm-board", "emulated-phone"):
             save_ceilings(derive_ceilings(ceilings_events(), device), store.root)
         runs = {
