@@ -115,11 +115,11 @@ class PhaseRows:
     def add_driver(self, res: DriverResult, costs: CostsFor | None = None) -> None:
         """One driver invocation (one test point): ttft/prefill/decode rows per repetition
         and one inter_token row per generated token after the first, on the device clock."""
-        reps = [r for r in res.reps if not r.warmup] or res.reps
+        reps = res.measured
         first = self.iteration
         for r in res.reps:
             self._driver_rep(r)
-        if not reps:
+        if not reps:  # stopped during warm-up: its rows are kept, no phase is measured
             return
         r0 = reps[0]
         rows = (first, self.iteration - 1)

@@ -103,6 +103,19 @@ def test_phases_are_computed_from_the_rows(tmp_path, tiny_gguf):
     assert "no steady-state samples" not in m.summary.warnings
 
 
+def test_a_run_stopped_during_warm_up_keeps_its_rows_and_measures_no_phase():
+    """Warm-up repetitions are never promoted to measured ones when no measured one came."""
+    res = driver_result()
+    res.reps = [r for r in res.reps if r.warmup]
+    rec = Recorder(runtime=RuntimeInfo(name="llama_ttft", library="llama.cpp"))
+    rows = PhaseRows(rec)
+    rows.add_driver(res)
+    assert rows.result("harness-llm-driver").phases == []
+    phases = rec.table("samples")["phase"].to_pylist()
+    assert phases[:3] == ["warmup_ttft", "warmup_prefill", "warmup_decode"]
+    assert all(p.startswith("warmup_") for p in phases)
+
+
 def test_joules_per_token_on_windows_aligned_to_each_phase(tmp_path, tiny_gguf):
     m, _, res, _ = record(tmp_path, tiny_gguf)
     e = m.summary.energy
