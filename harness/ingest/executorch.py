@@ -14,11 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.ingest.base import IngestedRun, IngestFormat
-from harness.ingest.llama_bench import parsed
-from harness.llm.record import PhaseRows
+from harness.ingest.llama_bench import parsed, single_run
 from harness.logs.executorch import ExecuTorchRun, parse_executorch
-from harness.store.record import RuntimeInfo, StopRule
-from harness.store.recorder import Recorder
 
 
 class ExecuTorchIngest(IngestFormat):
@@ -32,20 +29,15 @@ class ExecuTorchIngest(IngestFormat):
 
     @staticmethod
     def _run(run: ExecuTorchRun, lines: list[str]) -> IngestedRun:
-        rec = Recorder(runtime=RuntimeInfo(name="executorch", library="executorch"))
-        rec.add_raw("executorch", lines)
-        rows = PhaseRows(rec)
-        rows.add_executorch(run)
-        if run.model_load_s is not None:
-            rec.phases.load_s = run.model_load_s
-        if run.peak_rss_bytes is not None:
-            rec.memory["peak_rss_bytes"] = float(run.peak_rss_bytes)
         details = {"observer_line": run.line, "resolution_s": run.resolution_s, "observer": run.observer,
                    "rss_bytes": run.rss_bytes}
         if run.sampling_s is not None:
             details["sampling_s"] = run.sampling_s
         if run.stats is not None:
             details["stats"] = run.stats.model_dump()
-        rec.set_result(rows.result("executorch PyTorchObserver", details=details))
-        return IngestedRun(recorder=rec, runtime="executorch", stop=StopRule(mode="fixed", count=1, warmup_min=1),
-                           model_format="pte", json_extra={"observer_line": run.line})
+        ingested = single_run("executorch", "executorch", lines, "executorch", lambda rows: rows.add_executorch(run),
+                              source="executorch PyTorchObserver", details=details, load_s=run.model_load_s,
+                              model_format="pte", json_extra={"observer_line": run.line})
+        if run.peak_rss_bytes is not None:
+            ingested.recorder.memory["peak_rss_bytes"] = float(run.peak_rss_bytes)
+        return ingested

@@ -40,6 +40,21 @@ def parsed(parse: Callable[..., T], text: str, source: Path) -> T:
         raise IngestError(f"line {e.line}: {e.reason}" if e.line is not None else e.reason) from None
 
 
+def single_run(runtime: str, library: str, lines: list[str], raw: str, fill: Callable[[PhaseRows], None], *,
+               source: str, details: dict, load_s: float | None, model_format: str, json_extra: dict) -> IngestedRun:
+    """One run a saved llama.cpp / ExecuTorch log describes: the log kept verbatim under `raw`,
+    its phase rows (added by `fill`), its result; the tool ran it once."""
+    rec = Recorder(runtime=RuntimeInfo(name=runtime, library=library))
+    rec.add_raw(raw, lines)
+    rows = PhaseRows(rec)
+    fill(rows)
+    if load_s is not None:
+        rec.phases.load_s = load_s
+    rec.set_result(rows.result(source, details=details))
+    return IngestedRun(recorder=rec, runtime=runtime, stop=StopRule(mode="fixed", count=1, warmup_min=1),
+                       model_format=model_format, json_extra=json_extra)
+
+
 def configuration(t: LlamaBenchTest) -> tuple:
     return tuple(sorted((k, str(v)) for k, v in t.fields.items()
                         if k not in _PER_TEST and not k.startswith(_PER_TEST_PREFIXES)))

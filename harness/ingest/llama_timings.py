@@ -14,11 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.ingest.base import IngestedRun, IngestFormat
-from harness.ingest.llama_bench import parsed
-from harness.llm.record import PhaseRows
+from harness.ingest.llama_bench import parsed, single_run
 from harness.logs.llama_timings import LlamaTimings, parse_llama_timings
-from harness.store.record import RuntimeInfo, StopRule
-from harness.store.recorder import Recorder
 
 _SOURCE = {"llama_perf": "llama_perf_context_print", "llama_print_timings": "llama_print_timings",
            "main": "main (2023)", "server": "llama-server print_timing"}
@@ -35,13 +32,6 @@ class LlamaTimingsIngest(IngestFormat):
 
     @staticmethod
     def _run(b: LlamaTimings, lines: list[str]) -> IngestedRun:
-        runtime = "llama-server" if b.family == "server" else "llama.cpp"
-        rec = Recorder(runtime=RuntimeInfo(name=runtime, library="llama.cpp"))
-        rec.add_raw("llama_timings", lines)
-        rows = PhaseRows(rec)
-        rows.add_timings(b)
-        if b.load_s is not None:
-            rec.phases.load_s = b.load_s
         details = {k: v for k, v in (("block_line", b.line), ("total_s", b.total_s), ("total_tokens", b.total_tokens),
                                      ("mem_per_token_bytes", b.mem_per_token_bytes),
                                      ("graphs_reused", b.graphs_reused), ("slot_id", b.slot_id),
@@ -50,6 +40,6 @@ class LlamaTimingsIngest(IngestFormat):
             details["sample"] = b.sample.model_dump()
         if b.memory_breakdown:
             details["memory_breakdown_bytes"] = [m.model_dump() for m in b.memory_breakdown]
-        rec.set_result(rows.result(_SOURCE[b.family], details=details))
-        return IngestedRun(recorder=rec, runtime=runtime, stop=StopRule(mode="fixed", count=1, warmup_min=1),
-                           model_format="gguf", json_extra={"timings_block_line": b.line})
+        return single_run("llama-server" if b.family == "server" else "llama.cpp", "llama.cpp", lines, "llama_timings",
+                          lambda rows: rows.add_timings(b), source=_SOURCE[b.family], details=details,
+                          load_s=b.load_s, model_format="gguf", json_extra={"timings_block_line": b.line})

@@ -20,7 +20,7 @@ from harness.llm.driver import DriverRep, DriverResult
 from harness.llm.gguf_model import GgufModel
 from harness.llm.results import WARMUP_PREFIX, LlmResult, phase_from_samples
 from harness.logs.executorch import ExecuTorchRun
-from harness.logs.llama_bench import BatchedBenchRow, LlamaBenchTest, bench_test_name
+from harness.logs.llama_bench import BatchedBenchRow, LlamaBenchTest, LlamaConfig, bench_test_name
 from harness.logs.llama_timings import LlamaTimings
 from harness.store.results import AggregateStats
 from harness.store.recorder import Recorder
@@ -181,7 +181,4 @@ class PhaseRows:
 
 def bench_config(t: LlamaBenchTest) -> dict[str, Any]:
     """The LlmResult fields a llama-bench test states about its configuration."""
-    return dict(threads=t.n_threads, n_gpu_layers=t.n_gpu_layers, n_batch=t.n_batch, n_ubatch=t.n_ubatch,
-                type_k=t.type_k, type_v=t.type_v, flash_attn=t.flash_attn, backends=t.backends,
-                build_commit=t.build_commit, build_number=t.build_number, model_type=t.model_type,
-                model_n_params=t.model_n_params, model_size_bytes=t.model_size_bytes)
+    return dict(threads=t.n_threads, **t.model_dump(include=set(LlamaConfig.model_fields)))

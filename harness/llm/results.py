@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from harness.llm.costs import TokenCosts
+from harness.logs.llama_bench import LlamaConfig
 from harness.stats import summarize
 from harness.store.record import LatencySummary
 from harness.store.results import AggregateStats, PhasedResult, WorkloadPhase
@@ -61,24 +62,12 @@ class LlmPhase(WorkloadPhase):
         return f"{self.name} {self.test}"
 
 
-class LlmResult(PhasedResult):
+class LlmResult(LlamaConfig, PhasedResult):
     """An LLM workload (llama-bench, the TTFT driver, a saved llama.cpp/ExecuTorch log)."""
 
     kind: Literal["llm"] = "llm"
     phases: list[LlmPhase]
     threads: int | None = None
-    n_gpu_layers: int | None = None
-    n_batch: int | None = None
-    n_ubatch: int | None = None
-    type_k: str | None = None
-    type_v: str | None = None
-    flash_attn: str | None = None
-    backends: str | None = None
-    build_commit: str | None = None
-    build_number: int | None = None
-    model_type: str | None = Field(None, description="the model as the tool describes it")
-    model_n_params: float | None = None
-    model_size_bytes: float | None = None
 
     # the phases stand for the steady state: no "no steady-state samples" warning
     stands_for_samples: ClassVar[bool] = True

@@ -39,7 +39,25 @@ class LlamaLogError(LogFormatError):
         super().__init__(f"{where}: {reason}")
 
 
-class LlamaBenchTest(BaseModel):
+class LlamaConfig(BaseModel):
+    """The configuration and build a llama.cpp tool reports with its figures (a llama-bench
+    test states them; an LLM result keeps them)."""
+
+    n_gpu_layers: int | None = None
+    n_batch: int | None = None
+    n_ubatch: int | None = None
+    type_k: str | None = None
+    type_v: str | None = None
+    flash_attn: str | None = None
+    backends: str | None = None
+    build_commit: str | None = None
+    build_number: int | None = None
+    model_type: str | None = Field(None, description="the model as the tool describes it")
+    model_n_params: float | None = None
+    model_size_bytes: float | None = None  # exact from csv/json; from md's "403.20 MiB" to 2 decimals
+
+
+class LlamaBenchTest(LlamaConfig):
     """One llama-bench test (one row): SI units; None where the format does not say."""
 
     model_config = ConfigDict(extra="forbid")
@@ -64,22 +82,10 @@ class LlamaBenchTest(BaseModel):
     itl_stddev_s: float | None = None
     samples_ttft_s: list[float] = Field(default_factory=list)
     samples_itl_s: list[float] = Field(default_factory=list)
-    model_type: str | None = None
     model_filename: str | None = None
-    model_size_bytes: float | None = None  # exact from csv/json; from md's "403.20 MiB" to 2 decimals
-    model_n_params: float | None = None
-    backends: str | None = None
     cpu_info: str | None = None
     gpu_info: str | None = None
-    build_commit: str | None = None
-    build_number: int | None = None
     n_threads: int | None = None
-    n_gpu_layers: int | None = None
-    n_batch: int | None = None
-    n_ubatch: int | None = None
-    type_k: str | None = None
-    type_v: str | None = None
-    flash_attn: str | None = None
     test_time: dt.datetime | None = None
     fields: dict[str, Any] = Field(default_factory=dict, description="every field as printed")
 

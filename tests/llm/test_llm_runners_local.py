@@ -94,12 +94,12 @@ def test_llama_bench_sweep_records_each_repetition(tmp_path, llama_build, tiny_g
     profile = write_profile(tmp_path, llama_build)
     store = RunStore(tmp_path / "results")
     m = run(profile, tiny_gguf("random-llama-tiny-q8_0"), store, "llama_bench",
-            {"n_prompt": [16, 32], "n_gen": 8, "n_depth": "0,16", "n_ubatch": 16})
+            {"n_prompt": [16, 32], "n_gen": 8, "n_depth": "0,16", "n_ubatch": 16, "n_gpu_layers": 0})
     assert m.status == "ok", m.error
     assert m.runtime.version == llama_build.llama_cpp_commit[:8]
     assert m.runtime.details["tools"]["llama-bench"] == {"path": str(llama_build.llama_bench), "from": "profile tools"}
     note = next(n for n in m.notes if n.startswith("llama-bench command: "))
-    assert " -p 16,32 -n 8 -d 0,16 -r 3 -o jsonl -t 1 -ub 16" in note
+    assert " -p 16,32 -n 8 -d 0,16 -r 3 -o jsonl -t 1 -ngl 0 -ub 16" in note
     r = m.result(LlmResult)
     assert [p.test for p in r.phases] == ["pp16", "pp32", "tg8", "pp16 @ d16", "pp32 @ d16", "tg8 @ d16"]
     samples = store.load(m.run_id).samples
@@ -111,7 +111,7 @@ def test_llama_bench_sweep_records_each_repetition(tmp_path, llama_build, tiny_g
         assert p.rate_per_s == pytest.approx(p.reported["avg_ts"], rel=1e-4)
         assert p.costs is not None and p.costs.n_tokens == p.units
     assert m.summary.stop_reason == "llama-bench: 3 repetitions of each test"
-    assert r.threads == 1 and r.n_ubatch == 16
+    assert (r.threads, r.n_gpu_layers, r.n_ubatch) == (1, 0, 16)  # as llama-bench reported them
 
 
 def test_joules_per_token_from_a_power_rail_sampled_during_the_run(tmp_path, llama_build, tiny_gguf, monkeypatch):
