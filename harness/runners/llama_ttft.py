@@ -34,7 +34,8 @@ from harness.runners.toolrun import ToolOutput, model_remote, pinned, push_files
 from harness.store.record import RunConfig
 
 TOOL = "harness-llm-driver"
-_FLASH_ATTN = {"auto": -1, "off": 0, "on": 1}
+_FLASH_ATTN = {"auto": -1, "off": 0, "on": 1}  # the driver's -fa values
+_FLASH_ATTN_NAME = {v: k for k, v in _FLASH_ATTN.items()}
 
 
 class LlamaTtftOptions(LlamaOptions):
@@ -156,7 +157,7 @@ class LlamaTtftRunner(LlamaRunner):
             rec.set_result(rows.result(
                 TOOL, threads=hello.get("n_threads"), n_gpu_layers=hello.get("n_gpu_layers"),
                 n_batch=hello.get("n_batch"), n_ubatch=hello.get("n_ubatch"),
-                flash_attn={-1: "auto", 0: "off", 1: "on"}.get(hello.get("flash_attn")),
+                flash_attn=_FLASH_ATTN_NAME.get(hello.get("flash_attn")),
                 model_type=first.load.get("model_desc"), model_n_params=first.load.get("model_n_params"),
                 model_size_bytes=first.load.get("model_size_bytes"),
             ))

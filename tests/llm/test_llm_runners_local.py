@@ -51,7 +51,7 @@ def test_ttft_sweep_with_the_host_build_and_the_roofline(tmp_path, llama_build, 
     save_ceilings(derive_ceilings(ceilings_events(), "llama-local"), store.root)
     model = tiny_gguf("random-llama-small-q4_0")
     before = time.monotonic_ns()
-    m = run(profile, model, store, "llama_ttft", {"n_prompt": "8,16", "n_gen": 6, "n_depth": [0, 32]})
+    m = run(profile, model, store, "llama_ttft", {"n_prompt": "8,16", "n_gen": 6, "n_depth": [0, 32], "flash_attn": "off"})
     after = time.monotonic_ns()
     assert m.status == "ok", m.error
     assert (m.runtime.name, m.runtime.library, m.runtime.version) == ("llama_ttft", "llama.cpp", llama_build.llama_cpp_commit)
@@ -87,7 +87,10 @@ def test_ttft_sweep_with_the_host_build_and_the_roofline(tmp_path, llama_build, 
     # prefill and decode placed on the device's measured roofline
     roof = m.summary.roofline
     assert roof["kind"] == "llm" and len(roof["points"]) == 8 and roof["decode_bandwidth_utilisation"] > 0
-    assert m.benchmark_key and m.config.options == {"n_prompt": [8, 16], "n_gen": [6], "n_depth": [0, 32]}
+    assert m.benchmark_key and m.config.options == {"n_prompt": [8, 16], "n_gen": [6], "n_depth": [0, 32],
+                                                     "flash_attn": "off"}
+    # the configuration as the driver reported it back
+    assert (r.threads, r.flash_attn) == (1, "off") and " -fa 0 " in next(n for n in m.notes if "driver command" in n)
 
 
 def test_llama_bench_sweep_records_each_repetition(tmp_path, llama_build, tiny_gguf):
