@@ -237,6 +237,21 @@ class Defaults(_Strict):
     python: str | None = Field(None, description="Python on the target for the agent; default python3.")
 
 
+class TargetTool(_Strict):
+    """Where a runner's tool (llama-bench, harness-llm-driver…) comes from on a target."""
+
+    path: str | None = Field(None, description="Path of the tool on the target.")
+    push: str | None = Field(
+        None, description="Host file pushed to the target's work folder (content-hash cache) and run from there."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if (self.path is None) == (self.push is None):
+            raise ValueError("give the tool's 'path' on the target or a host file to 'push', one of them")
+        return self
+
+
 def runtime_names() -> list[str]:
     """The runtime names a profile may list: those the registered runners declare
     (`harness.runners.base.Runner.runtimes`), read without importing the runner package."""
@@ -257,8 +272,21 @@ class DeviceProfile(_Strict):
     benchmark_binary: str | None = Field(
         None, description="Host path of TFLite's benchmark_model for this device (never downloaded)."
     )
+    tools: dict[str, TargetTool] = Field(
+        default_factory=dict,
+        description="Tools runners start on the target, by name (llama-bench, harness-llm-driver…): "
+        "{path: ON_TARGET} or {push: HOST_FILE}; a plain string is a path on the target. A tool not listed "
+        "is looked up on the target's PATH; none is ever downloaded.",
+    )
     limits: Limits = Field(default_factory=Limits)
     defaults: Defaults = Field(default_factory=Defaults)
+
+    @field_validator("tools", mode="before")
+    @classmethod
+    def _plain_path(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: {"path": t} if isinstance(t, str) else t for k, t in v.items()}
+        return v
 
     @field_validator("runtimes")
     @classmethod

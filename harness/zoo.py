@@ -1,11 +1,13 @@
 """The model zoo: reference workloads listed in ``model_zoo/manifest.yaml``.
 
 An entry id reads ``<arch>-<precision>-<format>`` (``mobilenet_v2_1.0_224-int8-tflite``);
-``<arch>`` alone means its fp32 TFLite entry. Small files are committed under
+``<arch>`` alone means its fp32 TFLite entry (or, for the random-weight GGUF LLMs, their
+only one: ``random-llama-tiny-q4_0``). Small files are committed under
 ``model_zoo/models/``; the others are built on demand by ``harness zoo build ID`` into
 the cache folder (``$HARNESS_ZOO_CACHE``, default ``~/.cache/harness/zoo``). Building runs
-``model_zoo/build.py`` and needs the ``build`` extra (tensorflow-cpu); using the zoo
-does not. ``$HARNESS_ZOO_DIR`` points at another zoo folder (manifest + build script).
+the entry's ``builder``: ``model_zoo/build.py`` needs the ``build`` extra (tensorflow-cpu);
+``model_zoo/tiny_gguf.py`` (GGUF LLMs with random weights) only numpy and gguf. Using the
+zoo needs neither. ``$HARNESS_ZOO_DIR`` points at another zoo folder (manifest + build script).
 """
 
 from __future__ import annotations
@@ -39,13 +41,15 @@ class ZooEntry(BaseModel):
     arch: str
     task: str
     format: str
-    precision: Literal["fp32", "int8"]
+    precision: Literal["fp32", "int8", "f32", "f16", "q8_0", "q4_0"]  # GGUF: the main tensor type
     input_shape: list[int]
     input_dtype: str
     output_shape: list[int]
     output_dtype: str
     file: str
     storage: Literal["repo", "cache"]
+    #: the script in model_zoo/ that builds an on-demand entry
+    builder: Literal["build.py", "tiny_gguf.py"] = "build.py"
     size_bytes: int
     sha256: str
     macs: int
@@ -106,7 +110,7 @@ def entries() -> list[ZooEntry]:
 def resolve(spec: str) -> ZooEntry | None:
     """The entry named by an id, or by an architecture alone (its fp32 TFLite entry)."""
     by_id = {e.id: e for e in entries()}
-    return by_id.get(spec) or by_id.get(f"{spec}-fp32-tflite")
+    return by_id.get(spec) or by_id.get(f"{spec}-fp32-tflite") or by_id.get(f"{spec}-gguf")
 
 
 def _names() -> set[str]:
@@ -183,8 +187,11 @@ def build(spec: str, force: bool = False) -> BuildResult:
 
 
 def build_entry(entry_id: str) -> Path:
-    """Run ``model_zoo/build.py`` for one entry into the cache folder; returns its path."""
+    """Run ``model_zoo/build.py`` (or the entry's builder) for one entry into the cache folder;
+    returns its path."""
     entry = get(entry_id)
+    if entry.builder == "tiny_gguf.py":
+        return _build_gguf(entry)
     if importlib.util.find_spec("tensorflow") is None:
         raise ModelError(f"building {entry.id} needs TensorFlow: pip install 'harness[build]'")
     script = zoo_dir() / "build.py"
@@ -208,3 +215,19 @@ def build_entry(entry_id: str) -> Path:
             raise ModelError(f"building {entry.id} failed (exit {proc.returncode}): " + " | ".join(tail))
         os.replace(built, entry.path)
     return entry.path
+
+
+def _build_gguf(entry: ZooEntry) -> Path:
+    """A random-weight GGUF LLM, written by ``model_zoo/tiny_gguf.py`` (numpy and gguf only: seconds)."""
+    script = zoo_dir() / "tiny_gguf.py"
+    if not script.is_file():
+        raise ModelError(f"zoo build script not found: {script}")
+    spec = importlib.util.spec_from_file_location("harness_zoo_tiny_gguf", script)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    try:
+        return module.ensure(Path(entry.file).stem, entry.path.parent)
+    except ValueError as e:
+        raise ModelError(f"building {entry.id} failed: {e}") from None
+

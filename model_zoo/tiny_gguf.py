@@ -13,6 +13,9 @@ machine — numpy's PCG64 stream, fixed key order, no timestamps.
     python model_zoo/tiny_gguf.py [--out DIR] [NAME ...]     # default: the test set
     python model_zoo/tiny_gguf.py --list
 
+In the harness zoo (``harness zoo list``) each is ``<name>-gguf``, built on demand by
+``harness zoo build ID`` with this script (`manifest_entry` writes its manifest row).
+
 Names read ``random-llama-<size>-<quant>`` with sizes ``tiny`` (2 layers, width 64),
 ``small`` (4 layers, width 128) and ``medium`` (8 layers, width 512, ~25 M parameters) and
 quantisations ``f32``, ``f16``, ``q8_0``, ``q4_0`` (the types the gguf writer can quantise
@@ -164,6 +167,38 @@ def write(name: str, path: Path, seed: int = SEED) -> Path:
     w.close()
     os.replace(tmp, path)
     return path
+
+
+def zoo_id(name: str) -> str:
+    """The model's id in the harness zoo (``<arch>-<quant>-gguf``)."""
+    return f"{name.removesuffix('.gguf')}-gguf"
+
+
+def counts(shape: Shape) -> tuple[int, int]:
+    """(MACs per generated token in the weight matmuls, parameters) from the shape alone."""
+    kv_dim = shape.n_embd // shape.n_head * shape.n_head_kv
+    per_layer = 2 * shape.n_embd * shape.n_embd + 2 * kv_dim * shape.n_embd + 3 * shape.n_ff * shape.n_embd
+    macs = shape.n_layer * per_layer + N_VOCAB * shape.n_embd  # + the output projection
+    params = macs + N_VOCAB * shape.n_embd + (2 * shape.n_layer + 1) * shape.n_embd  # + embedding, norms
+    return macs, params
+
+
+def manifest_entry(name: str, path: Path) -> dict:
+    """This model's entry in model_zoo/manifest.yaml (built on demand into the cache's gguf/)."""
+    shape, quant = parse_name(name)
+    macs, params = counts(shape)
+    return {
+        "id": zoo_id(name), "arch": name.rsplit("-", 1)[0],
+        "task": f"text generation, {LABEL}", "format": "gguf", "precision": quant,
+        "input_shape": [1, shape.n_ctx], "input_dtype": "int32", "output_shape": [1, N_VOCAB], "output_dtype": "float32",
+        "file": f"gguf/{path.name}", "storage": "cache", "builder": "tiny_gguf.py",
+        "size_bytes": path.stat().st_size, "sha256": _sha256(path), "macs": macs, "params": params,
+        "expected": {"macs": float(macs), "params": float(params),
+                     "reference": f"counted from the shape in model_zoo/tiny_gguf.py ({shape.n_layer} layers, width "
+                                  f"{shape.n_embd}, {shape.n_head} heads / {shape.n_head_kv} KV, feed-forward "
+                                  f"{shape.n_ff}, context {shape.n_ctx}); random weights; MACs per generated token in "
+                                  "the weight matmuls, attention excluded"},
+    }
 
 
 def _sha256(path: Path) -> str:

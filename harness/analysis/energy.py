@@ -272,6 +272,58 @@ def summarize(
     return out
 
 
+def summarize_windows(
+    telemetry,
+    windows: list[tuple[int, int]],
+    units: int,
+    baseline: list[tuple[int, int]] | tuple = (),
+    rails: list[str] | None = None,
+) -> dict:
+    """Energy over a set of device-clock windows (ns) that together do `units` of work — an
+    LLM's prefill or decode repetitions, `units` their tokens.
+
+    ``energy_j``: ∫ power over every window, summed; ``j_per_unit``: that ÷ units;
+    ``j_per_unit_net``: the same less the idle baseline power (mean over the `baseline`
+    windows) × the windows' total length; ``power_w_mean``: energy ÷ total length;
+    ``coverage``: the worst window's share covered by power samples. Figures that cannot be
+    computed are None, with the reason in ``warnings``."""
+    series = telemetry_series(telemetry)
+    windows = [(int(a), int(b)) for a, b in windows if b > a]
+    total_s = sum((b - a) / 1e9 for a, b in windows)
+    out: dict = {"energy_j": None, "j_per_unit": None, "j_per_unit_net": None, "power_w_mean": None,
+                 "windows": len(windows), "window_s": total_s, "units": units, "warnings": []}
+    kind, chans, why = power_source(series, rails)
+    out.update(source=kind, channels=chans, chosen_because=why)
+    if not chans or not windows:
+        out["warnings"].append(why if not chans else "no window to integrate over")
+        return out
+    t0 = windows[0][0]
+    energy = sum(_energy(kind, chans, series, a, b, t0) for a, b in windows)
+    cov = min(_coverage(chans, series, a, b, t0)[0] for a, b in windows)
+    out.update(energy_j=energy, power_w_mean=energy / total_s if total_s > 0 else None, coverage=cov)
+    if units > 0:
+        out["j_per_unit"] = energy / units
+    if cov < 0.9:
+        out["warnings"].append(f"power samples cover only {cov:.0%} of the shortest-covered window")
+    idle = [(int(a), int(b)) for a, b in baseline if b > a]
+    if idle:
+        p_idle = sum(_energy(kind, chans, series, a, b, t0) for a, b in idle) / sum((b - a) / 1e9 for a, b in idle)
+        out["baseline_power_w"] = p_idle
+        if units > 0:
+            out["j_per_unit_net"] = (energy - p_idle * total_s) / units
+    return out
+
+
+def baseline_windows(timeline: dict[str, int]) -> list[tuple[int, int]]:
+    """The idle windows the telemetry recorded around the workload (see `summarize_timeline`)."""
+    out = []
+    if "baseline_start_ns" in timeline and "workload_start_ns" in timeline:
+        out.append((timeline["baseline_start_ns"], timeline["workload_start_ns"]))
+    if "workload_end_ns" in timeline and "baseline_end_ns" in timeline:
+        out.append((timeline["workload_end_ns"], timeline["baseline_end_ns"]))
+    return out
+
+
 def summarize_timeline(telemetry, timeline: dict[str, int], iterations: int, rails: list[str] | None = None) -> dict:
     """`summarize` with windows taken from a record's ``timeline`` marks.
 
@@ -282,11 +334,7 @@ def summarize_timeline(telemetry, timeline: dict[str, int], iterations: int, rai
         steady = timeline["steady_start_ns"], timeline["steady_end_ns"]
     except KeyError as e:
         raise HarnessError(f"energy: the run's timeline has no {e.args[0]}") from None
-    baseline = []
-    if "baseline_start_ns" in timeline and "workload_start_ns" in timeline:
-        baseline.append((timeline["baseline_start_ns"], timeline["workload_start_ns"]))
-    if "workload_end_ns" in timeline and "baseline_end_ns" in timeline:
-        baseline.append((timeline["workload_end_ns"], timeline["baseline_end_ns"]))
+    baseline = baseline_windows(timeline)
     run = None
     if "workload_start_ns" in timeline and "workload_end_ns" in timeline:
         run = (timeline["workload_start_ns"], timeline["workload_end_ns"])

@@ -3,7 +3,8 @@
 `derive_summary` is a pure function of a manifest (its typed ``results`` included) and its
 tables, so a stored run can be re-summarised and every figure traced back to raw samples.
 It reads runner results through their hooks only (`RunnerResult.typical_latency`,
-`.energy`, `.stands_for_samples`, `.off_the_ceilings`), never through a dict.
+`.energy`, `.stands_for_samples`, `.off_the_ceilings`), never through a dict; an LLM's phases
+(`harness.llm.results`) are summarised by `harness.llm.summary`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from harness import stats
 from harness.analysis import energy
 from harness.analysis.roofline import summarize_roofline
 from harness.errors import HarnessError
+from harness.llm.summary import add_llm_summary
 from harness.store.record import RunManifest, Summary
 from harness.store.recorder import Recorder
 
@@ -76,6 +78,8 @@ def derive_summary(
     )
     if summary.roofline is not None and source is not None:
         summary.roofline["latency_source"] = source
+    # an LLM's phases (prefill, decode in tokens): throughput, J/token per phase, its roofline
+    add_llm_summary(summary, manifest, samples, telemetry, ceilings, roofline_precision(manifest))
     return summary
 
 

@@ -107,6 +107,8 @@ class StageProgress:
 
 
 def print_result_table(manifests: list[RunManifest], results_dir: Path) -> None:
+    from harness.llm.summary import describe as describe_llm
+
     table = id_table("run", "device", "model", "runtime", "status", "n", "median ms", "p90 ms", "95% CI ms", "stop",
                      ids=("run", "device", "model"))
     for m in manifests:
@@ -127,6 +129,8 @@ def print_result_table(manifests: list[RunManifest], results_dir: Path) -> None:
         )
     print_table(table)
     for m in manifests:  # one line each, never wrapped: they are read and grepped by run id
+        for line in describe_llm(m):  # an LLM's phases: the table's latency columns do not apply
+            console.print(f"{m.run_id}: {line}", markup=False, soft_wrap=True)
         if m.error:
             console.print(Text(f"{m.run_id}: {m.error.stage}: {m.error.message}", style="red"), soft_wrap=True)
         for w in run_warnings(m):

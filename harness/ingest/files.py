@@ -99,8 +99,12 @@ def _model_ref(model: str | None, run: IngestedRun) -> ModelRef:
         from harness.models import resolve_model
 
         return resolve_model(model)[0]
+    from harness.formats.registry import extensions
+
     named = run.model_name or ""
-    name = model or (Path(named).stem if named else "unknown")
+    # a file name loses its extension; a name as a tool prints it ("qwen3 0.6B Q4_0") is kept whole
+    stem = Path(named).stem if named.lower().endswith(extensions()) else Path(named).name
+    name = model or (stem if named else "unknown")
     return ModelRef(
         name=name,
         path=named or name,

@@ -26,12 +26,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.errors import HarnessError
 from harness.logs.text import Kept as Skipped  # the line keeper every log parser shares
+from harness.logs.text import LogFormatError
 
 
-
-class LlamaLogError(HarnessError):
+class LlamaLogError(LogFormatError):
     """A llama.cpp/ExecuTorch log is cut, corrupt, or lacks the figures that define it."""
 
     def __init__(self, source: str, reason: str, line: int | None = None):
@@ -40,7 +39,25 @@ class LlamaLogError(HarnessError):
         super().__init__(f"{where}: {reason}")
 
 
-class LlamaBenchTest(BaseModel):
+class LlamaConfig(BaseModel):
+    """The configuration and build a llama.cpp tool reports with its figures (a llama-bench
+    test states them; an LLM result keeps them)."""
+
+    n_gpu_layers: int | None = None
+    n_batch: int | None = None
+    n_ubatch: int | None = None
+    type_k: str | None = None
+    type_v: str | None = None
+    flash_attn: str | None = None
+    backends: str | None = None
+    build_commit: str | None = None
+    build_number: int | None = None
+    model_type: str | None = Field(None, description="the model as the tool describes it")
+    model_n_params: float | None = None
+    model_size_bytes: float | None = None  # exact from csv/json; from md's "403.20 MiB" to 2 decimals
+
+
+class LlamaBenchTest(LlamaConfig):
     """One llama-bench test (one row): SI units; None where the format does not say."""
 
     model_config = ConfigDict(extra="forbid")
@@ -65,22 +82,10 @@ class LlamaBenchTest(BaseModel):
     itl_stddev_s: float | None = None
     samples_ttft_s: list[float] = Field(default_factory=list)
     samples_itl_s: list[float] = Field(default_factory=list)
-    model_type: str | None = None
     model_filename: str | None = None
-    model_size_bytes: float | None = None  # exact from csv/json; from md's "403.20 MiB" to 2 decimals
-    model_n_params: float | None = None
-    backends: str | None = None
     cpu_info: str | None = None
     gpu_info: str | None = None
-    build_commit: str | None = None
-    build_number: int | None = None
     n_threads: int | None = None
-    n_gpu_layers: int | None = None
-    n_batch: int | None = None
-    n_ubatch: int | None = None
-    type_k: str | None = None
-    type_v: str | None = None
-    flash_attn: str | None = None
     test_time: dt.datetime | None = None
     fields: dict[str, Any] = Field(default_factory=dict, description="every field as printed")
 
@@ -159,7 +164,7 @@ def _samples(v: Any, scale: float) -> list[float]:
     return [float(x) * scale for x in v]
 
 
-def _test_name(n_prompt: int, n_gen: int, n_depth: int) -> str:
+def bench_test_name(n_prompt: int, n_gen: int, n_depth: int) -> str:
     name = f"pp{n_prompt}+tg{n_gen}" if n_prompt and n_gen else (f"tg{n_gen}" if n_gen else f"pp{n_prompt}")
     return f"{name} @ d{n_depth}" if n_depth else name
 
@@ -199,7 +204,7 @@ def test_from_record(rec: dict[str, Any], line: int, source: str) -> LlamaBenchT
     fa = rec.get("flash_attn")
     return LlamaBenchTest(
         line=line,
-        test=_test_name(n_prompt, n_gen, n_depth),
+        test=bench_test_name(n_prompt, n_gen, n_depth),
         n_prompt=n_prompt,
         n_gen=n_gen,
         n_depth=n_depth,

@@ -1,7 +1,8 @@
 """Running a tool on a command target: push its files (skipped when the target has the
 same bytes), start it under the run's affinity mask, stream its stdout lines, stop it
 when the run is cancelled or overruns its deadline, and collect its exit status and
-stderr. The agent runner, benchmark_model and the ceilings probe all run through here.
+stderr. The agent runner, benchmark_model, the ceilings probe and the llama.cpp runners all
+run through here; `target_tool` finds a tool on the target (the profile's ``tools``, PATH).
 
     out = ToolOutput()
     try:
@@ -23,7 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import CommandTimeout, TargetDiskFull
+from harness.digest import sha256_of
+from harness.errors import CommandTimeout, HarnessError, TargetDiskFull
 from harness.transports.base import CommandTransport
 
 
@@ -49,6 +51,45 @@ def push_files(t: CommandTransport, files: Sequence[tuple[Path, str]]) -> dict[s
 def model_remote(t: CommandTransport, sha256: str, local: Path) -> str:
     """Where a model lives on the target: content-addressed, so two models never collide."""
     return t.path("models", sha256[:16], Path(local).name)
+
+
+def target_tool(t: CommandTransport, name: str, *, host_default: Callable[[], Path] | None = None) -> tuple[str, dict]:
+    """(path on the target, where it came from) of a tool a runner starts (llama-bench…).
+
+    In order: the profile's ``tools`` entry — a path on the target (checked executable), or a
+    host file pushed to ``<workdir>/bin/`` with the hash cache —, else the target's PATH, else
+    `host_default()` pushed (a program harness builds for this host, on the local transport).
+    Nothing is ever downloaded; a tool found nowhere is one `HarnessError` saying where to
+    put it."""
+    spec = t.profile.tools.get(name)
+    if spec is not None and spec.push is not None:
+        return _push_tool(t, name, Path(spec.push).expanduser(), "profile tools (pushed)")
+    if spec is not None:
+        res = t.run(["test", "-x", spec.path], timeout=30)
+        if not res.ok:
+            raise HarnessError(f"device {t.profile.id!r}: tools.{name}.path {spec.path!r} is not an executable file "
+                               "on the target")
+        return spec.path, {"path": spec.path, "from": "profile tools"}
+    found = t.run(["sh", "-c", 'command -v "$1"', "sh", name], timeout=30)
+    if found.ok and found.stdout.strip():
+        path = found.stdout.strip().splitlines()[0]
+        return path, {"path": path, "from": "PATH on the target"}
+    if host_default is not None:
+        return _push_tool(t, name, host_default(), "built by harness for this host (pushed)")
+    raise HarnessError(
+        f"device {t.profile.id!r} has no {name}: it is not on the target's PATH and its profile has no "
+        f"tools.{name} (a path on the target, or push: HOST_FILE); harness never downloads it"
+    )
+
+
+def _push_tool(t: CommandTransport, name: str, local: Path, source: str) -> tuple[str, dict]:
+    if not local.is_file():
+        raise HarnessError(f"{local}: {name} to push to device {t.profile.id!r} not found (profile tools.{name}.push)")
+    remote = t.path("bin", name)
+    sent = push_files(t, [(local, remote)])[remote]
+    t.run(["chmod", "755", remote], timeout=30).check(f"chmod 755 {remote}")
+    return remote, {"path": remote, "from": source, "host_file": str(local), "sha256": sha256_of(local),
+                    "pushed": sent}
 
 
 def pinned(argv: list[str], affinity_mask: str | None) -> list[str]:
@@ -118,8 +159,9 @@ class Watchdog:
 
     def _watch(self) -> None:
         limit = time.monotonic() + self.deadline_s
-        while not self._done.is_set():
-            if self.cancel.wait(0.1):
+        # wakes as soon as the tool is done (no join delay), and looks at the cancel flag every 50 ms
+        while not self._done.wait(0.05):
+            if self.cancel.is_set():
                 self.proc.terminate(grace_s=self.cancel_grace_s)
                 return
             if time.monotonic() > limit:

@@ -1,4 +1,5 @@
-"""Every verbatim capture under tests/llm/captures/ is value-checked by name in its parser's tests."""
+"""Every verbatim capture under tests/llm/captures/ is value-checked by name in its parser's tests
+and, as an imported record, in the ingest tests."""
 
 from __future__ import annotations
 
@@ -16,6 +17,13 @@ def test_every_capture_is_named_in_a_value_test(folder, test_file):
     source = (HERE / test_file).read_text()
     captures = sorted(p.name for p in (HERE / "captures" / folder).iterdir())
     assert captures, f"no captures in {folder}"
+    assert [c for c in captures if c not in source] == []
+
+
+@pytest.mark.parametrize("folder", ["llama_bench", "llama_timings", "executorch"])
+def test_every_capture_is_ingested_and_value_checked_in_its_record(folder):
+    source = (HERE / "test_llm_ingest.py").read_text()
+    captures = sorted(p.name for p in (HERE / "captures" / folder).iterdir())
     assert [c for c in captures if c not in source] == []
 
 

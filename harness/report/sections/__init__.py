@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from harness.report.context import ReportContext
 from harness.report.page import Markup
-from harness.report.sections import failed, latency, operators, provenance, roofline, summary, timelines
+from harness.report.sections import failed, latency, llm, operators, provenance, roofline, summary, timelines
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ SECTIONS: list[Section] = [
     Section("summary", "Summary", summary.render),
     Section("failed", "Failed and aborted runs", failed.render),
     Section("roofline", "Roofline", roofline.render),
+    Section("llm", "LLMs", llm.render),
     Section("operators", "Operators", operators.render),
     Section("latency", "Latency distributions", latency.render),
     Section("timelines", "Telemetry timelines", timelines.render),
