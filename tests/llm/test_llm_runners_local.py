@@ -6,8 +6,9 @@ consistency with the raw rows and the device clock, never for speed."""
 from __future__ import annotations
 
 import functools
-import os
+import subprocess
 import threading
+import sys
 import time
 from pathlib import Path
 
@@ -117,6 +118,32 @@ def test_llama_bench_sweep_records_each_repetition(tmp_path, llama_build, tiny_g
     assert (r.threads, r.n_gpu_layers, r.n_ubatch) == (1, 0, 16)  # as llama-bench reported them
 
 
+#: a power meter whose current follows a process: 2 A at 5 V (10 W) while the pid in argv[1]
+#: runs and for 0.1 s after it ends, 0.5 A (2.5 W) otherwise, written to the sysfs file argv[2]
+#: (replaced atomically). The hold stands for a rail that does not drop the instant a process
+#: exits; without it the sampler's interpolation between the last busy sample and the first
+#: idle one (10 ms apart at 100 Hz) reaches into a phase that ended a few ms before the exit.
+METER = """
+import os, sys, time
+pid_file, current = sys.argv[1], sys.argv[2]
+busy_now, seen_at = None, 0.0
+while True:
+    try:
+        alive = os.path.exists("/proc/%d" % int(open(pid_file).read()))
+    except (OSError, ValueError):
+        alive = False
+    if alive:
+        seen_at = time.monotonic()
+    busy = time.monotonic() - seen_at < 0.1
+    if busy != busy_now:
+        with open(current + ".tmp", "w") as f:
+            f.write("2000\\n" if busy else "500\\n")
+        os.replace(current + ".tmp", current)
+        busy_now = busy
+    time.sleep(0.001)
+"""
+
+
 def test_joules_per_token_from_a_power_rail_sampled_during_the_run(tmp_path, llama_build, tiny_gguf, monkeypatch):
     """A real sampler on an INA3221-style rail whose current follows the driver process: 10 W
     while it runs, 2.5 W otherwise. The J/token per phase must read that power over windows
@@ -136,31 +163,16 @@ def test_joules_per_token_from_a_power_rail_sampled_during_the_run(tmp_path, lla
     sensors = {"hwmon_rails": [{"label": "VDD_IN"}], "rate_hz": 100}
     profile = write_profile(tmp_path, llama_build, tools={}, sensors=sensors)
     pid_file = tmp_path / "wd" / "run" / "agent.pid"
-    stop = threading.Event()
-
-    def meter() -> None:
-        busy_now = None
-        while not stop.is_set():
-            try:
-                busy = Path(f"/proc/{int(pid_file.read_text())}").exists()
-            except (OSError, ValueError):
-                busy = False
-            if busy != busy_now:
-                tmp = current.with_suffix(".tmp")
-                tmp.write_text("2000\n" if busy else "500\n")
-                os.replace(tmp, current)
-                busy_now = busy
-            time.sleep(0.002)
-
-    thread = threading.Thread(target=meter, daemon=True)
-    thread.start()
+    # The meter is its own process, not a thread of this one: the run parses the driver's stream
+    # in this process, and a thread waiting for the GIL lagged the driver's millisecond phases.
+    meter = subprocess.Popen([sys.executable, "-c", METER, str(pid_file), str(current)])
     try:
         store = RunStore(tmp_path / "results")
         m = run(profile, tiny_gguf("random-llama-small-f16"), store, "llama_ttft",
                 {"n_prompt": 64, "n_gen": 16}, count=3, telemetry=True, baseline_s=1.0)
     finally:
-        stop.set()
-        thread.join()
+        meter.kill()
+        meter.wait()
     assert m.status == "ok", m.error
     e = m.summary.energy
     assert e["channels"] == ["power/VDD_IN"] and e["unit"] == "token"
