@@ -202,6 +202,9 @@ def run_table(view: RunView, name: str) -> pa.Table:
     """A run's table; an unreadable file is reported on the page, not fatal to the report."""
     try:
         return view.stored.table(name)
+    except HarnessError as e:  # the file's footer says it is not this run's table
+        view.problems.append(f"{e}; left out of the plots")
+        return TABLE_SCHEMAS[name].empty_table()
     except (OSError, pa.ArrowException) as e:
         view.problems.append(f"{view.stored.path / (name + '.parquet')}: unreadable ({e}); left out of the plots")
         return TABLE_SCHEMAS[name].empty_table()

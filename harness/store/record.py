@@ -45,7 +45,9 @@ from harness.store.results import RunnerResult
 
 SCHEMA_VERSION = "2.1"  # 2.1: samples.process, the latency intervals/processes/drift, stop.processes
 
-Status = Literal["ok", "failed", "aborted"]
+#: "incomplete" only for a run read back from its journal (its harness stopped while it was
+#: measuring): no manifest on disk ever says it — a manifest is written when a run is finished
+Status = Literal["ok", "failed", "aborted", "incomplete"]
 R = TypeVar("R", bound=RunnerResult)
 
 SAMPLES_SCHEMA = pa.schema(
