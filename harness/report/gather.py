@@ -210,9 +210,15 @@ def run_table(view: RunView, name: str) -> pa.Table:
         return TABLE_SCHEMAS[name].empty_table()
 
 
-def gather(results: Path) -> list[DeviceView]:
+def gather(results: Path, skipped: list[str] | None = None) -> list[DeviceView]:
+    """Every readable run, by device. `skipped` gets one line per record left out (unreadable,
+    or incomplete: measuring now, or its harness stopped mid-run)."""
     store = RunStore(results)
     manifests = store.manifests()
+    if skipped is not None:
+        skipped.extend(store.problems)
+        skipped.extend(f"{d}: incomplete (being measured, or its harness stopped mid-run: "
+                       f"`harness results recover` finishes it)" for d in store.incomplete_dirs())
     groups = _group(manifests)
     by_device: dict[str, list[RunManifest]] = {}
     for m in manifests:
