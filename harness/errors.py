@@ -125,9 +125,14 @@ class TargetCommandFailed(TransportError):
 
 
 class TargetDiskFull(TransportError):
-    """The target has no space left for a file the run needs."""
+    """The target has no space left for a file the run needs. The message always starts
+    with "no space left on the target: ", whichever transport or device text found it."""
 
     kind = "target_disk_full"
+    PREFIX = "no space left on the target: "
+
+    def __init__(self, message: str = ""):
+        super().__init__(message if message.startswith(self.PREFIX) else self.PREFIX + message)
 
 
 class DeviceBusy(HarnessError):

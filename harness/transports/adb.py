@@ -314,7 +314,9 @@ class AdbTransport(CommandTransport):
             raise TransportError(f"{self.describe()}: {what} stalled: no reply from the phone ({e})") from None
         except (adb_exc.PushFailedError, adb_exc.AdbCommandFailureException) as e:
             # the phone's own words (adbd's sync FAIL message): a full disk, a missing file…
-            raise error_from_device_text(str(e), f"{self.describe()}: {what} failed: {e}",
+            said = e.args[0] if e.args else e
+            said = bytes(said).decode("utf-8", "replace") if isinstance(said, (bytes, bytearray)) else str(said)
+            raise error_from_device_text(said, f"{self.describe()}: {what} failed: {said}",
                                          default=TargetCommandFailed) from None
         except (adb_exc.AdbConnectionError, adb_exc.InvalidResponseError, adb_exc.InvalidChecksumError,
                 adb_exc.InvalidCommandError, adb_exc.DevicePathInvalidError, OSError) as e:
