@@ -197,6 +197,9 @@ def run_planned(
     start = run_start(store, job.profile, job.model, job.config, started, metadata=job.metadata,
                       key_options=_key_options(job.config))
     journal = store.begin(start, rec)
+    if start.model.path != str(Path(job.model_path).resolve()):
+        rec.notes.append("the model's file name is not valid UTF-8: it is recorded (and pushed to targets) "
+                         "with its odd bytes as \\xHH escapes")
     try:
         status, error = _measure(job, rec, cancel, progress)
     finally:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import CommandTimeout, TargetDiskFull
+from harness.store.record import escape_name
 from harness.transports.base import CommandTransport
 
 
@@ -47,8 +48,9 @@ def push_files(t: CommandTransport, files: Sequence[tuple[Path, str]]) -> dict[s
 
 
 def model_remote(t: CommandTransport, sha256: str, local: Path) -> str:
-    """Where a model lives on the target: content-addressed, so two models never collide."""
-    return t.path("models", sha256[:16], Path(local).name)
+    """Where a model lives on the target: content-addressed, so two models never collide;
+    a file name that is not UTF-8 goes there escaped (every remote shell takes it then)."""
+    return t.path("models", sha256[:16], escape_name(Path(local).name))
 
 
 def pinned(argv: list[str], affinity_mask: str | None) -> list[str]:

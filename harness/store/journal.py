@@ -40,7 +40,7 @@ from pydantic import BaseModel, Field
 
 from harness.owner import Owner
 from harness.store.atomic import write_atomic
-from harness.store.record import DeviceRef, ModelRef, RunConfig, RuntimeInfo
+from harness.store.record import DeviceRef, ModelRef, RunConfig, RuntimeInfo, as_json
 from harness.store.recorder import JOURNAL_TABLES, Recorder
 
 JOURNAL = "journal"
@@ -187,7 +187,7 @@ class JournalRead(BaseModel):
 
 
 def write_start(run_dir: Path, start: RunStart) -> None:
-    write_atomic(journal_dir(run_dir) / START, start.model_dump_json(indent=2))
+    write_atomic(journal_dir(run_dir) / START, as_json(start))
 
 
 def read_start(run_dir: Path) -> RunStart:

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import pyarrow as pa
 
-from harness.store.record import TABLE_SCHEMAS, TELEMETRY_SCHEMA, Phases, RuntimeInfo
+from harness.store.record import TABLE_SCHEMAS, TELEMETRY_SCHEMA, Phases, RuntimeInfo, escape_name
 from harness.store.results import RunnerResult
 
 
@@ -86,7 +86,7 @@ class Recorder:
     def add_telemetry(self, t_ns: int, channel: str, value: float, unit: str) -> None:
         cols = self._columns["telemetry"]
         cols["t_ns"].append(t_ns)
-        cols["channel"].append(channel)
+        cols["channel"].append(escape_name(channel))
         cols["value"].append(float(value))
         cols["unit"].append(unit)
 
@@ -104,7 +104,8 @@ class Recorder:
         if unknown:
             raise ValueError(f"unknown op columns: {sorted(unknown)}")
         for col, values in cols.items():
-            values.append(row.get(col, _OP_DEFAULTS[col]))
+            value = row.get(col, _OP_DEFAULTS[col])
+            values.append(escape_name(value) if isinstance(value, str) else value)  # Parquet strings are UTF-8
 
     def add_raw(self, name: str, lines: str | Iterable[str]) -> None:
         buf = self.raw.setdefault(name, [])

@@ -41,7 +41,7 @@ from harness.errors import HarnessError
 from harness.store.atomic import write_atomic
 from harness.store.journal import RunJournal, RunStart, is_journal_only, journal_dir, slug, write_start
 from harness.store.migrate import read_manifest
-from harness.store.record import TABLE_SCHEMAS, RunManifest
+from harness.store.record import TABLE_SCHEMAS, RunManifest, as_json
 from harness.store.recorder import Recorder
 
 MANIFEST = "manifest.json"
@@ -221,7 +221,7 @@ class RunStore:
 
     @staticmethod
     def _write_manifest(run_dir: Path, manifest: RunManifest) -> None:
-        write_atomic(run_dir / MANIFEST, manifest.model_dump_json(indent=2))
+        write_atomic(run_dir / MANIFEST, as_json(manifest))
 
     # -- reading -----------------------------------------------------------------------
 
