@@ -25,7 +25,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from harness.errors import HarnessError, RunAborted, describe_validation_error, failure_kind
+from harness.device_lock import DeviceLock
+from harness.errors import DeviceBusy, HarnessError, RunAborted, describe_validation_error, failure_kind
 from harness.models import resolve_model
 from harness.profiles import DeviceProfile, load_profile
 from harness.records import error_info as _error
@@ -185,8 +186,13 @@ def run_planned(
     store: RunStore,
     cancel: threading.Event | None = None,
     progress: Progress | None = None,
+    device_wait_s: float | None = None,
 ) -> RunManifest:
     """Run one job and write its record, whatever happens. Returns the manifest.
+
+    The run holds its device's lock while it measures (`harness.device_lock`), waiting up
+    to `device_wait_s` (None: ``HARNESS_DEVICE_WAIT_S`` or 60 s) for another session to let
+    go; `DeviceBusy` (no record) if it does not.
 
     The record is started on disk before anything is measured and grows as the run
     measures (`RunStore.begin`), so a harness killed mid-run leaves an incomplete run that
@@ -200,10 +206,16 @@ def run_planned(
     if start.model.path != str(Path(job.model_path).resolve()):
         rec.notes.append("the model's file name is not valid UTF-8: it is recorded (and pushed to targets) "
                          "with its odd bytes as \\xHH escapes")
+    busy = None
     try:
-        status, error = _measure(job, rec, cancel, progress)
+        status, error = _measure(job, rec, cancel, progress, start.run_id, device_wait_s)
+    except DeviceBusy as e:
+        busy = e
     finally:
         journal.close()
+    if busy is not None:
+        store.discard(start.run_id)  # nothing was measured
+        raise busy
     if journal.failed is not None:
         rec.notes.append(f"the run's journal stopped being written mid-run ({journal.failed}); "
                          "the record was written whole at the end")
@@ -218,8 +230,10 @@ def _key_options(config: RunConfig) -> dict | None:
         return None
 
 
-def _measure(job: PlannedRun, rec: Recorder, cancel: threading.Event, progress: Progress | None):
-    """Open the transport, gate, sample telemetry and run the runner; (status, error)."""
+def _measure(job: PlannedRun, rec: Recorder, cancel: threading.Event, progress: Progress | None, run_id: str,
+             device_wait_s: float | None):
+    """Open the transport, take the device's lock (`DeviceBusy` if another session keeps
+    it), gate, sample telemetry and run the runner; (status, error)."""
     status, error = "ok", None
     transport = None
     runner: Runner | None = None
@@ -231,33 +245,40 @@ def _measure(job: PlannedRun, rec: Recorder, cancel: threading.Event, progress: 
         transport = open_transport(job.profile)
         with transport:
             rec.serial = transport.hardware_serial()
-            tele = RunTelemetry(transport, job.profile, job.config, rec, cancel)
-            try:
-                tele.before()
-                ctx = RunContext(
-                    profile=job.profile,
-                    transport=transport,
-                    model=job.model,
-                    model_path=job.model_path,
-                    config=job.config,
-                    recorder=rec,
-                    cancel=_AnyOf(cancel, tele.tripped),
-                    progress=progress or (lambda *_: None),
-                    pid_file=tele.pid_file,
-                    options=options,
-                )
-                runner.run(ctx)
-            finally:
-                stage = rec.stage
+            lock = DeviceLock(transport, what=f"harness run {run_id}", wait_s=device_wait_s, cancel=cancel)
+            with lock:  # one session measures a device at a time
+                rec.notes.extend(lock.notes)
+                tele = RunTelemetry(transport, job.profile, job.config, rec, cancel)
                 try:
-                    tele.after()
-                except HarnessError as e:  # telemetry must not cost the run its record
-                    rec.warnings.append(f"telemetry: {e}")
-                rec.stage = stage
+                    tele.before()
+                    ctx = RunContext(
+                        profile=job.profile,
+                        transport=transport,
+                        model=job.model,
+                        model_path=job.model_path,
+                        config=job.config,
+                        recorder=rec,
+                        cancel=_AnyOf(cancel, tele.tripped),
+                        progress=progress or (lambda *_: None),
+                        pid_file=tele.pid_file,
+                        options=options,
+                    )
+                    runner.run(ctx)
+                finally:
+                    stage = rec.stage
+                    try:
+                        tele.after()
+                    except HarnessError as e:  # telemetry must not cost the run its record
+                        rec.warnings.append(f"telemetry: {e}")
+                    rec.stage = stage
+            if lock.lost:
+                rec.warnings.append(lock.lost)
         if tele.tripped.is_set():
             status, error = "aborted", _error(f"thermal limit: {tele.trip_reason}", rec.stage, "thermal_limit")
         elif cancel.is_set():
             status, error = "aborted", _error("aborted by the user (SIGTERM/SIGINT)", rec.stage, "aborted")
+    except DeviceBusy:
+        raise  # nothing measured: no record (run_planned takes back the one it began)
     except (RunAborted, KeyboardInterrupt):
         cancel.set()  # a library caller without a signal handler: start no further runs either
         status, error = "aborted", _error("aborted by the user", rec.stage, "aborted")
@@ -284,8 +305,9 @@ def execute(
 
     Before any device time is spent, the results folder is checked (a folder, writable,
     with space) and the records of runs a killed harness left incomplete are finished. If
-    the results folder refuses a record mid-session, the session stops: `SessionStopped`
-    carries the runs recorded before it."""
+    the results folder refuses a record mid-session, or a device stays busy with another
+    session (`harness.device_lock`), the session stops: `SessionStopped` carries the runs
+    recorded before it."""
     from harness.recovery import recover_interrupted
 
     cancel = cancel or threading.Event()
@@ -297,7 +319,7 @@ def execute(
             break
         try:
             manifest = run_planned(job, store, cancel, progress_for(job) if progress_for else None)
-        except RecordWriteError as e:
+        except (RecordWriteError, DeviceBusy) as e:
             raise SessionStopped(str(e), results) from None
         results.append(manifest)
         if on_result:
@@ -306,7 +328,8 @@ def execute(
 
 
 class SessionStopped(HarnessError):
-    """The session stopped before its last run (the results folder refused a record);
+    """The session stopped before its last run (the results folder refused a record, a
+    device stayed busy);
     `completed` holds the runs recorded before that."""
 
     def __init__(self, message: str, completed: list[RunManifest]):

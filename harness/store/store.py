@@ -176,6 +176,10 @@ class RunStore:
                                    f"{e.strerror or e}") from None
         return RunJournal(run_dir, recorder).start()
 
+    def discard(self, run_id: str) -> None:
+        """Remove a run begun but never measured (its device was busy)."""
+        shutil.rmtree(self.root / check_run_id(run_id), ignore_errors=True)
+
     def write(self, manifest: RunManifest, recorder: Recorder) -> Path:
         """Tables and raw output first, the manifest last and atomically, then the journal goes.
 

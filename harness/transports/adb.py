@@ -208,6 +208,7 @@ class AdbProcess(StreamedProcess):
 class AdbTransport(CommandTransport):
     kind = "adb"
     spec = AdbTransportSpec
+    lock_on_target = True  # other hosts may reach it too
 
     def __init__(self, profile):
         super().__init__(profile)

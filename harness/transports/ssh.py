@@ -236,6 +236,7 @@ class SshProcess(StreamedProcess):
 class SshTransport(CommandTransport):
     kind = "ssh"
     spec = SshTransportSpec
+    lock_on_target = True  # other hosts may reach it too
 
     def __init__(self, profile: DeviceProfile):
         super().__init__(profile)
