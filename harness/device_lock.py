@@ -218,11 +218,15 @@ class DeviceLock:
         started = time.monotonic()
         told = False
         pause = 0.2
+        quick = 3  # a lock let go between our two looks is tried again at once, a few times
         while True:
             try:
                 self.notes.extend(self._lock.try_take(Owner.me(self.what)))
                 break
             except _Held as held:
+                if held.holder is None and quick:
+                    quick -= 1
+                    continue
                 holder = held.holder.describe() if held.holder else "another session"
                 waited = time.monotonic() - started
                 if waited >= self.wait_s:
