@@ -74,6 +74,11 @@ def lock_dir() -> Path:
     return Path(os.environ.get("HARNESS_LOCK_DIR") or cache_root() / "locks")
 
 
+#: the target locks this process holds now (their text): one of its own it does not hold any
+#: more was left behind by a lost connection
+_HELD: set[str | None] = set()
+
+
 class _Held(Exception):
     """The lock is held by someone else (`holder`; None: being made or unreadable)."""
 
@@ -133,6 +138,7 @@ class TargetLock:
                                f"{(res.stderr or res.stdout).strip() or f'exit status {res.returncode}'}")
         if lines[0] == "TAKEN":
             self.text = lines[1] if len(lines) > 1 else ""
+            _HELD.add(self.text)
             self._thread = threading.Thread(target=self._beat, name="device-lock-heartbeat", daemon=True)
             self._thread.start()
             return []
@@ -146,6 +152,8 @@ class TargetLock:
             why = "the target rebooted since it was taken"
         elif holder is None:
             why = "it names no holder"
+        elif holder.is_me() and text not in _HELD:
+            why = "this process left it when its connection to the target was lost"
         else:
             holder.heartbeat = _float(mtime)
             if holder.gone(STALE_S, now=_float(now)):
@@ -174,7 +182,8 @@ class TargetLock:
             try:
                 self._sh(_REMOVE, self.text, timeout=10)
             except HarnessError:
-                pass  # unreachable now: the lock goes stale (heartbeat) and is taken over
+                pass  # unreachable now: the lock goes stale (heartbeat, or this process's next look) and is taken over
+        _HELD.discard(self.text)
         self.text = None
 
 

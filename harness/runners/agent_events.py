@@ -69,6 +69,8 @@ class Samples(_Event):
     phase: Literal["warmup", "steady"]
     start_ns: list[Int64]
     latency_ns: list[Count]
+    #: which of the agent's worker processes measured them (--processes)
+    process: Annotated[int, Field(strict=True, ge=0, lt=2**31)] = 0
 
     @model_validator(mode="after")
     def _paired(self):
@@ -207,7 +209,7 @@ class AgentEvents:
 
     def _on_samples(self, ev: Samples) -> None:
         for start, lat in zip(ev.start_ns, ev.latency_ns):
-            self.rec.add_sample(self.iteration, ev.phase, start, lat)
+            self.rec.add_sample(self.iteration, ev.phase, start, lat, process=ev.process)
             self.iteration += 1
         if ev.phase == "steady":
             self.steady += len(ev.latency_ns)

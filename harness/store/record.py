@@ -64,6 +64,8 @@ SAMPLES_SCHEMA = pa.schema(
         ("process", pa.int64()),
     ]
 )
+#: columns a later schema minor version added: older records' files lack them (read as null)
+ADDED_COLUMNS: dict[str, frozenset[str]] = {"samples": frozenset({"process"})}
 TELEMETRY_SCHEMA = pa.schema(
     [("t_ns", pa.int64()), ("channel", pa.string()), ("value", pa.float64()), ("unit", pa.string())]
 )

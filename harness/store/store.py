@@ -41,7 +41,7 @@ from harness.errors import HarnessError
 from harness.store.atomic import write_atomic
 from harness.store.journal import RunJournal, RunStart, is_journal_only, journal_dir, slug, write_start
 from harness.store.migrate import read_manifest
-from harness.store.record import TABLE_SCHEMAS, RunManifest, as_json
+from harness.store.record import ADDED_COLUMNS, TABLE_SCHEMAS, RunManifest, as_json
 from harness.store.recorder import Recorder
 
 MANIFEST = "manifest.json"
@@ -94,7 +94,8 @@ class StoredRun:
         problem = parquet_problem(f, name, self.manifest.run_id)
         if problem:
             raise HarnessError(f"{f}: {problem}")
-        return pq.read_table(f).select(TABLE_SCHEMAS[name].names)
+        table = pq.read_table(f)
+        return table.select([c for c in TABLE_SCHEMAS[name].names if c in table.column_names])  # older: fewer
 
     @property
     def samples(self) -> pa.Table:
@@ -119,7 +120,8 @@ def parquet_problem(path: Path, table: str, run_id: str) -> str | None:
     except (OSError, pa.ArrowException) as e:
         return f"unreadable (not a Parquet file: {e})"
     names = set(meta.schema.names)
-    missing = [c for c in [*TABLE_SCHEMAS[table].names, "run_id"] if c not in names]
+    optional = ADDED_COLUMNS.get(table, frozenset())
+    missing = [c for c in [*TABLE_SCHEMAS[table].names, "run_id"] if c not in names and c not in optional]
     if missing:
         return f"unreadable (lacks the {table} columns {missing})"
     col = meta.schema.names.index("run_id")
@@ -451,4 +453,4 @@ def load_samples(results: Path | str | None = None, run_ids: list[str] | None = 
             except duckdb.Error as e:
                 store._skip(f"{f}: unreadable Parquet data ({str(e).splitlines()[0]})")
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
-    return out[columns]
+    return out[[c for c in columns if c in out.columns]]  # older records lack the columns added since

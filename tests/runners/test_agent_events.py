@@ -17,12 +17,13 @@ KINDS = ["hello", "runtime", "phase", "memory", "samples", "mark", "warning", "o
 GOOD = [
     {"event": "hello", "agent": "1", "pid": 7, "python": "3.11", "clock": "CLOCK_MONOTONIC", "t_ns": 5,
      "affinity": [0, 1], "cpu_count": 2},
-    {"event": "runtime", "name": "tflite", "library": "ai_edge_litert", "version": "1.2", "threads": 1},
+    {"event": "runtime", "name": "tflite", "library": "ai_edge_litert", "version": "2.3.0", "threads": 1},
     {"event": "phase", "name": "load", "start_ns": 10, "dur_ns": 1000},
     {"event": "memory", "when": "after_init", "peak_rss_bytes": 12345},
     {"event": "samples", "phase": "warmup", "start_ns": [1, 2], "latency_ns": [3, 4]},
     {"event": "mark", "name": "steady_start", "t_ns": 99},
     {"event": "samples", "phase": "steady", "start_ns": [5, 6, 7], "latency_ns": [8, 9, 10]},
+    {"event": "samples", "phase": "steady", "start_ns": [11], "latency_ns": [12], "process": 1},  # a worker's
     {"event": "ops", "ops": [{"type": "CONV_2D", "name": "conv", "time_s": 0.001, "count": 3}]},
     {"event": "warning", "message": "warmup did not settle"},
     {"event": "stop", "reason": "fixed_count", "n": 3},
@@ -45,7 +46,8 @@ def test_a_good_stream_is_recorded():
     sink, rec = _sink()
     for ev in GOOD:
         sink.feed(json.dumps(ev))
-    assert rec.rows("samples") == 5 and rec.rows("ops") == 1
+    assert rec.rows("samples") == 6 and rec.rows("ops") == 1
+    assert rec.table("samples")["process"].to_pylist() == [0, 0, 0, 0, 0, 1]
     assert rec.phases.load_s == 1e-6 and rec.stop_reason == "fixed_count" and sink.status == "ok"
     assert rec.warnings == ["warmup did not settle"] and "agent_bad_events" not in rec.raw
 
@@ -64,7 +66,7 @@ def test_a_bad_event_is_a_warning_kept_in_raw_and_the_run_goes_on():
     ]
     for line in GOOD[:4] + [{"raw": b} for b in bad] + GOOD[4:]:
         sink.feed(line["raw"] if "raw" in line else json.dumps(line))
-    assert rec.rows("samples") == 5 and sink.status == "ok"  # everything good still recorded
+    assert rec.rows("samples") == 6 and sink.status == "ok"  # everything good still recorded
     kept = rec.raw["agent_bad_events"]
     assert kept[:7] == bad[:7]
     assert sum("malformed agent event" in w for w in rec.warnings) >= 1

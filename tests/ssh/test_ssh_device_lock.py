@@ -81,9 +81,12 @@ def test_a_live_lock_from_another_host_refuses(ssh, sshd):
     assert "bench-host-7" in os.readlink(_link(sshd))  # left alone
 
 
-@pytest.mark.parametrize("case", ["holder gone on this host", "heartbeat old", "board rebooted"])
+@pytest.mark.parametrize("case", ["holder gone on this host", "heartbeat old", "board rebooted", "left by us"])
 def test_a_stale_lock_is_taken_over(ssh, sshd, case):
-    if case == "holder gone on this host":
+    if case == "left by us":  # a run of this process whose connection dropped before it let go
+        _plant(sshd, Owner.me("harness run"))
+        why = "this process left it when its connection to the target was lost"
+    elif case == "holder gone on this host":
         dead = subprocess.Popen(["true"])
         dead.wait()
         _plant(sshd, Owner.me("harness run").model_copy(update={"pid": dead.pid}))
