@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from perturbation import block_median_ns  # noqa: E402 - the same timed loop
+from perturbation import block_median_ns, warm_invoke  # noqa: E402 - the same workload and timed loop
 
 
 def host_side(root: str, rate: int, journal_on, stop, ready) -> None:
@@ -69,9 +69,6 @@ def host_side(root: str, rate: int, journal_on, stop, ready) -> None:
 
 
 def main() -> None:
-    from harness import zoo
-    from harness.agent import agent
-
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="mobilenet_v2_0.35_96")
     ap.add_argument("--rounds", type=int, default=20)
@@ -81,11 +78,7 @@ def main() -> None:
     args = ap.parse_args()
     if not args.no_pin:
         os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})  # the host-side process inherits it
-    model = agent.TfliteModel()
-    model.prepare(zoo.model_file(args.model).read_bytes(), 1, agent.input_maker(None, 0))
-    invoke = model.invoke
-    for _ in range(300):
-        invoke()
+    invoke = warm_invoke(args.model)
 
     ctx = mp.get_context("spawn")
     journal_on, stop, ready = ctx.Event(), ctx.Event(), ctx.Event()
