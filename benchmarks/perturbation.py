@@ -51,9 +51,20 @@ def block_median_ns(invoke, seconds: float) -> float:
             return statistics.median(lat)
 
 
-def main() -> None:
+def warm_invoke(zoo_id: str):
+    """The agent's own model object for `zoo_id`, set up as the agent sets it up and warmed:
+    its invoke()."""
     from harness import zoo
     from harness.agent import agent
+
+    model = agent.TfliteModel()
+    model.prepare(zoo.model_file(zoo_id).read_bytes(), 1, agent.input_maker(None, 0))
+    for _ in range(300):
+        model.invoke()
+    return model.invoke
+
+
+def main() -> None:
     from harness.profiles import DeviceProfile
     from harness.telemetry.sampler import Sampler
     from harness.transports.local import LocalTransport
@@ -68,11 +79,7 @@ def main() -> None:
     if not args.no_pin:
         cpu = max(os.sched_getaffinity(0))
         os.sched_setaffinity(0, {cpu})  # the sampler, started from here, inherits it
-    model = agent.TfliteModel()
-    model.prepare(zoo.model_file(args.model).read_bytes(), 1, agent.input_maker(None, 0))
-    invoke = model.invoke
-    for _ in range(300):
-        invoke()
+    invoke = warm_invoke(args.model)
 
     results = {}
     with tempfile.TemporaryDirectory() as tmp_s:

@@ -17,6 +17,9 @@ device_offline      yes        `DeviceOffline` (refused, unreachable, no reply t
 target_disk_full    yes        `TargetDiskFull` (no space left on the target)
 thermal_limit       yes        the thermal watchdog stopped the run (session)
 node_lost           yes        the farm lost the Ray node (or actor) running the job (harness.farm)
+device_busy         yes        `DeviceBusy` (another session holds the device's lock)
+interrupted         yes        harness stopped mid-run (killed, crashed, host down): the record
+                               was finished from its journal (`harness.recovery`)
 model_invalid       no         `ModelError` (missing, truncated, not the format it claims)
 unsupported_op      no         `UnsupportedOp` (the runtime cannot run an op of the model)
 runtime_error       no         `RuntimeFailure` (the runtime or tool failed on the device),
@@ -44,6 +47,8 @@ FAILURE_KINDS: dict[str, bool] = {
     "target_disk_full": True,
     "thermal_limit": True,
     "node_lost": True,
+    "device_busy": True,
+    "interrupted": True,
     "model_invalid": False,
     "unsupported_op": False,
     "runtime_error": False,
@@ -120,9 +125,20 @@ class TargetCommandFailed(TransportError):
 
 
 class TargetDiskFull(TransportError):
-    """The target has no space left for a file the run needs."""
+    """The target has no space left for a file the run needs. The message always starts
+    with "no space left on the target: ", whichever transport or device text found it."""
 
     kind = "target_disk_full"
+    PREFIX = "no space left on the target: "
+
+    def __init__(self, message: str = ""):
+        super().__init__(message if message.startswith(self.PREFIX) else self.PREFIX + message)
+
+
+class DeviceBusy(HarnessError):
+    """Another session holds the device's lock (`harness.device_lock`) and did not let go in time."""
+
+    kind = "device_busy"
 
 
 class RunAborted(Exception):

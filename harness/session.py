@@ -16,9 +16,6 @@ and its benchmark key (`harness.store.benchmark_key`).
 from __future__ import annotations
 
 import datetime as dt
-import os
-import platform
-import socket
 import threading
 import time
 import traceback
@@ -28,26 +25,17 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-import harness
-from harness.analysis.summary import roofline_inputs, summarize_run
-from harness.errors import FAILURE_KINDS, HarnessError, RunAborted, describe_validation_error, failure_kind
+from harness.device_lock import DeviceLock
+from harness.errors import DeviceBusy, HarnessError, RunAborted, describe_validation_error, failure_kind
 from harness.models import resolve_model
 from harness.profiles import DeviceProfile, load_profile
+from harness.records import error_info as _error
+from harness.records import finish_record, run_start, write_record
 from harness.runners.base import Progress, RunContext, Runner
 from harness.runners.registry import check_plan, default_runtime, runner_for
-from harness.store.benchmark_key import benchmark_key
-from harness.store.record import (
-    DeviceRef,
-    ErrorInfo,
-    ModelRef,
-    RunConfig,
-    RunManifest,
-    RuntimeInfo,
-    StopRule,
-    Summary,
-)
+from harness.store.record import ModelRef, RunConfig, RunManifest, RuntimeInfo, StopRule
 from harness.store.recorder import Recorder
-from harness.store.store import RunStore
+from harness.store.store import RecordWriteError, RunStore
 from harness.telemetry.recording import RunTelemetry
 from harness.transports import open_transport
 
@@ -175,15 +163,6 @@ def _once(items: list, key: Callable, what: str, notes: list[str]) -> list:
     return list(seen.values())
 
 
-def _host_info() -> dict[str, str]:
-    return {
-        "hostname": socket.gethostname(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "pid": str(os.getpid()),
-    }
-
-
 class _AnyOf:
     """Cancel flag for one run: set when the user aborts or the thermal watchdog trips."""
 
@@ -207,14 +186,56 @@ def run_planned(
     store: RunStore,
     cancel: threading.Event | None = None,
     progress: Progress | None = None,
+    device_wait_s: float | None = None,
 ) -> RunManifest:
-    """Run one job and write its record, whatever happens. Returns the manifest."""
+    """Run one job and write its record, whatever happens. Returns the manifest.
+
+    The run holds its device's lock while it measures (`harness.device_lock`), waiting up
+    to `device_wait_s` (None: ``HARNESS_DEVICE_WAIT_S`` or 60 s) for another session to let
+    go; `DeviceBusy` (no record) if it does not.
+
+    The record is started on disk before anything is measured and grows as the run
+    measures (`RunStore.begin`), so a harness killed mid-run leaves an incomplete run that
+    `harness.recovery` finishes. `RecordWriteError`: the results folder refused the record."""
     cancel = cancel or threading.Event()
     started = dt.datetime.now(dt.timezone.utc)
     rec = Recorder(runtime=RuntimeInfo(name=job.config.runtime, delegate=job.config.delegate))
+    start = run_start(store, job.profile, job.model, job.config, started, metadata=job.metadata,
+                      key_options=_key_options(job.config))
+    journal = store.begin(start, rec)
+    if start.model.path != str(Path(job.model_path).resolve()):
+        rec.notes.append("the model's file name is not valid UTF-8: it is recorded (and pushed to targets) "
+                         "with its odd bytes as \\xHH escapes")
+    busy = None
+    try:
+        status, error = _measure(job, rec, cancel, progress, start.run_id, device_wait_s)
+    except DeviceBusy as e:
+        busy = e
+    finally:
+        journal.close()
+    if busy is not None:
+        store.discard(start.run_id)  # nothing was measured
+        raise busy
+    if journal.failed is not None:
+        rec.notes.append(f"the run's journal stopped being written mid-run ({journal.failed}); "
+                         "the record was written whole at the end")
+    return finish_record(store, start, rec, status, error, dt.datetime.now(dt.timezone.utc))
+
+
+def _key_options(config: RunConfig) -> dict | None:
+    """The runner's full options (defaults included), for the benchmark key."""
+    try:
+        return runner_for(config.runtime).options_for(config).model_dump(mode="json")
+    except HarnessError:
+        return None
+
+
+def _measure(job: PlannedRun, rec: Recorder, cancel: threading.Event, progress: Progress | None, run_id: str,
+             device_wait_s: float | None):
+    """Open the transport, take the device's lock (`DeviceBusy` if another session keeps
+    it), gate, sample telemetry and run the runner; (status, error)."""
     status, error = "ok", None
     transport = None
-    serial = None
     runner: Runner | None = None
     try:
         rec.stage = "connect"
@@ -223,34 +244,41 @@ def run_planned(
         rec.runtime.details["runner"] = runner.name
         transport = open_transport(job.profile)
         with transport:
-            serial = transport.hardware_serial()
-            tele = RunTelemetry(transport, job.profile, job.config, rec, cancel)
-            try:
-                tele.before()
-                ctx = RunContext(
-                    profile=job.profile,
-                    transport=transport,
-                    model=job.model,
-                    model_path=job.model_path,
-                    config=job.config,
-                    recorder=rec,
-                    cancel=_AnyOf(cancel, tele.tripped),
-                    progress=progress or (lambda *_: None),
-                    pid_file=tele.pid_file,
-                    options=options,
-                )
-                runner.run(ctx)
-            finally:
-                stage = rec.stage
+            rec.serial = transport.hardware_serial()
+            lock = DeviceLock(transport, what=f"harness run {run_id}", wait_s=device_wait_s, cancel=cancel)
+            with lock:  # one session measures a device at a time
+                rec.notes.extend(lock.notes)
+                tele = RunTelemetry(transport, job.profile, job.config, rec, cancel)
                 try:
-                    tele.after()
-                except HarnessError as e:  # telemetry must not cost the run its record
-                    rec.warnings.append(f"telemetry: {e}")
-                rec.stage = stage
+                    tele.before()
+                    ctx = RunContext(
+                        profile=job.profile,
+                        transport=transport,
+                        model=job.model,
+                        model_path=job.model_path,
+                        config=job.config,
+                        recorder=rec,
+                        cancel=_AnyOf(cancel, tele.tripped),
+                        progress=progress or (lambda *_: None),
+                        pid_file=tele.pid_file,
+                        options=options,
+                    )
+                    runner.run(ctx)
+                finally:
+                    stage = rec.stage
+                    try:
+                        tele.after()
+                    except HarnessError as e:  # telemetry must not cost the run its record
+                        rec.warnings.append(f"telemetry: {e}")
+                    rec.stage = stage
+            if lock.lost:
+                rec.warnings.append(lock.lost)
         if tele.tripped.is_set():
             status, error = "aborted", _error(f"thermal limit: {tele.trip_reason}", rec.stage, "thermal_limit")
         elif cancel.is_set():
             status, error = "aborted", _error("aborted by the user (SIGTERM/SIGINT)", rec.stage, "aborted")
+    except DeviceBusy:
+        raise  # nothing measured: no record (run_planned takes back the one it began)
     except (RunAborted, KeyboardInterrupt):
         cancel.set()  # a library caller without a signal handler: start no further runs either
         status, error = "aborted", _error("aborted by the user", rec.stage, "aborted")
@@ -263,74 +291,7 @@ def run_planned(
         rec.add_raw("harness_traceback", traceback.format_exc().splitlines())
     if transport is not None:  # notes a transport adds while running (e.g. a fallback it had to take)
         rec.notes.extend(n for n in getattr(transport, "notes", []) if n not in rec.notes)
-    key_options = None
-    if runner is not None:
-        try:
-            key_options = runner.options_for(job.config).model_dump(mode="json")
-        except HarnessError:
-            pass
-    return write_record(
-        store, rec, job.profile, job.model, job.config, status, error, started, dt.datetime.now(dt.timezone.utc),
-        metadata=job.metadata, serial=serial, key_options=key_options,
-    )
-
-
-def _error(message: str, stage: str, kind: str) -> ErrorInfo:
-    return ErrorInfo(message=message, stage=stage, kind=kind, transient=FAILURE_KINDS[kind])
-
-
-def write_record(
-    store: RunStore,
-    rec: Recorder,
-    profile: DeviceProfile | None,
-    model: ModelRef,
-    config: RunConfig,
-    status: str,
-    error: ErrorInfo | None,
-    started: dt.datetime,
-    finished: dt.datetime | None,
-    *,
-    metadata: dict[str, str] | None = None,
-    serial: str | None = None,
-    key_options: dict | None = None,
-) -> RunManifest:
-    """Turn what a run collected into its manifest and summary, and write the record.
-    `key_options`: the runner's full options (defaults included) for the benchmark key."""
-    if error is not None and rec.raw:
-        error.raw_output = "raw/"
-    device = (
-        DeviceRef(id=profile.id, name=profile.name, transport=profile.transport.kind, serial=serial)
-        if profile is not None
-        else DeviceRef(id="unknown", name="unknown (no profile given)", transport="unknown")
-    )
-    manifest = RunManifest(
-        run_id=store.new_run_id(started, device.id, model.name),
-        status=status,
-        error=error,
-        started_at=started,
-        finished_at=finished,
-        device=device,
-        profile=profile.model_dump(mode="json") if profile is not None else {},
-        model=model,
-        runtime=rec.runtime,
-        config=config,
-        harness_version=harness.__version__,
-        host=_host_info(),
-        phases=rec.phases,
-        results=list(rec.results),
-        conditions=rec.conditions,
-        timeline=rec.timeline,
-        notes=rec.notes,
-        metadata=dict(metadata or {}),
-    )
-    manifest.benchmark_key, manifest.benchmark_key_fields = benchmark_key(manifest, key_options)
-    try:
-        manifest.summary = summarize_run(manifest, rec, **roofline_inputs(manifest, store.root))
-    except Exception as e:  # whatever the analysis trips on, the measured samples are written
-        manifest.summary = Summary(stop_reason=rec.stop_reason, warnings=[*rec.warnings, f"summary failed: {e}"])
-        rec.add_raw("harness_traceback", traceback.format_exc().splitlines())
-    store.write(manifest, rec)
-    return manifest
+    return status, error
 
 
 def execute(
@@ -340,14 +301,42 @@ def execute(
     progress_for: Callable[[PlannedRun], Progress] | None = None,
     on_result: Callable[[RunManifest], None] | None = None,
 ) -> list[RunManifest]:
-    """Run every job in order; stop starting new ones once aborted."""
+    """Run every job in order; stop starting new ones once aborted.
+
+    Before any device time is spent, the results folder is checked (a folder, writable,
+    with space) and the records of runs a killed harness left incomplete are finished. If
+    the results folder refuses a record mid-session, or a device stays busy with another
+    session (`harness.device_lock`), the session stops: `SessionStopped` carries the runs
+    recorded before it."""
+    from harness.recovery import recover_interrupted
+
     cancel = cancel or threading.Event()
-    results = []
+    store.check_writable()
+    recover_interrupted(store)
+    results: list[RunManifest] = []
     for job in jobs:
         if cancel.is_set():
             break
-        manifest = run_planned(job, store, cancel, progress_for(job) if progress_for else None)
+        try:
+            manifest = run_planned(job, store, cancel, progress_for(job) if progress_for else None)
+        except (RecordWriteError, DeviceBusy) as e:
+            raise SessionStopped(str(e), results) from None
         results.append(manifest)
         if on_result:
             on_result(manifest)
     return results
+
+
+class SessionStopped(HarnessError):
+    """The session stopped before its last run (the results folder refused a record, a
+    device stayed busy);
+    `completed` holds the runs recorded before that."""
+
+    def __init__(self, message: str, completed: list[RunManifest]):
+        n = len(completed)
+        super().__init__(f"{message}; session stopped after {n} recorded run{'s' * (n != 1)}")
+        self.completed = completed
+
+
+__all__ = ["PlannedRun", "Plan", "RunOptions", "SessionStopped", "execute", "make_config", "plan_runs",
+           "run_planned", "write_record"]

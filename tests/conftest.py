@@ -12,6 +12,13 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _own_device_locks(tmp_path_factory):
+    """Each test process (xdist worker) its own host device locks (harness.device_lock): two
+    workers' local runs do not wait for each other; the lock tests make their own folder."""
+    os.environ.setdefault("HARNESS_LOCK_DIR", str(tmp_path_factory.mktemp("device-locks")))
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     """`harness ARGS...` as a user would type it, in a fresh process."""
     full_env = dict(os.environ)

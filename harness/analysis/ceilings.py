@@ -379,6 +379,7 @@ def measure_ceilings(
     """Run the ceilings probe runner on the device over its command transport; store and
     return the ceilings."""
     import harness
+    from harness.device_lock import DeviceLock
     from harness.runners.base import RunContext
     from harness.runners.ceilings import CeilingsRunner
     from harness.store.record import RunConfig, RuntimeInfo
@@ -401,7 +402,7 @@ def measure_ceilings(
                        affinity_mask=profile.hardware.cluster(cluster).affinity_mask if cluster else None,
                        telemetry=False, thermal_gate=False)
     rec = Recorder(runtime=RuntimeInfo(name="ceilings"))
-    with open_transport(profile) as t:
+    with open_transport(profile) as t, DeviceLock(t, what="harness ceilings"):  # measures the device: alone
         assert isinstance(t, CommandTransport)
         ctx = RunContext(profile=profile, transport=t, model=None, model_path=None, config=config, recorder=rec,
                          options=options,

@@ -20,7 +20,7 @@ from harness.analysis import energy
 from harness.analysis.roofline import summarize_roofline
 from harness.errors import HarnessError
 from harness.llm.summary import add_llm_summary
-from harness.store.record import RunManifest, Summary
+from harness.store.record import RunManifest, Summary, recorded_path
 from harness.store.recorder import Recorder
 
 
@@ -162,7 +162,7 @@ def roofline_inputs(manifest: RunManifest, results) -> dict:
         except Exception as e:  # an unreadable ceilings file must not cost the run its record
             first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             out["roofline_warnings"].append(f"roofline: no ceilings: {first_line}")
-    path = Path(manifest.model.path)
+    path = Path(recorded_path(manifest.model.path))  # a name that was not UTF-8 is recorded escaped
     try:
         out["analysis"] = analyze_if_unchanged(path, manifest.model.sha256)  # no TFLM arena: not needed
     except Exception as e:  # a model the static analysis cannot read still gets its latency summary

@@ -44,7 +44,8 @@ def ceilings(
     from harness.store.store import RunStore
 
     profile = load_profile(device, profiles)
-    root = RunStore(results).root
+    store = RunStore(results)
+    root = store.root
     stored = None if remeasure else load_ceilings(profile.id, root)
     if show or stored is not None:
         result = ceilings_for(profile, root)
@@ -53,6 +54,7 @@ def ceilings(
         if not as_json and stored is not None:
             err_console.print(f"stored ceilings from {ceilings_path(profile.id, root)} (measure again with --remeasure)")
     else:
+        store.check_writable()  # where the result goes, before the device spends time measuring
         mode = "full" if full else "quick"
         with StageProgress(f"{profile.id} ceilings") as progress:
             result = measure_ceilings(profile, root, mode=mode, threads=threads, progress=progress, max_bytes=max_bytes)

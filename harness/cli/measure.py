@@ -138,13 +138,19 @@ def run(
     store = RunStore(results)
 
     show_progress = not as_json and err_console.is_terminal
+    stopped = None
     with RunProgress(len(jobs), enabled=show_progress) as progress:
-        manifests = session.execute(jobs, store, cancel, progress_for=progress.for_job, on_result=progress.done)
+        try:
+            manifests = session.execute(jobs, store, cancel, progress_for=progress.for_job, on_result=progress.done)
+        except session.SessionStopped as e:  # the results folder refused a record: report the rest
+            manifests, stopped = e.completed, e
 
     if as_json:
         print_json([brief(m) for m in manifests])
-    else:
+    elif manifests or stopped is None:
         print_result_table(manifests, store.root)
+    if stopped is not None:
+        raise stopped
     if cancel.is_set():
         sys.exit(130)
     if any(m.status != "ok" for m in manifests):

@@ -1,4 +1,4 @@
-"""`harness results list|show`: read run records back."""
+"""`harness results list|show|recover`: read run records back, finish interrupted ones."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from typing import Annotated, Optional
 import typer
 
 from harness.cli.app import app
-from harness.cli._output import err_console, id_table, plain, print_json, print_table
+from harness.cli._output import console, id_table, plain, print_json, print_table
 from harness.cli.run_view import brief, print_run_summary, run_warnings
 from harness.errors import HarnessError
 from harness.store.store import RunStore
 
-results_app = typer.Typer(help="Run records: list and show.", no_args_is_help=True)
+results_app = typer.Typer(help="Run records: list, show, recover.", no_args_is_help=True)
 app.add_typer(results_app, name="results")
 
 ResultsOpt = Annotated[Optional[Path], typer.Option(
@@ -26,17 +26,24 @@ def list_runs(
     results: ResultsOpt = None,
     device: Annotated[Optional[str], typer.Option(help="Only this device id.")] = None,
     model: Annotated[Optional[str], typer.Option(help="Only this model name.")] = None,
-    status: Annotated[Optional[str], typer.Option(help="ok | failed | aborted")] = None,
+    status: Annotated[Optional[str], typer.Option(help="ok | failed | aborted | incomplete")] = None,
     key: Annotated[Optional[str], typer.Option("--key", help="Only runs with this benchmark key (or a prefix of it).")] = None,
     tag: Annotated[Optional[list[str]], typer.Option(
         "--tag", help="Only runs whose metadata has KEY=VALUE (KEY alone: has the key); repeatable.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Every run in the results folder, oldest first."""
+    """Every run in the results folder, oldest first (runs still measuring, or whose harness was
+    killed, as `incomplete`, with what they have measured so far). A record that cannot be read
+    is one warning line (the store says it)."""
+    from harness.recovery import incomplete_runs
+    from harness.store.store import matches
+
     store = existing_store(results)
-    runs = store.select(device=device, model=model, status=status, key=key, tags=_tags(tag or []))
-    for problem in store.problems:
-        err_console.print(f"warning: skipped {problem}", markup=False)
+    filters = dict(device=device, model=model, status=status, key=key, tags=_tags(tag or []))
+    runs = store.select(**filters)
+    if status in (None, "incomplete"):
+        runs += [r.manifest for r in incomplete_runs(store) if matches(r.manifest, **filters)]
+        runs.sort(key=lambda m: (m.started_at, m.run_id))
     if as_json:
         print_json([brief(m) for m in runs])
         return
@@ -94,3 +101,25 @@ def show(
         print_json(data)
     else:
         print_run_summary(run.manifest, run.path)
+
+
+@results_app.command("recover")
+def recover(
+    run_id: Annotated[Optional[list[str]], typer.Argument(help="Run ids (or unique prefixes); default: every interrupted run.")] = None,
+    results: ResultsOpt = None,
+    force: Annotated[bool, typer.Option(help="Also finish runs whose harness may still be measuring them.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Finish the records of runs whose harness was killed mid-run (status aborted, error kind
+    interrupted, with every sample their journal kept). `harness run` does it too, before measuring."""
+    from harness.recovery import recover as finish
+
+    done = finish(existing_store(results), run_id or None, force=force)
+    if as_json:
+        print_json([brief(m) for m in done])
+        return
+    for m in done:
+        console.print(f"recovered {m.run_id}: {m.tables.get('samples', 0)} samples, "
+                      f"{m.tables.get('telemetry', 0)} telemetry points", markup=False)
+    if not done:
+        console.print("no interrupted runs to recover", markup=False)

@@ -25,6 +25,7 @@ from typing import Any
 
 import ray
 
+from harness.errors import DeviceBusy
 from harness.farm.inventory import HOST_LABEL, Device, HealthPolicy
 from harness.farm.liveness import check_liveness
 from harness.farm.records import pack_run
@@ -116,7 +117,10 @@ class DeviceActor:
         job = dataclasses.replace(planned, profile=self.device.profile,
                                   model_path=self._model_path(planned, model_blob))
         store = RunStore(self.scratch)
-        manifest = run_planned(job, store, self.cancel)
+        try:
+            manifest = run_planned(job, store, self.cancel)
+        except DeviceBusy:  # a session outside the farm holds the device: the job waits its turn
+            return {"kind": "deferred", "t_start": t_start, "t_end": time.time()}
         return {"kind": "ran", "run": pack_run(store.root / manifest.run_id), "liveness": asdict(live),
                 "t_start": t_start, "t_end": time.time()}
 

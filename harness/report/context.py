@@ -17,6 +17,8 @@ class ReportContext:
     devices: list[DeviceView]
     results: Path
     max_points: int
+    #: records left out, one line each (unreadable, incomplete), listed on the page
+    skipped: list[str] = field(default_factory=list)
     _figure_ids: set[str] = field(default_factory=set)
 
     @property

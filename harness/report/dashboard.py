@@ -51,10 +51,10 @@ class ReportInfo:
 
 
 def render(devices: list[DeviceView], results: Path, title: str = "harness report",
-           max_points: int = DEFAULT_MAX_POINTS) -> str:
+           max_points: int = DEFAULT_MAX_POINTS, skipped: list[str] | None = None) -> str:
     from plotly.offline import get_plotlyjs
 
-    ctx = ReportContext(devices, results, max_points)
+    ctx = ReportContext(devices, results, max_points, list(skipped or []))
     generated = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     runs = ctx.runs
     n_failed = sum(v.m.status != "ok" for v in runs)
@@ -82,10 +82,12 @@ def build_report(results: Path | str | None = None, out: Path | str = DEFAULT_OU
     results = store.root
     if not results.is_dir():
         raise HarnessError(f"{results}: no such results folder (run `harness run` first, or pass --results)")
-    devices = gather(results)
+    skipped: list[str] = []
+    devices = gather(results, skipped)
     if not devices:
-        raise HarnessError(f"{results}: no run records in this folder")
-    html = render(devices, results, title, max_points)
+        why = f" ({len(skipped)} record(s) could not be read: {skipped[0]})" if skipped else ""
+        raise HarnessError(f"{results}: no run records in this folder{why}")
+    html = render(devices, results, title, max_points, skipped)
     out = write_atomic(out, html)
     runs = [v for d in devices for v in d.runs]
     return ReportInfo(out, len(runs), sum(v.m.status != "ok" for v in runs), len(devices), out.stat().st_size,

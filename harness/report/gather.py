@@ -202,14 +202,23 @@ def run_table(view: RunView, name: str) -> pa.Table:
     """A run's table; an unreadable file is reported on the page, not fatal to the report."""
     try:
         return view.stored.table(name)
+    except HarnessError as e:  # the file's footer says it is not this run's table
+        view.problems.append(f"{e}; left out of the plots")
+        return TABLE_SCHEMAS[name].empty_table()
     except (OSError, pa.ArrowException) as e:
         view.problems.append(f"{view.stored.path / (name + '.parquet')}: unreadable ({e}); left out of the plots")
         return TABLE_SCHEMAS[name].empty_table()
 
 
-def gather(results: Path) -> list[DeviceView]:
+def gather(results: Path, skipped: list[str] | None = None) -> list[DeviceView]:
+    """Every readable run, by device. `skipped` gets one line per record left out (unreadable,
+    or incomplete: measuring now, or its harness stopped mid-run)."""
     store = RunStore(results)
     manifests = store.manifests()
+    if skipped is not None:
+        skipped.extend(store.problems)
+        skipped.extend(f"{d}: incomplete (being measured, or its harness stopped mid-run: "
+                       f"`harness results recover` finishes it)" for d in store.incomplete_dirs())
     groups = _group(manifests)
     by_device: dict[str, list[RunManifest]] = {}
     for m in manifests:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from harness.digest import sha256_of
 from harness.errors import CommandTimeout, HarnessError, TargetDiskFull
+from harness.store.record import escape_name
 from harness.transports.base import CommandTransport
 
 
@@ -49,8 +50,9 @@ def push_files(t: CommandTransport, files: Sequence[tuple[Path, str]]) -> dict[s
 
 
 def model_remote(t: CommandTransport, sha256: str, local: Path) -> str:
-    """Where a model lives on the target: content-addressed, so two models never collide."""
-    return t.path("models", sha256[:16], Path(local).name)
+    """Where a model lives on the target: content-addressed, so two models never collide;
+    a file name that is not UTF-8 goes there escaped (every remote shell takes it then)."""
+    return t.path("models", sha256[:16], escape_name(Path(local).name))
 
 
 def target_tool(t: CommandTransport, name: str, *, host_default: Callable[[], Path] | None = None) -> tuple[str, dict]:

@@ -36,16 +36,22 @@ whether it is ``transient`` (see `harness.errors`).
 from __future__ import annotations
 
 import datetime as _dt
+import json
+import os
+import re
 from typing import Any, Literal, TypeVar
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, field_validator, model_validator
+from pydantic_core import to_jsonable_python
 
 from harness.store.results import RunnerResult
 
 SCHEMA_VERSION = "2.1"  # 2.1: samples.process, the latency intervals/processes/drift, stop.processes
 
-Status = Literal["ok", "failed", "aborted"]
+#: "incomplete" only for a run read back from its journal (its harness stopped while it was
+#: measuring): no manifest on disk ever says it — a manifest is written when a run is finished
+Status = Literal["ok", "failed", "aborted", "incomplete"]
 R = TypeVar("R", bound=RunnerResult)
 
 SAMPLES_SCHEMA = pa.schema(
@@ -58,6 +64,8 @@ SAMPLES_SCHEMA = pa.schema(
         ("process", pa.int64()),
     ]
 )
+#: columns a later schema minor version added: older records' files lack them (read as null)
+ADDED_COLUMNS: dict[str, frozenset[str]] = {"samples": frozenset({"process"})}
 TELEMETRY_SCHEMA = pa.schema(
     [("t_ns", pa.int64()), ("channel", pa.string()), ("value", pa.float64()), ("unit", pa.string())]
 )
@@ -85,6 +93,53 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def escape_name(text: str) -> str:
+    """`text` as a record keeps it. A file name may hold bytes that are not UTF-8 (Python reads
+    them as lone surrogates); those become ``\\xHH`` escapes, so every record, table and page
+    stays valid UTF-8 and no byte is lost. Valid text is returned as it is."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that was never a byte (from escaped JSON)
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def recorded_path(text: str) -> str:
+    """The file a recorded (maybe `escape_name`d) path names on this host: the path as
+    recorded if it exists, else with its ``\\xHH`` escapes turned back into bytes."""
+    if os.path.exists(text) or "\\x" not in text:
+        return text
+    raw = re.sub(rb"\\x([89a-fA-F][0-9a-fA-F])", lambda m: bytes([int(m.group(1), 16)]), text.encode("utf-8"))
+    return os.fsdecode(raw)
+
+
+def escape_strings(data: Any) -> Any:
+    """Every string in JSON-like data through `escape_name` (keys too)."""
+    if isinstance(data, str):
+        return escape_name(data)
+    if isinstance(data, dict):
+        return {escape_strings(k): escape_strings(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [escape_strings(v) for v in data]
+    return data
+
+
+def as_json(model) -> str:
+    """A record as JSON text; a string that is not valid UTF-8 anywhere in it (a device's
+    odd output, a path) is written `escape_name`d rather than failing the write."""
+    try:
+        return model.model_dump_json(indent=2)
+    except (UnicodeEncodeError, ValueError):  # pydantic wraps the UnicodeEncodeError
+        data = escape_strings(model.model_dump())  # python mode keeps the odd strings as they are
+        return json.dumps(data, indent=2, ensure_ascii=False, default=to_jsonable_python)
+
+
 class ModelRef(_Model):
     name: str
     path: str
@@ -93,6 +148,11 @@ class ModelRef(_Model):
     precision: str = "unknown"
     size_bytes: int
     zoo_id: str | None = None
+
+    @field_validator("name", "path", mode="before")
+    @classmethod
+    def _escaped(cls, v: Any) -> Any:
+        return escape_name(v) if isinstance(v, str) else v
 
 
 class RuntimeInfo(_Model):

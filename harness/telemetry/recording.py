@@ -43,6 +43,7 @@ class RunTelemetry:
         self.config = config
         self.rec = recorder
         self.sampler: Sampler | None = None
+        self._sampling: Sampler | None = None
         self.watchdog: ThermalWatchdog | None = None
         #: set when the watchdog sees a zone above limits.max_temp_c
         self.tripped = threading.Event()
@@ -71,6 +72,8 @@ class RunTelemetry:
         self.watchdog = ThermalWatchdog.for_profile(self.profile)
         if self.watchdog:
             sampler.listeners.append(self._watch)
+        sampler.listeners.append(self._journal)
+        self._sampling = sampler
         try:
             sampler.start()
             sampler.wait_samples(1)
@@ -85,6 +88,11 @@ class RunTelemetry:
         rec.timeline["baseline_start_ns"] = sampler.mark("baseline_start_ns")
         self.cancel.wait(self.config.baseline_s)
         rec.timeline["workload_start_ns"] = sampler.mark("workload_start_ns")
+
+    def _journal(self, row) -> None:
+        """Each row as it comes, for the run's journal (a killed harness keeps it)."""
+        t_ns = int(self._sampling.clock.to_monotonic(row.t_ns)) if self._sampling is not None else row.t_ns
+        self.rec.add_live_telemetry(t_ns, row.channel, row.value, row.unit)
 
     def _watch(self, row) -> None:
         self.watchdog(row)

@@ -24,7 +24,6 @@ import functools
 import io
 import os
 import posixpath
-from queue import Queue
 import secrets
 import stat
 import tempfile
@@ -38,7 +37,6 @@ from adb_shell import constants as adb_const
 from adb_shell import exceptions as adb_exc
 from adb_shell.adb_device import AdbDevice
 from adb_shell.adb_message import AdbMessage
-from adb_shell.hidden_helpers import _AdbPacketStore
 
 from harness.errors import (
     CommandTimeout,
@@ -50,6 +48,7 @@ from harness.errors import (
     error_from_device_text,
 )
 from harness.profiles import AdbTransportSpec
+from harness.transports import adb_io
 from harness.transports.adb_link import Idle, LinkLost, PacketLink, tcp_endpoint, usb_endpoint
 from harness.transports.base import CommandResult, CommandTransport, kill_group_argv, shell_line
 from harness.transports.stream import StreamedProcess
@@ -58,20 +57,13 @@ CONFIG_ENV = "HARNESS_CONFIG_DIR"
 #: how often a silent stream lets go of the device (lets other streams and kills through)
 POLL_S = 0.25
 OPEN_TIMEOUT_S = 30.0
-SYNC_TIMEOUT_S = 60.0
+#: a file transfer with no reply from the phone for this long has stalled (each reply
+#: follows one request or one 256 kB chunk: seconds, even on slow flash)
+STALL_S = 15.0
 USB_EXTRA_HINT = "adb over USB needs the optional 'usb' extra: pip install 'harness[usb]' (adb-shell[usb], libusb1)"
 
 # adb-shell keeps streaming internals private; these are the parts used here (adb-shell 0.4.x).
 _CLSE, _WRTE = adb_const.CLSE, adb_const.WRTE
-
-
-class _StoreKeepingClose(_AdbPacketStore):
-    """adb-shell's packet store drops a CLSE for a stream that has nothing queued yet. When
-    another stream's reader happens to read that CLSE, its owner never learns that its
-    stream closed and waits forever. This store keeps every packet."""
-
-    def put(self, arg0, arg1, cmd, data):
-        self._dict.setdefault(arg1, {}).setdefault(arg0, Queue()).put_nowait((cmd, data))
 
 
 # -- keys -------------------------------------------------------------------------------
@@ -216,6 +208,7 @@ class AdbProcess(StreamedProcess):
 class AdbTransport(CommandTransport):
     kind = "adb"
     spec = AdbTransportSpec
+    lock_on_target = True  # other hosts may reach it too
 
     def __init__(self, profile):
         super().__init__(profile)
@@ -253,7 +246,7 @@ class AdbTransport(CommandTransport):
     def _connect(self, timeout_s: float) -> None:
         link = PacketLink(self.describe(), self._endpoint())
         device = AdbDevice(link, banner="harness")
-        device._io_manager._packet_store = _StoreKeepingClose()
+        adb_io.install(device)
         offered = []
         try:
             device.connect(
@@ -319,10 +312,12 @@ class AdbTransport(CommandTransport):
         except LinkLost as e:
             raise TransportError(f"{self.describe()}: connection lost during {what}: {e}") from None
         except (adb_exc.TcpTimeoutException, adb_exc.AdbTimeoutError) as e:
-            raise TransportError(f"{self.describe()}: no reply from the phone during {what} ({e})") from None
+            raise TransportError(f"{self.describe()}: {what} stalled: no reply from the phone ({e})") from None
         except (adb_exc.PushFailedError, adb_exc.AdbCommandFailureException) as e:
             # the phone's own words (adbd's sync FAIL message): a full disk, a missing file…
-            raise error_from_device_text(str(e), f"{self.describe()}: {what} failed: {e}",
+            said = e.args[0] if e.args else e
+            said = bytes(said).decode("utf-8", "replace") if isinstance(said, (bytes, bytearray)) else str(said)
+            raise error_from_device_text(said, f"{self.describe()}: {what} failed: {said}",
                                          default=TargetCommandFailed) from None
         except (adb_exc.AdbConnectionError, adb_exc.InvalidResponseError, adb_exc.InvalidChecksumError,
                 adb_exc.InvalidCommandError, adb_exc.DevicePathInvalidError, OSError) as e:
@@ -424,21 +419,21 @@ class AdbTransport(CommandTransport):
         with self._adb_errors(f"push of {local} to {remote}"):
             device.push(
                 str(local), remote, st_mode=stat.S_IFREG | stat.S_IMODE(st.st_mode), mtime=int(st.st_mtime),
-                transport_timeout_s=SYNC_TIMEOUT_S, read_timeout_s=SYNC_TIMEOUT_S,
+                transport_timeout_s=STALL_S, read_timeout_s=STALL_S,
             )
 
     # the push sidecar (see `CommandTransport.push`) through sync requests: no shell
     def _stat_remote(self, remote: str) -> tuple[int, int] | None:
         device = self._require()
         with self._adb_errors(f"stat of {remote}"):
-            mode, size, mtime = device.stat(remote, SYNC_TIMEOUT_S, SYNC_TIMEOUT_S)
+            mode, size, mtime = device.stat(remote, STALL_S, STALL_S)
         return (int(size), int(mtime)) if stat.S_ISREG(mode) else None  # a missing file has mode 0
 
     def _write_remote(self, remote: str, data: bytes, mtime: int) -> None:
         device = self._require()
         with self._adb_errors(f"writing {remote}"):
             device.push(io.BytesIO(data), remote, mtime=mtime,
-                        transport_timeout_s=SYNC_TIMEOUT_S, read_timeout_s=SYNC_TIMEOUT_S)
+                        transport_timeout_s=STALL_S, read_timeout_s=STALL_S)
 
     def pull(self, remote: str, local: Path) -> None:
         data = self.read_file(remote)
@@ -448,7 +443,7 @@ class AdbTransport(CommandTransport):
         device = self._require()
         buf = io.BytesIO()
         with self._adb_errors(f"pull of {remote}"):
-            device.pull(remote, buf, transport_timeout_s=SYNC_TIMEOUT_S, read_timeout_s=SYNC_TIMEOUT_S)
+            device.pull(remote, buf, transport_timeout_s=STALL_S, read_timeout_s=STALL_S)
         return buf.getvalue()
 
     def kill_all(self) -> None:

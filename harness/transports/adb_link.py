@@ -100,6 +100,19 @@ class PacketLink(BaseTransport):
             raise LinkLost(f"{self.describe}: write failed: {e}") from None
         return len(data)
 
+    def wait_packet(self, timeout: float, or_until: Callable[[], bool] = lambda: False) -> bool:
+        """Wait up to `timeout` for a whole packet to read, for the link to be lost (the next
+        read raises) or for `or_until()` (checked again at each `wake`); True if any came.
+        Never consumes anything."""
+        with self._cv:
+            return bool(self._cv.wait_for(lambda: self._ready or self._lost is not None or or_until(),
+                                          timeout=timeout))
+
+    def wake(self) -> None:
+        """Let `wait_packet` callers check their `or_until` again."""
+        with self._cv:
+            self._cv.notify_all()
+
     # -- state --------------------------------------------------------------------------
 
     @property

@@ -139,6 +139,9 @@ class Transport(ABC):
 
     kind: ClassVar[str]
     spec: ClassVar[type]
+    #: where a session's device lock lives (`harness.device_lock`): False, a file on this host
+    #: (a device only this host reaches); True, on the target (other hosts may reach it too)
+    lock_on_target: ClassVar[bool] = False
 
     def __init__(self, profile: DeviceProfile):
         self.profile = profile
@@ -161,6 +164,10 @@ class Transport(ABC):
     def info(self) -> TargetInfo:
         """What `harness devices check` reports once the target is open."""
         return TargetInfo(reachable=True, notes=[f"{self.describe()} opened"])
+
+    def lock_key(self) -> str:
+        """What names the device among this host's device locks (for `lock_on_target` False)."""
+        return f"{self.kind}-{self.profile.id}"
 
     def hardware_serial(self) -> str | None:
         """A serial number of the target's hardware, for the benchmark key (None: unknown)."""

@@ -14,6 +14,7 @@ both cases in one context manager.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,6 +66,12 @@ class SerialTransport(LineTransport):
     @property
     def emulated(self) -> bool:
         return self._explicit_url is None and self.profile.transport.emulator is not None
+
+    def lock_key(self) -> str:
+        # a real port is the device, whichever profile names it; an emulator's board is the profile's
+        if self.emulated or not self.url:
+            return super().lock_key()
+        return "serial-" + (os.path.realpath(self.url) if self.url.startswith("/") else self.url)
 
     # -- lifecycle -----------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import shlex
 import signal
 import socket
 import stat
@@ -48,6 +49,7 @@ from harness.errors import (
 )
 from harness.profiles import DeviceProfile, SshTransportSpec
 from harness.transports.base import CommandResult, CommandTransport, kill_group_argv, shell_line
+from harness.transports.known_hosts import KnownHosts, read_known_hosts
 from harness.transports.stream import StreamedProcess
 
 #: printed by the remote shell before it execs the command; followed by its pid (= pgid)
@@ -84,18 +86,34 @@ class _UnknownHostKey(Exception):
         self.name, self.key = name, key
 
 
+class _RevokedHostKey(_UnknownHostKey):
+    def __init__(self, name: str, key: paramiko.PKey, where: str):
+        super().__init__(name, key)
+        self.where = where
+
+
 class _RefuseUnknown(paramiko.MissingHostKeyPolicy):
+    def __init__(self, known: KnownHosts):
+        self.known = known
+
     def missing_host_key(self, client, hostname, key):
+        where = self.known.revoked_at(key)
+        if where is not None:  # revoked keys are never among the known ones: they all end here
+            raise _RevokedHostKey(hostname, key, where)
         raise _UnknownHostKey(hostname, key)
 
 
-class _TrustOnFirstUse(paramiko.MissingHostKeyPolicy):
+class _TrustOnFirstUse(_RefuseUnknown):
     """Append the key to the known_hosts file and leave a note for the run record."""
 
-    def __init__(self, known_hosts: Path, notes: list[str]):
-        self.known_hosts, self.notes = known_hosts, notes
+    def __init__(self, known: KnownHosts, notes: list[str]):
+        super().__init__(known)
+        self.known_hosts, self.notes = known.path, notes
 
     def missing_host_key(self, client, hostname, key):
+        where = self.known.revoked_at(key)
+        if where is not None:
+            raise _RevokedHostKey(hostname, key, where)
         self.known_hosts.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         with open(self.known_hosts, "a") as f:  # append: never rewrite the user's file
             f.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
@@ -218,6 +236,7 @@ class SshProcess(StreamedProcess):
 class SshTransport(CommandTransport):
     kind = "ssh"
     spec = SshTransportSpec
+    lock_on_target = True  # other hosts may reach it too
 
     def __init__(self, profile: DeviceProfile):
         super().__init__(profile)
@@ -253,15 +272,17 @@ class SshTransport(CommandTransport):
     def _new_client(self) -> paramiko.SSHClient:
         client = paramiko.SSHClient()
         kh = self._known_hosts_path()
+        known = KnownHosts(kh, client.get_host_keys())
         if kh.is_file():
             try:
-                client.load_host_keys(str(kh))
-            except (OSError, paramiko.SSHException) as e:
-                raise TransportConfigError(f"{self.describe()}: cannot read known_hosts {kh}: {e}") from None
+                known = read_known_hosts(kh, into=client.get_host_keys())
+            except OSError as e:
+                raise TransportConfigError(f"{self.describe()}: cannot read known_hosts {kh}: {e.strerror or e}") from None
+            self.notes.extend(n for n in known.notes if n not in self.notes)
         if self.spec.host_key_policy == "trust-on-first-use":
-            client.set_missing_host_key_policy(_TrustOnFirstUse(kh, self.notes))
+            client.set_missing_host_key_policy(_TrustOnFirstUse(known, self.notes))
         else:
-            client.set_missing_host_key_policy(_RefuseUnknown())
+            client.set_missing_host_key_policy(_RefuseUnknown(known))
         return client
 
     def _connect(self, client: paramiko.SSHClient, host: str, port: int, user: str | None, sock=None) -> None:
@@ -296,10 +317,16 @@ class SshTransport(CommandTransport):
                 channel_timeout=spec.connect_timeout_s,
                 sock=sock,
             )
+        except _RevokedHostKey as e:
+            sock.close()
+            raise TransportConfigError(
+                f"{where}: host key REVOKED ({e.key.get_name()} {e.key.fingerprint} is listed as @revoked at "
+                f"{e.where}); refusing to connect"
+            ) from None
         except _UnknownHostKey as e:
             sock.close()
-            kh = self._known_hosts_path()
-            scan = f"ssh-keyscan -p {port} {host}" if port != 22 else f"ssh-keyscan {host}"
+            kh = shlex.quote(str(self._known_hosts_path()))
+            scan = shlex.join(["ssh-keyscan", *(["-p", str(port)] if port != 22 else []), host])
             raise TransportConfigError(
                 f"{where}: host key unknown ({e.key.get_name()} {e.key.fingerprint}, not in {kh}); "
                 f"refusing to connect. If that fingerprint is the board's, trust it with "
@@ -311,8 +338,8 @@ class SshTransport(CommandTransport):
             raise TransportConfigError(
                 f"{where}: host key CHANGED ({e.key.get_name()} {e.key.fingerprint}, known_hosts has "
                 f"{e.expected_key.fingerprint}); refusing to connect. If the board was reinstalled, "
-                f"remove the old key with `ssh-keygen -R '{known_hosts_name(host, port)}' "
-                f"-f {self._known_hosts_path()}`"
+                f"remove the old key with `ssh-keygen -R {shlex.quote(known_hosts_name(host, port))} "
+                f"-f {shlex.quote(str(self._known_hosts_path()))}`"
             ) from None
         except paramiko.AuthenticationException as e:
             sock.close()

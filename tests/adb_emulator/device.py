@@ -7,6 +7,7 @@ drive it. Commands run in a sandbox folder on this host (see services.py).
     emu = AdbEmulator(tmp_path / "phone").start()
     emu.address            # "127.0.0.1:PORT"
     emu.drop_connections() # the cable/Wi-Fi goes away mid-run
+    emu.stall_sync = True  # the sync service stops answering (a wedged transfer)
     emu.leftover_pids()    # processes started through it that are still alive
     emu.stop()             # closes connections and kills leftovers
 """
@@ -55,6 +56,7 @@ class AdbEmulator:
         accept_new_keys: bool = True,
         auth_required: bool = True,
         properties: dict[str, str] | None = None,
+        answer_before_ack: bool = False,
     ):
         self.sandbox = Path(sandbox).resolve()
         self.host, self._port = host, port
@@ -64,6 +66,13 @@ class AdbEmulator:
         self.accept_new_keys = accept_new_keys
         self.auth_required = auth_required
         self.properties = {**DEFAULT_PROPERTIES, **(properties or {})}
+        #: adbd acknowledges a host WRTE (OKAY) before its service can answer it: one event
+        #: loop handles the packet and, later, the service's reply. The protocol allows the
+        #: other order (each direction is flow-controlled on its own; a threaded device can
+        #: answer first), and a host must cope with it: True makes this phone answer first.
+        self.answer_before_ack = answer_before_ack
+        #: a wedged transfer: sync requests are read but never answered
+        self.stall_sync = False
         #: a marker in the environment of every process started on the "phone"
         self.marker = f"adb-emu-{secrets.token_hex(6)}"
         self.events: list[str] = []
@@ -185,6 +194,8 @@ class Stream:
         self._acked = threading.Event()
         self._acked.set()
         self.service = None
+        #: set when the device sends data on this stream (see AdbEmulator.answer_before_ack)
+        self.service_answered = threading.Event()
 
     def write(self, data: bytes) -> bool:
         """Send data to the host, one WRTE per chunk, each waiting for its OKAY."""
@@ -197,6 +208,7 @@ class Stream:
                 return False
             self._acked.clear()
             self.conn.send(wire.Message(wire.WRTE, self.local_id, self.remote_id, data[i : i + limit]))
+            self.service_answered.set()
         return True
 
     def on_okay(self) -> None:
@@ -300,9 +312,15 @@ class Connection:
             if stream is None:
                 return  # a late packet for a stream already closed
             if msg.command == wire.WRTE:
+                okay = wire.Message(wire.OKAY, stream.local_id, stream.remote_id)
+                if not self.emulator.answer_before_ack:
+                    self.send(okay)  # as adbd: the OKAY leaves before the service sees the data
+                stream.service_answered.clear()
                 if stream.service is not None:
                     stream.service.on_data(msg.payload)
-                self.send(wire.Message(wire.OKAY, stream.local_id, stream.remote_id))
+                if self.emulator.answer_before_ack:
+                    stream.service_answered.wait(0.2)  # let the service's reply go out first
+                    self.send(okay)
             elif msg.command == wire.OKAY:
                 stream.on_okay()
             elif msg.command == wire.CLSE:

@@ -160,6 +160,8 @@ class SyncService:
         try:
             while True:
                 ident, payload = self._request()
+                while self.stream.conn.emulator.stall_sync and not self._closed:
+                    threading.Event().wait(0.1)  # wedged: the request is never answered
                 path = payload.decode("utf-8", errors="surrogateescape")
                 if ident == b"QUIT":
                     break

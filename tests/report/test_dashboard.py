@@ -6,6 +6,8 @@ import json
 import re
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from plotly.offline import get_plotlyjs
 
@@ -143,6 +145,11 @@ def test_hostile_device_and_run_ids_do_not_reach_figure_markup(tmp_path):
     data["run_id"] = m.run_id + hostile
     data["device"]["id"] = "dev" + hostile
     (run_dir / "manifest.json").write_text(json.dumps(data))
+    for table in run_dir.glob("*.parquet"):  # a whole crafted record: its tables hold its own run id
+        rows = pq.read_table(table)
+        rows = rows.set_column(rows.schema.get_field_index("run_id"), "run_id",
+                               pa.array([data["run_id"]] * rows.num_rows))
+        pq.write_table(rows, table)
     run_dir.rename(store.root / data["run_id"])
     html = build_report(store.root, tmp_path / "index.html").path.read_text()
     body = html[html.index("</head>"):]

@@ -267,7 +267,10 @@ def test_a_full_target_disk_is_target_disk_full_and_transient(peer, small_disk, 
             with pytest.raises(TransportError) as exc:
                 t.push(big, t.path("models", "model.bin"))
         assert (exc.value.kind, exc.value.transient) == ("target_disk_full", True), exc.value
-        assert "no space left" in str(exc.value).lower()
+        assert str(exc.value).startswith("no space left on the target: "), exc.value
+        assert "size mismatch" not in str(exc.value)
+        leftovers = [p.name for p in small_disk.rglob("*") if p.is_file()]
+        assert not [n for n in leftovers if "part" in n], leftovers  # no partial upload keeps the space
     finally:
         if host_dir is not None:
             subprocess.run(["umount", "-l", str(host_dir)], check=False)

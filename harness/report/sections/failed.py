@@ -1,4 +1,5 @@
-"""Failed and aborted runs: listed, never hidden, with where they stopped and what they left."""
+"""Failed and aborted runs: listed, never hidden, with where they stopped and what they left;
+and the records the report could not read (each with why)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,18 @@ from harness.report.page import Markup, badge, run_link, tag
 
 
 def render(ctx: ReportContext) -> list[Markup]:
+    return _failed(ctx) + _skipped(ctx)
+
+
+def _skipped(ctx: ReportContext) -> list[Markup]:
+    if not ctx.skipped:
+        return []
+    return [tag("h3", "Records not read"),
+            tag("p", f"{len(ctx.skipped)} record(s) in the results folder are not in this report:", class_="muted"),
+            tag("ul", [tag("li", line, class_="small") for line in ctx.skipped])]
+
+
+def _failed(ctx: ReportContext) -> list[Markup]:
     failed = [v for v in ctx.runs if v.m.status != "ok"]
     if not failed:
         return [tag("p", "None: every run finished.", class_="muted")]
