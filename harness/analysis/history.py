@@ -100,12 +100,6 @@ class HistoryConfig(BaseModel):
     min_effect: float = Field(0.0, ge=0, description="smallest |change| an alarm may report (0.02 = 2 %)")
     localisation_window: int = Field(60, ge=4, description="nights E-divisive looks back over")
     threshold: float = Field(0.05, ge=0, description="effect threshold of each change point's verdict")
-    confirm: Literal["resid", "line", "trend"] = "resid"
-    backfill: bool = False
-    stale: int = 0
-    restart_from: Literal["alarm", "cp"] = "alarm"
-    confirm_trend: int = 0
-    trend_window: int = 60
     seed: int = 0
 
 
@@ -247,7 +241,6 @@ class _KeyState:
     zero_up: int = 0  # last index where S⁺ stood at 0 (CUSUM's own change estimate)
     zero_down: int = 0
     candidate: _Candidate | None = None
-    pending_since: int | None = None  # first night of the current unconfirmed excursion over h
     alarms: list[tuple[_Candidate, int, float]] = field(default_factory=list)  # (candidate, alarm index, q)
 
     def add(self, night: Night, median: float, n: int, excluded: int, cfg: HistoryConfig) -> None:
@@ -281,12 +274,6 @@ class _KeyState:
             m += centre
         resid = np.abs(np.concatenate([self.prev_resid, own])[-cfg.scale_window:])
         s = max(MAD_TO_SD * _median(resid.tolist()), cfg.scale_floor)
-        if cfg.backfill and self.resid[i - 1] is None:
-            # monitoring starts: the nights that formed the first centre are judged against it,
-            # so a step soon after the start has nights before it to be confirmed against
-            for j in range(self.base_start, i):
-                if self.resid[j] is None:
-                    self.resid[j] = self.y[j] - m
         self.resid[i] = self.y[i] - m
         z = max(-cfg.clip, min(cfg.clip, self.resid[i] / s))
         self.s_up = max(0.0, self.s_up + z - cfg.k)
@@ -297,19 +284,8 @@ class _KeyState:
             self.zero_down = i
         state.z, state.cusum_up, state.cusum_down = z, self.s_up, self.s_down
         if max(self.s_up, self.s_down) > cfg.h:
-            if self.pending_since is None:
-                self.pending_since = i
-            if cfg.stale and i - self.pending_since >= cfg.stale:
-                # unconfirmed for `stale` nights: a drift or noise, not a step; start afresh
-                self.s_up = self.s_down = 0.0
-                self.zero_up = self.zero_down = i
-                self.pending_since = None
-                state.cusum_up = state.cusum_down = 0.0
-                return
             self.candidate = self._localise(i, self.s_up >= self.s_down, cfg)
             state.candidate = True
-        else:
-            self.pending_since = None
 
     def _localise(self, i: int, up: bool, cfg: HistoryConfig) -> _Candidate:
         """Where the level moved (E-divisive, else the CUSUM's estimate), and the evidence for it."""
@@ -322,13 +298,10 @@ class _KeyState:
             if moved_up == up:
                 cp = start + tau
         cp = min(max(cp, self.base_start + 1), i)
-        if cfg.confirm in ("line", "trend"):
-            pre, post = self._against_line(cp, i, cfg)
-        else:
-            # each night's residual against the centre it was judged by that night: the drift
-            # and trend the centre followed are out of the comparison, the step is not
-            pre = np.array([r for r in self.resid[max(self.base_start, cp - cfg.window):cp] if r is not None])
-            post = np.array([r for r in self.resid[cp:i + 1] if r is not None])
+        # each night's residual against the centre it was judged by that night: the drift
+        # and trend the centre followed are out of the comparison, the step is not
+        pre = np.array([r for r in self.resid[max(self.base_start, cp - cfg.window):cp] if r is not None])
+        post = np.array([r for r in self.resid[cp:i + 1] if r is not None])
         if pre.size < 2 or post.size < cfg.min_post:  # not enough yet: tried again tomorrow
             return _Candidate(cp, up, 1.0, 0.0)
         effect = float(np.median(post) - np.median(pre))
@@ -336,25 +309,6 @@ class _KeyState:
 
         p = float(mannwhitneyu(post, pre, alternative="greater" if up else "less").pvalue)
         return _Candidate(cp, up, p, effect)
-
-    def _against_line(self, cp: int, i: int, cfg: HistoryConfig) -> tuple[np.ndarray, np.ndarray]:
-        """Nights before and after `cp` as residuals from one line: the level (and, with enough
-        nights, the Theil–Sen trend) of the segment's nights before the change."""
-        lo = max(self.seg_start, cp - cfg.window)
-        y = np.array(self.y[lo:i + 1])
-        t = np.arange(lo - cp, i + 1 - cp, dtype=float)  # the change at 0
-        n_pre = cp - lo
-        if n_pre < 2:
-            return np.empty(0), np.empty(0)
-        slope = 0.0
-        if cfg.confirm == "trend":
-            slope = _step_slope(t, y, n_pre)
-        fit_lo = max(self.seg_start, cp - cfg.trend_window)
-        if cfg.confirm_trend and cp - fit_lo >= cfg.confirm_trend:
-            yy = np.array(self.y[fit_lo:cp])
-            slope = _theil_sen(np.arange(fit_lo - cp, 0, dtype=float), yy)
-        r = y - slope * t
-        return r[:n_pre], r[n_pre:]
 
     def restart(self, q: float, cfg: HistoryConfig) -> None:
         c = self.candidate
@@ -364,14 +318,12 @@ class _KeyState:
         self.states[-1].alarm = True
         old = np.array(self.y[self.base_start:c.cp])
         self.prev_resid = (old - np.median(old))[-cfg.scale_window:]
-        base_start = c.cp if cfg.restart_from == "cp" else i + 1
-        self.seg_start, self.base_start, self.segment = c.cp, base_start, self.segment + 1
+        self.seg_start, self.base_start, self.segment = c.cp, i + 1, self.segment + 1
         for st in self.states[c.cp:]:
             st.segment = self.segment
         self.s_up = self.s_down = 0.0
         self.zero_up = self.zero_down = i
         self.candidate = None
-        self.pending_since = None
 
     def result(self, cfg: HistoryConfig, higher_is_better: bool, threshold: float, excluded: int) -> KeyHistory:
         cps = []
@@ -420,17 +372,6 @@ def _theil_sen(x: np.ndarray, y: np.ndarray) -> float:
     """Median of pairwise slopes: a trend that hot nights do not move."""
     i, j = _pairs(x.size)
     return float(np.median((y[j] - y[i]) / (x[j] - x[i])))
-
-
-def _step_slope(t: np.ndarray, y: np.ndarray, split: int) -> float:
-    """The common slope of a step-plus-trend model: the median of the pairwise slopes of
-    nights on the same side of the change (pairs across it would see the step as slope)."""
-    slopes = []
-    for lo, hi in ((0, split), (split, t.size)):
-        if hi - lo >= 2:
-            i, j = _pairs(hi - lo)
-            slopes.append((y[lo:hi][j] - y[lo:hi][i]) / (t[lo:hi][j] - t[lo:hi][i]))
-    return float(np.median(np.concatenate(slopes))) if slopes else 0.0
 
 
 def _bh(p: np.ndarray) -> np.ndarray:
