@@ -11,7 +11,9 @@ within-night run-to-run noise N(0, 5 %), all multiplicative. Some keys get a ste
 - harness A/B: the same-device interleaved design — each night the pinned baseline (A)
   and tonight's build (B) run R times each, interleaved, so night effects and drift
   hit both (all but an unshared 1 % night noise per arm), judged by
-  `harness.analysis.regression.compare`; `unknown` re-runs R more each, at most twice;
+  `harness.analysis.regression.SequentialRule` (what `harness ab` runs): `unknown`
+  leaning towards a change (p ≤ 0.2) re-runs R more each, at most twice (or once), the
+  total α = 0.005 spent over the looks;
 - asv pairwise: tonight against last night, ratio > 1.1 and a Mann-Whitney p < 0.002
   when attainable, else non-overlapping 99 % CIs of the median ([min, max] at R = 5);
 - asv step detection: L1 piecewise-constant fit (Potts, BIC-chosen number of steps,

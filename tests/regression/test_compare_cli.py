@@ -75,7 +75,7 @@ def test_aggregates_only_one_run_and_several(cli, tmp_path):
     two_nights(store, kws_new=1.12, kind="aggregates", runs=3)
     out = measures(cli("compare", "nightly=2026-11-01", "nightly=2026-11-02", "--json"))
     v = out["kws01-int8 on rpi5"]["verdict"]
-    assert v["unit"] == "run" and v["test"].endswith("log run means") and v["verdict"] == "regressed"
+    assert v["unit"] == "run" and "log run means" in v["test"] and v["verdict"] == "regressed"
     one = [m for m in store.manifests() if m.model.name == "kws01-int8"]
     v1 = measures(cli("compare", one[0].run_id, one[-1].run_id, "--json"))["kws01-int8 on rpi5"]["verdict"]
     assert v1["unit"] == "aggregate" and "Welch" in v1["test"] and "independent" in v1["reason"]
