@@ -39,7 +39,8 @@ On y = ln(nightly median), for each key:
    residual is against the centre that night was judged by, so a drift the centre
    followed does not weaken (or fake) the evidence. A young segment (a change soon after
    a restart, fewer than `min_pre` judged nights before it) compares its log medians
-   before and after the change directly instead: its first nights were never judged
+   before the change (the nights that raised the last alarm left out) and after it
+   directly instead: its first nights were never judged
    against its own centre, and without this a step just after a false alarm could never
    be confirmed. Non-candidates count p = 1. The p-values of
    the night's family (every key with a result that night) are corrected with
@@ -310,9 +311,10 @@ class _KeyState:
         post = np.array([r for r in self.resid[cp:i + 1] if r is not None])
         if pre.size < cfg.min_pre:
             # a young segment (a change soon after a restart): its first nights were never
-            # judged against its own centre. Compare the segment's log medians before and
-            # after the change directly; over so few nights a drift is far below the noise
-            pre = np.array(self.y[max(self.seg_start, cp - cfg.window):cp])
+            # judged against its own centre. Compare its log medians before and after the
+            # change directly (over so few nights a drift is far below the noise); the
+            # nights that raised the last alarm stay out, selected as they were for being extreme
+            pre = np.array(self.y[max(self.base_start, cp - cfg.window):cp])
             post = np.array(self.y[cp:i + 1])
         if pre.size < 2 or post.size < cfg.min_post:  # not enough yet: tried again tomorrow
             return _Candidate(cp, up, 1.0, 0.0)
