@@ -61,7 +61,8 @@ def list_(results: ResultsOpt = None,
 
 @baseline_app.command("clear")
 def clear(key: Annotated[str, typer.Argument(help="Pinned benchmark key (or a unique prefix).")],
-          results: ResultsOpt = None) -> None:
+          results: ResultsOpt = None,
+          as_json: Annotated[bool, typer.Option("--json", help="Print the pin cleared as JSON.")] = False) -> None:
     """Unpin KEY: the gate judges it by its history alone."""
     from harness.analysis.baselines import clear_baseline
     from harness.errors import HarnessError
@@ -70,4 +71,7 @@ def clear(key: Annotated[str, typer.Argument(help="Pinned benchmark key (or a un
     gone = clear_baseline(RunStore(results), key)
     if gone is None:
         raise HarnessError(f"no baseline is pinned for a key starting with {key!r} (`harness baseline list`)")
+    if as_json:
+        print_json(gone)
+        return
     console.print(f"{gone.key}: baseline cleared", markup=False, highlight=False)
