@@ -322,8 +322,8 @@ def _student_p(a: np.ndarray, b: np.ndarray) -> float:
 
 RULES: dict[str, Rule] = {
     "harness history (CUSUM + E-divisive + BH)": harness_history,
-    "harness A/B, interleaved, ≤ 2 re-runs": harness_ab,
-    "harness A/B, interleaved, ≤ 1 re-run": harness_ab_one_rerun,
+    "harness A/B, ≤ 2 re-runs (not the default)": harness_ab,
+    "harness A/B, ≤ 1 re-run (harness ab)": harness_ab_one_rerun,
     "asv pairwise (vs last night)": asv_pairwise,
     "asv step detection": asv_steps,
     "conbench z > 5": conbench,
