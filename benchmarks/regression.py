@@ -11,7 +11,9 @@ within-night run-to-run noise N(0, 5 %), all multiplicative. Some keys get a ste
 - harness A/B: the same-device interleaved design — each night the pinned baseline (A)
   and tonight's build (B) run R times each, interleaved, so night effects and drift
   hit both (all but an unshared 1 % night noise per arm), judged by
-  `harness.analysis.regression.compare`; `unknown` re-runs R more each, at most twice;
+  `harness.analysis.regression.SequentialRule` (what `harness ab` runs): `unknown`
+  leaning towards a change (p ≤ 0.2) re-runs R more each, at most twice (or once), the
+  total α = 0.005 spent over the looks;
 - asv pairwise: tonight against last night, ratio > 1.1 and a Mann-Whitney p < 0.002
   when attainable, else non-overlapping 99 % CIs of the median ([min, max] at R = 5);
 - asv step detection: L1 piecewise-constant fit (Potts, BIC-chosen number of steps,
@@ -55,7 +57,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from scipy import stats
 
 from harness.analysis.history import HistoryConfig, analyse_history, energy_split
-from harness.analysis.regression import Side, compare
+from harness.analysis.regression import SequentialRule, Side
 
 STEPS = (0.03, 0.05, 0.08, 0.15)
 WARMUP = 10  # nights before any rule is scored
@@ -127,13 +129,14 @@ def harness_history(farm: list[Series]) -> list[list[int]]:
     return [[int(c.alarm_night) for c in by_key[s.key].change_points if c.direction == "regressed"] for s in farm]
 
 
-def harness_ab(farm: list[Series]) -> list[list[int]]:
+def harness_ab(farm: list[Series], reruns: int = 2) -> list[list[int]]:
+    rule = SequentialRule(reruns=reruns)
     out = []
     for s in farm:
         m, alarms = s.model, []
         nights = [t for t in range(WARMUP, m.step_night if s.step else m.nights, AB_EVERY)]
         for t in nights + (list(range(m.step_night, m.step_night + DETECT_WINDOW)) if s.step else []):
-            if _ab_night(s, t):
+            if _ab_night(s, t, rule):
                 alarms.append(t)
                 if t >= m.step_night:
                     break  # detected: later nights are not needed for the score
@@ -141,17 +144,22 @@ def harness_ab(farm: list[Series]) -> list[list[int]]:
     return out
 
 
-def _ab_night(s: Series, t: int) -> bool:
+def _ab_night(s: Series, t: int, rule: SequentialRule) -> bool:
+    """One `harness ab`: R runs of each arm, judged; while unknown, R more each (α spent over the looks)."""
     m = s.model
     ua, ub = s.rng.normal(0, m.ab_unshared_sd, 2)
     a, b = [], []
-    for _ in range(3):  # the first look and at most two re-runs
+    for look in range(1, rule.looks + 1):
         a.extend(s.rerun(t, m.reps, step=False, extra=ua))
         b.extend(s.rerun(t, m.reps, extra=ub))
-        v = compare(Side.samples([[x] for x in a]), Side.samples([[x] for x in b]), seed=t, n_boot=AB_BOOT)
-        if v.verdict != "unknown":
+        v = rule.judge(Side.samples([[x] for x in a]), Side.samples([[x] for x in b]), look, seed=t, n_boot=AB_BOOT)
+        if not rule.rerun(v, look):
             return v.verdict == "regressed"
     return False
+
+
+def harness_ab_one_rerun(farm: list[Series]) -> list[list[int]]:
+    return harness_ab(farm, reruns=1)
 
 
 def asv_pairwise(farm: list[Series]) -> list[list[int]]:
@@ -314,13 +322,15 @@ def _student_p(a: np.ndarray, b: np.ndarray) -> float:
 
 RULES: dict[str, Rule] = {
     "harness history (CUSUM + E-divisive + BH)": harness_history,
-    "harness A/B, same device, interleaved": harness_ab,
+    "harness A/B, ≤ 2 re-runs (not the default)": harness_ab,
+    "harness A/B, ≤ 1 re-run (harness ab)": harness_ab_one_rerun,
     "asv pairwise (vs last night)": asv_pairwise,
     "asv step detection": asv_steps,
     "conbench z > 5": conbench,
     "FAI-PEP p50 envelope": fai_pep,
     "Otava-style E-divisive + t-test": otava,
 }
+AB_RULES = (harness_ab, harness_ab_one_rerun)
 
 
 # ------------------------------------------------------------------ scoring
@@ -369,7 +379,7 @@ def main() -> None:
     model = NoiseModel()
     rng = np.random.default_rng(args.seed)
     farms = [make_farm(i, rng, model, null_keys=20, per_step=5) for i in range(args.farms)]
-    rules = {k: v for k, v in RULES.items() if not (args.no_ab and v is harness_ab)}
+    rules = {k: v for k, v in RULES.items() if not (args.no_ab and v in AB_RULES)}
     scores = {name: Score() for name in rules}
     seconds = dict.fromkeys(rules, 0.0)
     for farm in farms:
@@ -378,7 +388,7 @@ def main() -> None:
             alarms = rule(farm)
             seconds[name] += time.perf_counter() - t0
             for s, a in zip(farm, alarms):
-                scores[name].add(s, a, AB_EVERY if rule is harness_ab else 1)
+                scores[name].add(s, a, AB_EVERY if rule in AB_RULES else 1)
 
     n_keys = len(farms) * 40
     print(f"{args.farms} farms × 40 keys = {n_keys} series of {model.nights} nights (seed {args.seed}); "

@@ -37,7 +37,12 @@ On y = ln(nightly median), for each key:
    nights from the change point to tonight (at least `min_post`) against those of the
    segment's nights before it (at most `window`) gives a p per candidate; each
    residual is against the centre that night was judged by, so a drift the centre
-   followed does not weaken (or fake) the evidence. Non-candidates count p = 1. The p-values of
+   followed does not weaken (or fake) the evidence. A young segment (a change soon after
+   a restart, fewer than `min_pre` judged nights before it) compares its log medians
+   before the change (the nights that raised the last alarm left out) and after it
+   directly instead: its first nights were never judged
+   against its own centre, and without this a step just after a false alarm could never
+   be confirmed. Non-candidates count p = 1. The p-values of
    the night's family (every key with a result that night) are corrected with
    Benjamini–Hochberg at `q`. A candidate is confirmed — an *alarm* — when its
    adjusted p ≤ q, its raw p ≤ `alpha` (0.002: in a farm of 40 keys BH alone asks
@@ -92,6 +97,8 @@ class HistoryConfig(BaseModel):
                                              "Theil–Sen trend line instead of its median (0: never)")
     min_nights: int = Field(15, ge=3, description="nights before monitoring starts")
     min_center: int = Field(5, ge=1, description="nights of a new segment before its median is used")
+    min_pre: int = Field(5, ge=0, description="fewer judged nights than this before a change point: confirm on "
+                                             "the segment's log medians instead of residuals")
     min_post: int = Field(3, ge=1, description="nights after a change point before it can be confirmed")
     scale_floor: float = Field(1e-3, gt=0, description="lowest noise scale (log units): deterministic series")
     q: float = Field(0.05, gt=0, lt=1, description="Benjamini–Hochberg level over the night's keys")
@@ -302,6 +309,13 @@ class _KeyState:
         # and trend the centre followed are out of the comparison, the step is not
         pre = np.array([r for r in self.resid[max(self.base_start, cp - cfg.window):cp] if r is not None])
         post = np.array([r for r in self.resid[cp:i + 1] if r is not None])
+        if pre.size < cfg.min_pre:
+            # a young segment (a change soon after a restart): its first nights were never
+            # judged against its own centre. Compare its log medians before and after the
+            # change directly (over so few nights a drift is far below the noise); the
+            # nights that raised the last alarm stay out, selected as they were for being extreme
+            pre = np.array(self.y[max(self.base_start, cp - cfg.window):cp])
+            post = np.array(self.y[cp:i + 1])
         if pre.size < 2 or post.size < cfg.min_post:  # not enough yet: tried again tomorrow
             return _Candidate(cp, up, 1.0, 0.0)
         effect = float(np.median(post) - np.median(pre))

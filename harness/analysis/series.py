@@ -5,10 +5,17 @@ the whole file; ``value`` a positive number (the history is compared on a log sc
 ``degraded`` (optional) true/false, 1/0, yes/no or empty (= false). Other columns are
 kept as they are. Every problem is one `HarnessError` naming the file, the line (CSV,
 counting the header as line 1) or row (Parquet), the column and the cause.
+
+`store_series` makes the same table from a results store: per measure key (benchmark
+key, plus the phase for multi-phase runs) one row per ok run, its night the run's
+``nightly`` tag or else its UTC start date, flagged degraded when the farm marked it
+(``farm.degraded=1``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -126,3 +133,77 @@ def _flags(col: pd.Series, fail) -> pd.Series:
     if bad.size:
         raise fail(int(bad[0]), f"degraded {col.iloc[bad[0]]!r} is not true/false (or 1/0, yes/no, empty)")
     return text.isin(_TRUE)
+
+
+# --------------------------------------------------------------------------- the results store
+
+
+DEGRADED_TAG = "farm.degraded"  # the farm's flag on records of a device it found drifting
+
+
+def night_of(m) -> str:
+    """A run's night: its ``nightly`` tag, else the UTC date it started (YYYY-MM-DD)."""
+    tag = (m.metadata.get("nightly") or "").strip()
+    return tag or m.started_at.astimezone(dt.timezone.utc).date().isoformat()
+
+
+@dataclass
+class StoreSeries:
+    """Every ok run's measures as a history table, nights numbered in the order they ran.
+
+    ``table``: one row per run and measure: ``key`` (measure key), ``night`` (0, 1, … in
+    order of each night's first run), ``value`` (the run's typical figure, SI), ``degraded``,
+    ``run_id``, ``started_at``, ``build`` (metadata ``build``, or None). ``nights`` are the
+    night names by number; ``labels``, ``units`` and ``higher_is_better`` are per key."""
+
+    table: pd.DataFrame
+    nights: list[str]
+    labels: dict[str, str] = field(default_factory=dict)
+    units: dict[str, str] = field(default_factory=dict)
+    higher_is_better: dict[str, bool] = field(default_factory=dict)
+    #: which benchmark key (without phase) each measure key belongs to
+    benchmark_keys: dict[str, str] = field(default_factory=dict)
+    #: (device id, model name, phase) of each measure key
+    identity: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+
+    def night_name(self, night: int | str) -> str:
+        return self.nights[night] if isinstance(night, (int, np.integer)) else str(night)
+
+    def night_number(self, name: str) -> int:
+        try:
+            return self.nights.index(name)
+        except ValueError:
+            raise HarnessError(f"night {name!r} is not in the store's history (nights: "
+                               f"{', '.join(self.nights[-5:]) or 'none'}{' …' if len(self.nights) > 5 else ''})") from None
+
+
+COLUMNS = ["key", "night", "value", "degraded", "run_id", "started_at", "build"]
+
+
+def store_series(manifests) -> StoreSeries:
+    """The history of every measure in these run manifests (non-ok runs are absent)."""
+    from harness.analysis.comparison import label_of
+    from harness.analysis.evidence import measure_key, typical_measures
+
+    rows, labels, units, hib, bkeys, ident = [], {}, {}, {}, {}, {}
+    first: dict[str, dt.datetime] = {}
+    for m in manifests:
+        measures = typical_measures(m)
+        if not measures:
+            continue
+        night = night_of(m)
+        first[night] = min(first.get(night, m.started_at), m.started_at)
+        for x in measures:
+            key = measure_key(m.benchmark_key, x.phase)
+            labels.setdefault(key, label_of(m, x.phase))
+            units.setdefault(key, x.unit)
+            hib.setdefault(key, x.higher_is_better)
+            bkeys.setdefault(key, m.benchmark_key or "")
+            ident.setdefault(key, (m.device.id, m.model.name, x.phase))
+            rows.append((key, night, x.typical, m.metadata.get(DEGRADED_TAG) == "1", m.run_id, m.started_at,
+                         m.metadata.get("build")))
+    nights = sorted(first, key=lambda n: (first[n], n))
+    number = {n: i for i, n in enumerate(nights)}
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    table["night"] = table["night"].map(number).astype("int64")
+    return StoreSeries(table, nights, labels, units, hib, bkeys, ident)

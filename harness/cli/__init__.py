@@ -19,11 +19,15 @@ import sys
 from harness.cli.app import app
 
 COMMAND_MODULES = (
+    "ab",
+    "baseline",
     "ceilings",
+    "compare",
     "devices",
     "devices_check",
     "farm",
     "firmware",
+    "gate",
     "ingest",
     "measure",
     "regress",

@@ -126,6 +126,9 @@ def run(
     summary: Annotated[Optional[Path], typer.Option(help="Write the markdown summary here (also appended to $GITHUB_STEP_SUMMARY).")] = None,
     report: Annotated[Optional[Path], typer.Option(help="Write the HTML report here (harness report).")] = None,
     copy_records: Annotated[Optional[Path], typer.Option(help="Also copy this run's records into this folder (a results store of its own, for CI artifacts).")] = None,
+    gate: Annotated[bool, typer.Option("--gate", help="Judge the night against history and pinned baselines "
+                                       "(harness gate): a confirmed regression exits 1; unknown verdicts are "
+                                       "measured again, at most twice.")] = False,
     profiles: ProfilesOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -161,7 +164,10 @@ def run(
             err_console.print(f"  device {info['device']}: {info['state']} {info.get('reason') or ''}",
                               markup=False, highlight=False)
 
-    result = run_plan(p, store, address, name, tags=tags, cancel=cancel, on_event=on_event)
+    from harness.farm.gate import StoreGate
+
+    result = run_plan(p, store, address, name, tags=tags, cancel=cancel, on_event=on_event,
+                      gate=StoreGate() if gate else None)
     if junit:
         write_atomic(junit, junit_xml(result).decode())
     text = markdown_summary(result)

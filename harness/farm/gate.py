@@ -8,7 +8,8 @@ more, as a new repetition (``farm.repetition`` in the records' metadata), and as
 at most `max_rounds` times. Records of degraded devices carry ``farm.degraded=1``: a gate
 leaves them out.
 
-No gate: no regression verdicts, no repetitions.
+No gate: no regression verdicts, no repetitions. `StoreGate` is the gate harness ships
+(`harness farm run --gate`): history and pinned baselines, see `harness.analysis.gate`.
 """
 
 from __future__ import annotations
@@ -32,3 +33,41 @@ class RegressionGate(Protocol):
     max_rounds: int
 
     def __call__(self, store: RunStore, results: list[JobResult]) -> GateDecision: ...
+
+
+@dataclass
+class StoreGate:
+    """The gate `harness farm run --gate` plugs in: `harness.analysis.gate.run_gate` on the
+    night's ok records (history and pinned baselines, degraded devices left out).
+
+    Each call is one look: the first on the plan's runs, then one per "measure more"
+    round, the α of the baseline comparisons spent over the `max_rounds` + 1 looks. A key
+    whose verdict is ``unknown`` asks for its jobs again (every job whose record carries
+    that benchmark key)."""
+
+    max_rounds: int = 2
+    threshold: float = 0.05
+    overrides: dict[str, float] = field(default_factory=dict)
+    min_effect: float = 0.0
+    baseline_nights: int = 2
+    #: the last look's report, for the CLI's outputs
+    report: object | None = None
+    looks_done: int = 0
+
+    def __call__(self, store: RunStore, results: list[JobResult]) -> GateDecision:
+        from harness.analysis.gate import run_gate
+        from harness.analysis.history import HistoryConfig
+
+        run_ids = [a.run_id for r in results for a in r.attempts if a.run_id and a.outcome == "ok"]
+        if not run_ids:
+            return GateDecision()
+        self.looks_done += 1
+        report = run_gate(store, tonight_runs=run_ids, threshold=self.threshold, overrides=self.overrides,
+                          config=HistoryConfig(min_effect=self.min_effect),
+                          look=min(self.looks_done, self.max_rounds + 1), looks=self.max_rounds + 1,
+                          baseline_nights=self.baseline_nights)
+        self.report = report
+        unsure = {run for f in report.measure_more for run in f.runs}
+        job_of = {a.run_id: r.job.key for r in results for a in r.attempts if a.run_id}
+        more = sorted({job_of[run] for run in unsure if run in job_of})
+        return GateDecision(regressions=[f.line for f in report.regressions], measure_more=more)

@@ -25,8 +25,9 @@ class ReportContext:
     def runs(self) -> list[RunView]:
         return [v for d in self.devices for v in d.runs]
 
-    def figure(self, fig, kind: str, key: str) -> Markup:
-        """A plotly figure as a div plus its script (plotly.js itself is inlined once, in the head)."""
+    def figure(self, fig, kind: str, key: str, post_script: str | None = None) -> Markup:
+        """A plotly figure as a div plus its script (plotly.js itself is inlined once, in the head).
+        `post_script`: JavaScript run once the figure is drawn (``{plot_id}`` is its div id)."""
         # plotly writes the div id into the HTML and the script unescaped, and the key (a
         # device or run id) comes from a manifest: keep only [A-Za-z0-9_-], then make it unique
         base = f"fig-{kind}-" + re.sub(r"[^A-Za-z0-9_-]", "_", key)
@@ -35,5 +36,6 @@ class ReportContext:
             n += 1
             div_id = f"{base}-{n}"
         self._figure_ids.add(div_id)
-        html = fig.to_html(full_html=False, include_plotlyjs=False, config=_PLOTLY_CONFIG, div_id=div_id)
+        html = fig.to_html(full_html=False, include_plotlyjs=False, config=_PLOTLY_CONFIG, div_id=div_id,
+                           post_script=post_script)
         return tag("div", Markup(html), class_="figure")

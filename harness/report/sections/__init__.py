@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from harness.report.context import ReportContext
 from harness.report.page import Markup
-from harness.report.sections import failed, latency, llm, operators, provenance, roofline, summary, timelines
+from harness.report.sections import failed, history, latency, llm, operators, provenance, roofline, summary, timelines
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class Section:
 
 SECTIONS: list[Section] = [
     Section("summary", "Summary", summary.render),
+    Section("history", "History", history.render),
     Section("failed", "Failed and aborted runs", failed.render),
     Section("roofline", "Roofline", roofline.render),
     Section("llm", "LLMs", llm.render),
