@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -15,6 +13,7 @@ from harness.cli.app import app
 from harness.cli._output import console, err_console, plain, print_json
 from harness.cli.compare import OverrideOpt, ResultsOpt, ThresholdOpt
 from harness.cli.measure import TagOpt, parse_pairs
+from harness.cli.stopping import cancel_on_signals
 
 ARM_HELP = ("MODEL, or KEY=VALUE,… with model, profile (another profile of the same device, e.g. another "
             "runtime version), runtime, threads, delegate, cluster; other keys are runner options.")
@@ -63,15 +62,7 @@ def ab(
     shared = session.RunOptions(runtime=runtime, threads=threads, stop_fields=stop_fields, telemetry=telemetry,
                                 thermal_gate=thermal_gate, baseline_s=idle, options=_parse_options(option or []),
                                 metadata=parse_pairs(tag or [], "--tag"))
-    cancel = threading.Event()
-
-    def on_signal(signum, frame):
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        cancel.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    cancel = cancel_on_signals()
     check_arm_devices(baseline, candidate, device, profiles)
     arm_a = plan_arm("baseline", baseline, device, shared, model, profiles)
     arm_b = plan_arm("candidate", candidate, device, shared, model, profiles)

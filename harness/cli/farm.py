@@ -15,6 +15,7 @@ from rich.table import Table
 
 from harness.cli.app import app
 from harness.cli._output import console, err_console, plain, print_json
+from harness.cli.stopping import cancel_on_signals
 
 farm_app = typer.Typer(help="The device farm: inventory, lab hosts, plans, health, reservations.",
                        no_args_is_help=True)
@@ -143,15 +144,7 @@ def run(
     tags = _tags(tag)
     p = load_plan(plan, tags, farm, profiles)
     store = RunStore(results)
-    cancel = threading.Event()
-
-    def on_signal(signum, frame):
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        cancel.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    cancel = cancel_on_signals()
 
     def on_event(what: str, info: dict) -> None:
         if as_json:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -14,6 +12,7 @@ from harness.cli.app import app
 from harness.cli._output import err_console, print_json
 from harness.cli.progress import RunProgress, print_result_table
 from harness.cli.run_view import brief
+from harness.cli.stopping import cancel_on_signals
 from harness.profiles import runtime_names
 
 
@@ -121,17 +120,7 @@ def run(
         flag_options=flag_options,
         metadata=parse_pairs(tag or [], "--tag"),
     )
-    # SIGTERM/SIGINT: stop the current run cleanly (its record says aborted), start no more
-    # (installed before planning: a signal while planning starts no run at all).
-    cancel = threading.Event()
-
-    def on_signal(signum, frame):
-        if cancel.is_set():  # a second Ctrl-C means now
-            raise KeyboardInterrupt
-        cancel.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    cancel = cancel_on_signals()
     jobs = session.plan_runs(device, model, opts, profiles)
     for note in jobs.notes:
         err_console.print(f"note: {note}", markup=False)
