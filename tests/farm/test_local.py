@@ -83,6 +83,11 @@ def test_farm_run_on_one_host_writes_records_junit_summary_and_report(solo, cli)
 def test_nightly_jobs_wait_for_a_reservation_that_never_preempts_a_running_job(solo, tmp_path):
     """A person reserves the device while the nightly runs its first job: the job finishes,
     the reservation then holds the device (no job starts), and the plan resumes after it."""
+    # jobs of at least 2 s, so the person's reservation surely lands while the first one runs
+    # (a 20-inference job can end before a loaded host has started the person's thread)
+    spec = yaml.safe_load((solo / "plan.yaml").read_text())
+    spec["defaults"] = {**QUICK, "stop": {"mode": "fixed", "count": 20, "time_s": 2.0}}
+    (solo / "plan.yaml").write_text(yaml.safe_dump(spec))
     plan = load_plan(solo / "plan.yaml")
     results = solo / "results"
     reg = Registry(results)
