@@ -4,6 +4,7 @@ Ray carrying this host's devices (the `local` profile) and runs the same code pa
 from __future__ import annotations
 
 import json
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -100,6 +101,14 @@ def test_nightly_jobs_wait_for_a_reservation_that_never_preempts_a_running_job(s
             threading.Thread(target=_person, daemon=True).start()
 
     def _person():
+        # reserve once the job really runs on the device (its run's journal exists in the device
+        # actor's scratch store, a folder made after `before`): between dispatch and start, a
+        # reservation is rightly waited for by the job instead
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not [
+                j for d in scratch.glob("harness-farm-local-*") if d not in before for j in d.glob("*/journal/start.json")]:
+            time.sleep(0.01)
+
         def note(what, info):
             events.append((what, time.time()))
             if what == "reserved":
@@ -107,6 +116,8 @@ def test_nightly_jobs_wait_for_a_reservation_that_never_preempts_a_running_job(s
         hold(reg, plan.farm, "local", 4.0, "ana@lab", poll_s=0.05, on_state=note)
         released.set()
 
+    scratch = Path(tempfile.gettempdir())
+    before = set(scratch.glob("harness-farm-local-*"))
     out = run_plan(plan, RunStore(results), on_event=reserve_once)
     assert released.is_set() and out.exit_code == 0
     when = dict(events)

@@ -118,7 +118,7 @@ def test_disk_full_mid_session_stops_cleanly_and_keeps_every_finished_record(tin
     proc = run_cli("run", "-d", "local", "-m", "kws01", "-m", "vww01", "-m", "ad01", *QUICK, "--time", "3",
                    "--results", str(results), "--json")
     filler.join(5)
-    assert filled, "the disk was never filled"
+    assert filled, f"the disk was never filled: {proc.stderr[-1500:]}"
     assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
     printed = json.loads(proc.stdout)  # JSON for the finished run(s)
     assert len(printed) == 1 and printed[0]["status"] == "ok" and printed[0]["latency"]["n"] >= 30
