@@ -119,13 +119,17 @@ def test_llama_bench_sweep_records_each_repetition(tmp_path, llama_build, tiny_g
 
 
 #: a power meter whose current follows a process: 2 A at 5 V (10 W) while the pid in argv[1]
-#: runs and for 0.1 s after it ends, 0.5 A (2.5 W) otherwise, written to the sysfs file argv[2]
-#: (replaced atomically). The hold stands for a rail that does not drop the instant a process
-#: exits; without it the sampler's interpolation between the last busy sample and the first
-#: idle one (10 ms apart at 100 Hz) reaches into a phase that ended a few ms before the exit.
+#: runs and for 0.1 s after it ends, 0.5 A (2.5 W) otherwise, written to the sysfs file argv[2].
+#: Written in place with one same-length pwrite, as the kernel updates a sysfs value: the native
+#: sampler keeps the file open and reads it with pread, so a replaced file would be seen only
+#: when it reopens (every 100 ms), later than the driver's millisecond phases. The hold stands
+#: for a rail that does not drop the instant a process exits; without it the sampler's
+#: interpolation between the last busy sample and the first idle one (10 ms apart at 100 Hz)
+#: reaches into a phase that ended a few ms before the exit.
 METER = """
 import os, sys, time
 pid_file, current = sys.argv[1], sys.argv[2]
+fd = os.open(current, os.O_WRONLY)
 busy_now, seen_at = None, 0.0
 while True:
     try:
@@ -136,9 +140,7 @@ while True:
         seen_at = time.monotonic()
     busy = time.monotonic() - seen_at < 0.1
     if busy != busy_now:
-        with open(current + ".tmp", "w") as f:
-            f.write("2000\\n" if busy else "500\\n")
-        os.replace(current + ".tmp", current)
+        os.pwrite(fd, b"2000\\n" if busy else b"0500\\n", 0)
         busy_now = busy
     time.sleep(0.001)
 """
@@ -159,7 +161,7 @@ def test_joules_per_token_from_a_power_rail_sampled_during_the_run(tmp_path, lla
     (hwmon / "in1_label").write_text("VDD_IN\n")
     (hwmon / "in1_input").write_text("5000\n")  # mV
     current = hwmon / "curr1_input"
-    current.write_text("500\n")  # mA
+    current.write_text("0500\n")  # mA (fixed width: the meter rewrites it in place)
     sensors = {"hwmon_rails": [{"label": "VDD_IN"}], "rate_hz": 100}
     profile = write_profile(tmp_path, llama_build, tools={}, sensors=sensors)
     pid_file = tmp_path / "wd" / "run" / "agent.pid"
