@@ -64,8 +64,8 @@ class RunTelemetry:
             rec.conditions["cooldown"] = wait_for_cooldown(t, self.profile, cancel=self.cancel)
         rec.stage = "telemetry"
         rec.conditions["before"] = snapshot(t, self.profile)
-        t.run(["mkdir", "-p", t.path("run")], timeout=30)
-        t.run(["rm", "-f", self.pid_file], timeout=30)
+        # one command, not two: over ssh or adb each is a round trip on every run
+        t.run(["sh", "-c", 'mkdir -p "$1" && rm -f "$2"', "sh", t.path("run"), self.pid_file], timeout=30)
         if not self.config.telemetry:
             return
         sampler = Sampler(t, self.profile, pid_file=self.pid_file)
