@@ -19,7 +19,7 @@ On y = ln(nightly median), for each key:
    whose S⁺ or S⁻ exceeds h is a *candidate*. Two changes to the reference, both
    measured in benchmarks/regression.py:
    - an excursion in progress (S > 0) is not baseline: its nights, up to `freeze`
-     (15), stay out of m and s, so a step does not drag the median it is compared
+     (12), stay out of m and s, so a step does not drag the median it is compared
      with (the reference's rolling median absorbed slow-to-confirm 8 % steps);
    - in a segment of at least `trend` (40) nights, m is read off the segment's
      Theil–Sen trend line at tonight: a slow drift then raises no alarm, which the
@@ -42,11 +42,16 @@ On y = ln(nightly median), for each key:
    before the change (the nights that raised the last alarm left out) and after it
    directly instead: its first nights were never judged
    against its own centre, and without this a step just after a false alarm could never
-   be confirmed. Non-candidates count p = 1. The p-values of
+   be confirmed. Raw log medians carry any drift, so this holds only while the change
+   point is fewer than `young_span` (10) nights back: E-divisive on a drifting series
+   splits it early, and comparing its first nights with the next thirty confirmed the
+   drift (a third of the simulator's false alarms, each restarting a segment that a
+   later real step was then judged in). Non-candidates count p = 1. The p-values of
    the night's family (every key with a result that night) are corrected with
    Benjamini–Hochberg at `q`. A candidate is confirmed — an *alarm* — when its
    adjusted p ≤ q, its raw p ≤ `alpha` (0.002: in a farm of 40 keys BH alone asks
-   0.00125 of a lone candidate; a history of one key should not get away with 0.05)
+   0.00125 of a lone candidate; a history of one key should not get away with 0.05,
+   and 0.005 already confirmed drift as improvements in a one-key test)
    and its effect is at least `min_effect`. An unconfirmed candidate
    keeps its statistic and is tried again the next night with one more night of
    evidence, so a test too small to reach significance yet will later: none can
@@ -91,7 +96,7 @@ class HistoryConfig(BaseModel):
     k: float = Field(0.5, ge=0, description="CUSUM allowance, in noise-scale units")
     h: float = Field(8.0, gt=0, description="CUSUM decision threshold")
     clip: float = Field(3.0, gt=0, description="|z| clipped here: one hot night adds at most clip − k")
-    freeze: int = Field(15, ge=0, description="at most this many nights of an excursion in progress are kept out "
+    freeze: int = Field(12, ge=0, description="at most this many nights of an excursion in progress are kept out "
                                               "of the baseline (0: the baseline follows every night)")
     trend: int = Field(40, ge=0, description="with at least this many nights in the segment, centre on its "
                                              "Theil–Sen trend line instead of its median (0: never)")
@@ -99,6 +104,8 @@ class HistoryConfig(BaseModel):
     min_center: int = Field(5, ge=1, description="nights of a new segment before its median is used")
     min_pre: int = Field(5, ge=0, description="fewer judged nights than this before a change point: confirm on "
                                              "the segment's log medians instead of residuals")
+    young_span: int = Field(10, ge=1, description="the young-segment rule holds only while the change point is "
+                                                 "fewer nights back than this (raw medians carry drift)")
     min_post: int = Field(3, ge=1, description="nights after a change point before it can be confirmed")
     scale_floor: float = Field(1e-3, gt=0, description="lowest noise scale (log units): deterministic series")
     q: float = Field(0.05, gt=0, lt=1, description="Benjamini–Hochberg level over the night's keys")
@@ -309,7 +316,7 @@ class _KeyState:
         # and trend the centre followed are out of the comparison, the step is not
         pre = np.array([r for r in self.resid[max(self.base_start, cp - cfg.window):cp] if r is not None])
         post = np.array([r for r in self.resid[cp:i + 1] if r is not None])
-        if pre.size < cfg.min_pre:
+        if pre.size < cfg.min_pre and i - cp < cfg.young_span:
             # a young segment (a change soon after a restart): its first nights were never
             # judged against its own centre. Compare its log medians before and after the
             # change directly (over so few nights a drift is far below the noise); the

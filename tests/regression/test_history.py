@@ -139,3 +139,21 @@ def test_past_alarms_do_not_depend_on_later_nights(cut, seed):
     for key in ("a", "b"):
         assert only(part, key).alarm_nights == [a for a in only(full, key).alarm_nights if a < cut]
         assert [n.cusum_up for n in only(part, key).nights] == [n.cusum_up for n in only(full, key).nights[:cut]]
+
+
+def test_a_slow_drift_is_not_confirmed_by_the_young_segment_rule():
+    """The young rule compares raw log medians: only over a short span, where drift is below the noise.
+
+    On drifting keys (±0.1 %/night, as in benchmarks/regression.py), E-divisive splits early;
+    comparing those first nights with the next thirty confirmed the drift as a step."""
+    parts = []
+    for i in range(12):
+        t = nightly(f"k{i}", nights=60, seed=300 + i, hot_p=0.05)
+        t["value"] *= np.exp((1 if i % 2 else -1) * 0.001 * t.night)
+        parts.append(t)
+    table = pd.concat(parts)
+    default = analyse_history(table)
+    unbounded = analyse_history(table, HistoryConfig(young_span=1000))
+    alarms = sum(len(k.change_points) for k in default.keys)
+    assert alarms < sum(len(k.change_points) for k in unbounded.keys)
+    assert alarms <= 0.01 * monitored_nights(default)
