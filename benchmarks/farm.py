@@ -21,6 +21,8 @@ of the time the devices are kept busy.
 
 from __future__ import annotations
 
+import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -47,6 +49,9 @@ SEEDS = 10
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--timeline", type=Path, help="also write every attempt (device, job, start, end) as JSON here")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="farm-bench-") as tmp, ExitStack() as stack:
         folder = Path(tmp)
         lab = RayLab(folder, folder / "config", HOSTS)
@@ -89,6 +94,10 @@ def main() -> None:
             gaps.append(max(0.0, a.t_start - previous))
             previous = a.t_end
         print(f"{device}: {len(attempts)} jobs, busy {busy:.1f} s of {wall:.1f} s ({busy / wall:.3f})")
+    if args.timeline:
+        args.timeline.write_text(json.dumps({"start": start, "end": end, "attempts": [
+            {"device": a.device, "job": r.job.name, "t_start": a.t_start, "t_end": a.t_end}
+            for r in out.results for a in r.attempts]}, indent=1))
     job_s = [a.t_end - a.t_start for atts in per_device.values() for a in atts]
     print(f"job duration: median {statistics.median(job_s):.2f} s, max {max(job_s):.2f} s")
     print(f"device busy share (median over {len(shares)} devices): {statistics.median(shares):.3f}")
