@@ -293,7 +293,8 @@ class FarmRun:
             self._withdraw(slot, call)
 
     def _someone_free(self, busy: _Slot, job: FarmJob) -> bool:
-        return any(s is not busy and s.alive and not s.calls and self._can_take(s, job) for s in self.slots.values())
+        return any(s is not busy and s.alive and not s.reserved and not s.calls and self._can_take(s, job)
+                   for s in self.slots.values())
 
     def _submit(self, slot: _Slot, job: FarmJob) -> None:
         planned = job.planned[slot.device.id]
