@@ -203,6 +203,9 @@ class FarmRun:
             if not self.aborting:
                 self._dispatch()
                 self._drop_unrunnable()
+            # a request for a call its slot no longer holds (lost, came back) needs no answer
+            self.withdrawals = {r: (s, c) for r, (s, c) in self.withdrawals.items()
+                                if s.actor is not None and c in s.calls}
             waiting = {s.pending: s for s in self.slots.values() if s.pending is not None}
             heads = {s.calls[0].ref: s for s in self.slots.values() if s.calls}
             if not waiting and not heads and not self.withdrawals:
