@@ -14,6 +14,11 @@ packing the record):
   previous job and its start (for a device's first job: from the start of the run phase).
   Median over the jobs, in ms.
 
+A device's idle time is those gaps plus its tail: from the end of its last job to the
+last result of the plan, printed per device before the figures. With about five jobs a
+device, the tail (some devices run the plan's last jobs while the others have none
+left) is most of it; where each device's jobs fall, `--timeline FILE` writes.
+
 The last two lines are the figures. Measured on a shared 2-core machine, the eight jobs
 running at once compete for the CPU (they get slower), which does not change how much
 of the time the devices are kept busy.
@@ -21,6 +26,8 @@ of the time the devices are kept busy.
 
 from __future__ import annotations
 
+import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -47,6 +54,9 @@ SEEDS = 10
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--timeline", type=Path, help="also write every attempt (device, job, start, end) as JSON here")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="farm-bench-") as tmp, ExitStack() as stack:
         folder = Path(tmp)
         lab = RayLab(folder, folder / "config", HOSTS)
@@ -79,7 +89,7 @@ def main() -> None:
     for r in out.results:
         for a in r.attempts:
             per_device[a.device].append(a)
-    shares, gaps = [], []
+    shares, gaps, tails = [], [], []
     for device, attempts in sorted(per_device.items()):
         attempts.sort(key=lambda a: a.t_start)
         busy = sum(max(0.0, min(a.t_end, end) - max(a.t_start, start)) for a in attempts)
@@ -88,9 +98,17 @@ def main() -> None:
         for a in attempts:
             gaps.append(max(0.0, a.t_start - previous))
             previous = a.t_end
-        print(f"{device}: {len(attempts)} jobs, busy {busy:.1f} s of {wall:.1f} s ({busy / wall:.3f})")
+        tails.append(end - max([start] + [a.t_end for a in attempts]))
+        print(f"{device}: {len(attempts)} jobs, busy {busy:.1f} s of {wall:.1f} s ({busy / wall:.3f}), "
+              f"idle after its last job {tails[-1]:.2f} s")
+    if args.timeline:
+        args.timeline.write_text(json.dumps({"start": start, "end": end, "attempts": [
+            {"device": a.device, "job": r.job.name, "t_start": a.t_start, "t_end": a.t_end}
+            for r in out.results for a in r.attempts]}, indent=1))
     job_s = [a.t_end - a.t_start for atts in per_device.values() for a in atts]
     print(f"job duration: median {statistics.median(job_s):.2f} s, max {max(job_s):.2f} s")
+    print(f"idle per device: between jobs {sum(gaps) / len(shares):.2f} s (mean), "
+          f"after its last job, the plan's tail, {statistics.median(tails):.2f} s (median)")
     print(f"device busy share (median over {len(shares)} devices): {statistics.median(shares):.3f}")
     print(f"scheduling overhead per job (median over {len(gaps)} jobs): {1e3 * statistics.median(gaps):.1f} ms")
 

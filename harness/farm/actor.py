@@ -6,7 +6,8 @@ it lives where the device is plugged in. It is the only thing on the farm that t
 the device: its jobs run one at a time (the default concurrency group holds one call),
 each one a liveness check and then `harness.session.run_planned`, whose record is packed
 and handed back to the driver. A second, one-slot concurrency group ("control") lets
-the driver abort the running job or hold the queued ones without waiting behind them.
+the driver abort the running job, hold the queued ones or take one back (`withdraw`:
+another device is free for it) without waiting behind them.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ class DeviceActor:
         self.cancel = threading.Event()
         self.held = False
         self.current: str | None = None  # the token of the job running now
+        self.lock = threading.Lock()  # run_job and withdraw run on different threads
+        self.started: set[str] = set()
+        self.withdrawn: set[str] = set()
         self.scratch = Path(tempfile.mkdtemp(prefix=f"harness-farm-{device.id}-"))
 
     def where(self) -> dict[str, Any]:
@@ -81,6 +85,16 @@ class DeviceActor:
         self.held = held
         return True
 
+    @ray.method(concurrency_group=CONTROL)
+    def withdraw(self, token: str) -> bool:
+        """Take back the queued job `token` if it has not started: it will come back
+        unrun ('withdrawn'). False when it started (or ran) already."""
+        with self.lock:
+            if token in self.started:
+                return False
+            self.withdrawn.add(token)
+            return True
+
     # -- jobs: one at a time -----------------------------------------------------------
 
     def _model_path(self, planned: PlannedRun, blob: Any) -> Path:
@@ -103,6 +117,11 @@ class DeviceActor:
         """Check the device, run the job, return its packed record and the actor's timings.
         `token` names this call (for `abort`)."""
         t_start = time.time()
+        with self.lock:
+            if token in self.withdrawn:
+                self.withdrawn.discard(token)
+                return {"kind": "withdrawn", "t_start": t_start, "t_end": time.time()}
+            self.started.add(token)
         self.current = token
         self.cancel.clear()
         if self.held:

@@ -8,7 +8,8 @@ different processes: every change is one short transaction.
 Tables: ``devices`` (health state, reason, degraded flag), ``outcomes`` (one row per job
 attempt, the input of the quarantine rule), ``checks`` (liveness checks), ``canary`` (the
 canary's median per device and night, with its run id), ``reservations`` (device, owner,
-expiry), ``live`` (the job each device runs now, the queue, the driver's heartbeat).
+expiry), ``live`` (the job each device runs now, the queue, the driver's heartbeat),
+``durations`` (how long each passed job took on its device: the scheduler's estimates).
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ CREATE TABLE IF NOT EXISTS canary (
 CREATE TABLE IF NOT EXISTS reservations (
     device TEXT PRIMARY KEY, owner TEXT NOT NULL, created REAL NOT NULL, expires REAL NOT NULL, note TEXT
 );
+CREATE TABLE IF NOT EXISTS durations (job TEXT NOT NULL, family TEXT NOT NULL, device TEXT, at REAL NOT NULL,
+    seconds REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS durations_family ON durations(family, at);
 CREATE TABLE IF NOT EXISTS live (device TEXT PRIMARY KEY, job TEXT, started REAL);
 CREATE TABLE IF NOT EXISTS driver (id INTEGER PRIMARY KEY CHECK (id = 1), plan TEXT, pid INTEGER, host TEXT,
     started REAL, heartbeat REAL, queued INTEGER, running INTEGER, done INTEGER);
@@ -183,6 +187,24 @@ class Registry:
                 "INSERT INTO canary (device, series, night, at, run_id, median_s, z) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (device, series, night, time.time(), run_id, median_s, z),
             )
+
+    # -- job durations -------------------------------------------------------------------
+
+    def add_duration(self, job: str, family: str, device: str, seconds: float) -> None:
+        with self._tx() as db:
+            db.execute("INSERT INTO durations (job, family, device, at, seconds) VALUES (?, ?, ?, ?, ?)",
+                       (job, family, device, time.time(), seconds))
+
+    def durations(self, families: list[str], per_family: int = 200) -> list[tuple[str, str, float]]:
+        """(job, family, seconds) of the latest `per_family` passed attempts of each family, newest first."""
+        with self._tx(write=False) as db:
+            rows = []
+            for family in families:
+                rows += db.execute(
+                    "SELECT job, family, seconds FROM durations WHERE family = ? ORDER BY at DESC LIMIT ?",
+                    (family, per_family),
+                ).fetchall()
+        return [(j, f, s) for j, f, s in rows]
 
     # -- reservations --------------------------------------------------------------------
 

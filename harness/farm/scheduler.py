@@ -3,8 +3,12 @@
 Ray places each device's actor on the node that advertises the device; the driver only
 decides *which* job goes to *which* device, which is what the farm knows and Ray does not
 (classes, health, reservations, retries). Jobs of a class go to any schedulable device
-of it, one at a time per device (a second one may wait in the actor's queue when there
-is more work than idle devices, so a device does not sit idle between jobs).
+of it, one at a time per device, longest (estimated) first so the plan ends evenly
+(`harness.farm.durations`). A second job may wait in a busy actor's queue when no idle
+device could take it, so the device starts it the moment its current one ends, with no
+round trip to the driver in between; a device that falls idle while such a queued job
+has not started takes it back (`withdraw`) and runs it, and so does a reservation or a
+quarantine: a queued job never waits behind a device that will not run it.
 
 Nothing waits without a limit: actor start-up, every `ray.wait` and `ray.get`, and each
 job (`job_timeout_s`: then the job is aborted, and after a grace period its actor is
@@ -31,6 +35,7 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
 from harness.farm import cluster
 from harness.farm.actor import DeviceActor
+from harness.farm.durations import Estimates
 from harness.farm.gate import RegressionGate
 from harness.farm.health import apply_outcome, robust_z
 from harness.farm.inventory import HOST_LABEL, Device
@@ -56,6 +61,7 @@ class _Call:
     started_utc: dt.datetime
     token: str
     abort_sent: float | None = None
+    withdrawing: bool = False  # the actor was asked to give it back unrun
 
 
 @dataclass
@@ -99,6 +105,7 @@ class FarmRun:
         self.policy = plan.farm.policy
         self.store = store
         self.registry = Registry(store.root)
+        self.estimates = Estimates(self.registry, plan.jobs)
         self.tags = {**plan.tags, **(tags or {})}
         self.night = self.tags.get("nightly") or f"{dt.date.today():%Y%m%d}-{uuid.uuid4().hex[:6]}"
         self.cancel = cancel or threading.Event()
@@ -109,6 +116,7 @@ class FarmRun:
         self.results: list[JobResult] = []
         self.attempts: dict[int, list[Attempt]] = {}  # id(job) -> attempts so far
         self.slots: dict[str, _Slot] = {}
+        self.withdrawals: dict[Any, tuple[_Slot, _Call]] = {}  # withdraw() call -> the queued call it asks back
         self.blobs: dict[str, Any] = {}
         self.scratch = Path(tempfile.mkdtemp(prefix="harness-farm-driver-"))
         self.t_first: float | None = None
@@ -195,17 +203,23 @@ class FarmRun:
             if not self.aborting:
                 self._dispatch()
                 self._drop_unrunnable()
+            # a request for a call its slot no longer holds (lost, came back) needs no answer
+            self.withdrawals = {r: (s, c) for r, (s, c) in self.withdrawals.items()
+                                if s.actor is not None and c in s.calls}
             waiting = {s.pending: s for s in self.slots.values() if s.pending is not None}
             heads = {s.calls[0].ref: s for s in self.slots.values() if s.calls}
-            if not waiting and not heads:
+            if not waiting and not heads and not self.withdrawals:
                 if not self.queue:
                     return
                 time.sleep(self.t.poll_s)  # jobs wait for a reservation to end
             else:
-                ready, _ = ray.wait(list(waiting) + list(heads), num_returns=1, timeout=self.t.poll_s)
+                refs = list(waiting) + list(heads) + list(self.withdrawals)
+                ready, _ = ray.wait(refs, num_returns=1, timeout=self.t.poll_s)
                 for ref in ready:
                     if ref in waiting:
                         self._on_pending(waiting[ref], ref)
+                    elif ref in self.withdrawals:
+                        self._on_withdrawn(ref)
                     else:
                         self._on_call(heads[ref])
             self._check_deadlines()
@@ -229,14 +243,61 @@ class FarmRun:
             for slot in open_slots:
                 if len(slot.calls) != depth or (depth and slot.suspect):
                     continue
-                job = next((j for j in self.queue if self._can_take(slot, j)
-                            and (depth == 0 or not self._someone_free(slot, j))), None)
-                if job is not None:
+                jobs = [j for j in self.queue if self._can_take(slot, j)
+                        and (depth == 0 or not self._someone_free(slot, j))]
+                if jobs:
+                    job = min(jobs, key=self._order())
                     self.queue.remove(job)
                     self._submit(slot, job)
+        for slot in open_slots:
+            if not slot.calls:
+                self._steal_for(slot)
+
+    def _order(self) -> Callable[[FarmJob], tuple]:
+        return self.estimates.order(c.job for s in self.slots.values() for c in s.calls)
+
+    def _steal_for(self, idle: _Slot) -> None:
+        """An idle device with nothing in the queue for it asks back a job queued on a busy one
+        (not started yet), the longest first: otherwise it would idle while that job waits.
+        The job, once given back, is queued again and so goes to the idle device."""
+        idle_now = sum(1 for s in self.slots.values() if s.state == "ready" and not s.reserved and not s.calls)
+        if len(self.withdrawals) >= idle_now:
+            return  # enough jobs are being asked back already
+        queued = [(s, c) for s in self.slots.values() if s is not idle and s.actor is not None
+                  for c in s.calls[1:] if not c.withdrawing and self._can_take(idle, c.job)]
+        if queued:
+            order = self._order()
+            self._withdraw(*min(queued, key=lambda sc: order(sc[1].job)))
+
+    def _withdraw(self, slot: _Slot, call: _Call) -> None:
+        """Ask the actor to give a queued call back unrun; the answer comes in the loop (`_on_withdrawn`)."""
+        if call.withdrawing or slot.actor is None:
+            return
+        call.withdrawing = True
+        self.withdrawals[slot.actor.withdraw.remote(call.token)] = (slot, call)
+
+    def _on_withdrawn(self, ref: Any) -> None:
+        slot, call = self.withdrawals.pop(ref)
+        try:
+            taken = ray.get(ref, timeout=self.t.get_s)
+        except (RayActorError, RayTaskError, GetTimeoutError):
+            return  # its actor is gone: `_lost` gives its calls back
+        # not in its calls any more: it came back 'withdrawn' first, or its actor was lost
+        if taken and call in slot.calls:
+            slot.calls.remove(call)
+            self.registry.set_live(slot.device.id, slot.calls[0].job.name if slot.calls else None)
+            self._event("withdrawn", slot, job=call.job)
+            self._requeue(call.job)
+
+    def _take_back_queued(self, slot: _Slot) -> None:
+        """Jobs waiting on a device that will not run them (reserved, quarantined) are asked
+        back; the one running is never stopped, and one that starts meanwhile meets the hold."""
+        for call in slot.calls:
+            self._withdraw(slot, call)
 
     def _someone_free(self, busy: _Slot, job: FarmJob) -> bool:
-        return any(s is not busy and s.alive and not s.calls and self._can_take(s, job) for s in self.slots.values())
+        return any(s is not busy and s.alive and not s.reserved and not s.calls and self._can_take(s, job)
+                   for s in self.slots.values())
 
     def _submit(self, slot: _Slot, job: FarmJob) -> None:
         planned = job.planned[slot.device.id]
@@ -320,7 +381,7 @@ class FarmRun:
         slot.calls.pop(0)
         self._account(slot, out)
         kind = out["kind"]
-        if kind == "deferred":
+        if kind in ("deferred", "withdrawn"):
             self._requeue(call.job)
         elif kind == "check_failed":
             self.registry.record_check(slot.device.id, False, out["detail"])
@@ -366,6 +427,8 @@ class FarmRun:
             manifest.error = error
         outcome = self._outcome(manifest)
         median = manifest.summary.latency.median_s if manifest.summary.latency else None
+        if outcome == "ok" and out is not None and slot.jobs > 1:  # a device's first job pays its cold start
+            self.estimates.learn(job, slot.device.id, out["t_end"] - out["t_start"])
         if job.canary and outcome == "ok" and median is not None:
             self._canary(slot, job, manifest.run_id, median)
         degraded = self.registry.health(slot.device.id).degraded
@@ -417,6 +480,7 @@ class FarmRun:
             slot.reason = f"quarantined: {self.registry.health(slot.device.id).reason}"
             if slot.actor is not None and slot.calls:
                 slot.actor.hold.remote(True)  # a job queued on it comes back unrun
+                self._take_back_queued(slot)
             self._event("device", slot)
 
     def _canary(self, slot: _Slot, job: FarmJob, run_id: str, median_s: float) -> None:
@@ -515,6 +579,8 @@ class FarmRun:
             now_reserved = slot.device.id in reserved
             if now_reserved != slot.reserved and slot.actor is not None:
                 slot.actor.hold.remote(now_reserved)
+                if now_reserved:
+                    self._take_back_queued(slot)
                 self._event("reserved" if now_reserved else "released", slot)
             slot.reserved = now_reserved
 

@@ -197,3 +197,76 @@ def test_the_regression_gate_hook_measures_more_then_decides(solo):
     reps = sorted(m.metadata["farm.repetition"] for m in RunStore(solo / "results").manifests()
                   if m.model.name.startswith("kws01"))
     assert reps == ["0", "1", "2"]
+
+
+@pytest.fixture
+def duo(tmp_path) -> Path:
+    """Two devices of one class on this host: `local` and a second local profile."""
+    second = yaml.safe_load((Path(__file__).parents[2] / "device_profiles" / "local.yaml").read_text())
+    (tmp_path / "local-2.yaml").write_text(yaml.safe_dump({**second, "id": "local-2", "name": "second local"}))
+    (tmp_path / "farm.yaml").write_text(yaml.safe_dump({
+        "name": "duo", "classes": {"host": {}},
+        "hosts": {"here": {"devices": [{"profile": "local", "class": "host"},
+                                       {"profile": str(tmp_path / "local-2.yaml"), "class": "host"}]}},
+    }))
+    return tmp_path
+
+
+def _timed_plan(folder: Path, seconds: list[float]) -> Path:
+    """One kws01 job per entry, each measuring for about that many seconds."""
+    (folder / "plan.yaml").write_text(yaml.safe_dump({
+        "name": "timed", "farm": "farm.yaml",
+        "matrix": {"models": ["kws01-int8-tflite"], "classes": ["host"],
+                   "options": [{"seed": i, "stop": {"mode": "fixed", "count": 5, "time_s": s}}
+                               for i, s in enumerate(seconds)]},
+        "defaults": QUICK,
+    }))
+    return folder / "plan.yaml"
+
+
+def test_a_queued_job_is_withdrawn_only_before_it_starts(duo):
+    import ray
+
+    from harness.farm import cluster
+    from harness.farm.actor import DeviceActor
+    from harness.farm.inventory import HOST_LABEL
+
+    plan = load_plan(_timed_plan(duo, [3.0, 0.1]))
+    device = plan.farm.devices["local"]
+    scratch = Path(tempfile.gettempdir())
+    before = set(scratch.glob("harness-farm-local-*"))
+    with cluster.connect(plan.farm, None, None):
+        actor = DeviceActor.options(resources={device.resource: 1}, label_selector={HOST_LABEL: device.host},
+                                    max_concurrency=1).remote(device, plan.farm.policy)
+        ray.get(actor.where.remote(), timeout=180)
+        blob = ray.put(b"")
+        first = actor.run_job.remote("t1", plan.jobs[0].planned["local"], blob)
+        queued = actor.run_job.remote("t2", plan.jobs[1].planned["local"], blob)
+        assert ray.get(actor.withdraw.remote("t2"), timeout=30) is True  # behind a 3 s job: not started
+        deadline = time.monotonic() + 120  # until t1 measures (its journal is in the actor's scratch store)
+        while time.monotonic() < deadline and not [
+                j for d in scratch.glob("harness-farm-local-*") if d not in before for j in d.glob("*/journal/start.json")]:
+            time.sleep(0.05)
+        assert ray.get(actor.withdraw.remote("t1"), timeout=30) is False  # running: never taken back
+        assert ray.get(first, timeout=120)["kind"] == "ran"
+        assert ray.get(queued, timeout=60)["kind"] == "withdrawn"  # came back unrun
+        ray.kill(actor)
+
+
+def test_an_idle_device_takes_a_job_queued_behind_a_long_one(duo):
+    """`local` runs a long job with a short one queued behind it; `local-2` finishes its own
+    short job first and runs the queued one instead of idling while it waits."""
+    plan = load_plan(_timed_plan(duo, [8.0, 1.0, 1.0]))
+    long_job, short, queued = plan.jobs
+    long_job.tried, short.tried = ["local-2"], ["local"]  # long → local, short → local-2, queued: either
+    events: list[tuple[str, dict]] = []
+    out = run_plan(plan, RunStore(duo / "results"), on_event=lambda what, info: events.append((what, info)))
+    assert out.exit_code == 0, [(r.status, r.reason) for r in out.results]
+    ran = {r.job.options_label: r.attempts[-1] for r in out.results}
+    first, last = ran[long_job.options_label], ran[queued.options_label]
+    story = [(what, info.get("device"), getattr(info.get("job"), "options_label", "")[:6]) for what, info in events]
+    assert (first.device, ran[short.options_label].device, last.device) == ("local", "local-2", "local-2"), story
+    assert last.t_end < first.t_end  # it did not wait for the long job
+    # it was either queued on `local` and taken back, or given to `local-2` directly
+    taken_back = [i for what, i in events if what == "withdrawn"]
+    assert all(i["device"] == "local" and i["job"] is queued for i in taken_back)
