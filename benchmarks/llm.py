@@ -6,7 +6,7 @@ bandwidth utilisation.
    repetitions each; default model ``random-llama-medium-q8_0``: about 11 s here, where a real
    model on a board takes minutes) run by the ``llama_bench`` runner through `harness.session.run_planned` — open the transport, find llama-bench, check
    the model on the target by its hash, start it, stream and parse its output, write the
-   record — vs the same argv run bare (`subprocess.run`), alternating A/B so drift hits both.
+   record — vs the same argv run bare (`subprocess.run`), in pairs whose order alternates (AB, BA, ...) so drift hits both.
    The figure is the median of the paired wall-time ratios (target <= 1.02), shown with the
    ratio of the fastest harness run to the fastest bare one (load from other processes only
    adds time, so on a busy machine that ratio is the steadier one) and harness's fixed cost
@@ -85,14 +85,27 @@ def overhead(profile: Path, model: Path, store: RunStore, threads: int, rounds: 
     note = next(n for n in first.notes if n.startswith("llama-bench command: "))
     argv = note.removeprefix("llama-bench command: ").split()
     ratios, harness_times, bare_times, extra = [], [], [], []
-    for r in range(rounds):
+    def timed_harness():
         t0 = time.perf_counter()
         m = session.run_planned(job, store)
-        harness_s = time.perf_counter() - t0
+        elapsed = time.perf_counter() - t0
         assert m.status == "ok", m.error
+        return elapsed, m
+
+    def timed_bare():
         t0 = time.perf_counter()
         subprocess.run(argv, capture_output=True, check=True)
-        bare_s = time.perf_counter() - t0
+        return time.perf_counter() - t0
+
+    for r in range(rounds):
+        # AB then BA: which one runs first alternates, so an order effect (a machine that
+        # speeds up or slows down within a pair) cancels out over the rounds
+        if r % 2 == 0:
+            harness_s, m = timed_harness()
+            bare_s = timed_bare()
+        else:
+            bare_s = timed_bare()
+            harness_s, m = timed_harness()
         ratios.append(harness_s / bare_s)
         extra.append(harness_s - bare_s)
         harness_times.append(harness_s)
