@@ -2,7 +2,10 @@
 mid-session stops the session in one line, keeping and reporting every finished record; no
 half record reads as whole; the same for `report -o` and `ceilings`.
 
-The results folder is a real 2 MB tmpfs (CI runs as root; mounted and unmounted here)."""
+The results folder is a real 32 MB tmpfs (CI runs as root; mounted and unmounted here): room for
+one run's journal and record together: a `--time 3` run records as many samples as the
+machine does in 3 s (≈ 32 000 here, ≈ 1.5 MB of journal and record at once), so at 2 MB the
+first run alone sometimes filled the disk, and a faster host needs more."""
 
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ pytestmark = [pytest.mark.timeout(300),
 QUICK = ["--stop", "fixed", "--count", "30", "--baseline", "0.2", "--no-thermal-gate"]
 
 
-def mount_tmpfs(where: Path, size: str = "2m", options: str = "") -> Path:
+def mount_tmpfs(where: Path, size: str = "32m", options: str = "") -> Path:
     where.mkdir(parents=True, exist_ok=True)
     subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}{options}", "tmpfs", str(where)], check=True)
     return where
