@@ -3,10 +3,12 @@ bandwidth utilisation.
 
 1. Overhead: one llama-bench invocation with llama-bench's own default test set (``-p 512
    -n 128 -r 5 -o jsonl``: prompt processing of 512 tokens and generation of 128, five
-   repetitions each; default model ``random-llama-medium-q8_0``: about 11 s here, where a real
-   model on a board takes minutes) run by the ``llama_bench`` runner through `harness.session.run_planned` — open the transport, find llama-bench, check
+   repetitions each; default model ``random-llama-medium-q8_0``: 6-11 s here, where a real
+   model on a board takes minutes) run by the ``llama_bench`` runner through
+   `harness.session.run_planned` — open the transport, find llama-bench, check
    the model on the target by its hash, start it, stream and parse its output, write the
-   record — vs the same argv run bare (`subprocess.run`), in pairs whose order alternates (AB, BA, ...) so drift hits both.
+   record — vs the same argv run bare (`subprocess.run`), in pairs whose order alternates
+   (AB, BA, ...) so drift hits both.
    The figure is the median of the paired wall-time ratios (target <= 1.02), shown with the
    ratio of the fastest harness run to the fastest bare one (load from other processes only
    adds time, so on a busy machine that ratio is the steadier one) and harness's fixed cost
@@ -172,7 +174,9 @@ def main() -> None:
         if stored.is_file():
             (Path(tmp) / "results" / "ceilings" / "local.json").write_bytes(stored.read_bytes())
         utilisation = decode_utilisation(profile, model, scratch, args.threads, args.no_measure)
-    busy = f"machine busy: load average {load:.1f} on {os.cpu_count()} CPUs at start; re-measure on a quiet host"
+    busy = f"load average {load:.1f} on {os.cpu_count()} CPUs at start"
+    if load > 1.5:
+        busy = f"machine busy: {busy}; re-measure on a quiet host"
     shown = " ".join([Path(argv[0]).name, *(a if not a.endswith(".gguf") else Path(a).name for a in argv[1:])])
     print(f"RESULT llama-bench overhead ratio {ratio:.4f} (llama_bench runner via run_planned / bare, median of "
           f"{args.rounds} paired runs of `{shown}`; fastest harness run / fastest bare run {fastest:.4f}; "

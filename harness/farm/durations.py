@@ -34,28 +34,31 @@ class Estimates:
         for job_key, fam, seconds in registry.durations(sorted({family(j) for j in jobs})):
             self.by_job[job_key].append(seconds)
             self.by_family[fam].append(seconds)
-        self._median: dict[str, float] = {}
+        #: medians by ("job", key) and ("family", name): the two never share an entry
+        self._median: dict[tuple[str, str], float] = {}
 
     def learn(self, job: FarmJob, device: str, seconds: float) -> None:
         """A passed attempt of `job` took `seconds` on `device` (kept for later nights too)."""
         fam = family(job)
         self.by_job[job.key].append(seconds)
         self.by_family[fam].append(seconds)
-        self._median.pop(job.key, None)
-        self._median.pop(fam, None)
+        self._median.pop(("job", job.key), None)
+        self._median.pop(("family", fam), None)
         self.registry.add_duration(job.key, fam, device, seconds)
 
-    def _median_of(self, name: str, samples: dict[str, list[float]]) -> float | None:
-        if name not in self._median:
+    def _median_of(self, kind: str, name: str) -> float | None:
+        samples = self.by_job if kind == "job" else self.by_family
+        entry = (kind, name)
+        if entry not in self._median:
             if not samples.get(name):
                 return None
-            self._median[name] = statistics.median(samples[name])
-        return self._median[name]
+            self._median[entry] = statistics.median(samples[name])
+        return self._median[entry]
 
     def estimate(self, job: FarmJob) -> float | None:
         """Seconds the job will likely take, or None when neither it nor its family ran before."""
-        own = self._median_of(job.key, self.by_job)
-        return own if own is not None else self._median_of(family(job), self.by_family)
+        own = self._median_of("job", job.key)
+        return own if own is not None else self._median_of("family", family(job))
 
     def order(self, running: Iterable[FarmJob]):
         """A sort key for the queue, given the jobs running (or queued on a device) now."""
