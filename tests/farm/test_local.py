@@ -4,6 +4,7 @@ Ray carrying this host's devices (the `local` profile) and runs the same code pa
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import threading
 import time
@@ -134,7 +135,7 @@ def test_nightly_jobs_wait_for_a_reservation_that_never_preempts_a_running_job(s
     assert [r.status for r in out.results] == ["passed"] * 3
 
 
-def test_an_interrupted_farm_run_keeps_what_it_measured_and_exits_130(solo):
+def test_an_interrupted_farm_run_keeps_what_it_measured_and_exits_130(solo, request):
     import os
     import signal
     import subprocess
@@ -144,14 +145,23 @@ def test_an_interrupted_farm_run_keeps_what_it_measured_and_exits_130(solo):
     plan["defaults"]["stop"] = {"mode": "fixed", "time_s": 60}
     plan.pop("canary")
     (solo / "plan.yaml").write_text(yaml.safe_dump(plan))
+    # the agent measures in a scratch folder under TMPDIR: a short one of this test's own, so the
+    # test can see when samples reach the journal (Ray's socket paths must stay short too)
+    tmp = Path(tempfile.mkdtemp(prefix="hf-", dir="/tmp"))
+    request.addfinalizer(lambda: shutil.rmtree(tmp, ignore_errors=True))
     proc = subprocess.Popen([sys.executable, "-m", "harness", "farm", "run", "plan.yaml", "--junit", "junit.xml"],
-                            cwd=solo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=solo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(tmp)})
     reg = Registry(solo / "results")
     deadline = time.monotonic() + 120
     while not reg.live()[1] and time.monotonic() < deadline:  # a job is running
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.2)
-    time.sleep(3)  # the agent is measuring
+    # the agent has measured: its journal holds samples (a fixed sleep was too short on a busy host)
+    while not list(tmp.glob("harness-farm-*/*/journal/samples.arrows")) and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    assert time.monotonic() < deadline, "the agent measured nothing in 120 s"
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
