@@ -5,7 +5,7 @@ Each `harness …` command of the README's shell blocks is parsed by the real co
 known. The ones that need no device beyond this host's files run for real, in README
 order, in a folder holding stand-ins for the README's placeholders (a profile for
 `my_board.yaml`, a benchmark_model log of `mobilenet.tflite` for `old_log.txt`, a tegrastats
-capture for `capture.txt`, a trtexec capture for `trtexec.log`, the committed v1 records as `results/`, one of their run ids for
+capture for `capture.txt`, a trtexec capture for `trtexec.log`, a simulated nightly table for `history.csv`, the committed v1 records as `results/`, one of their run ids for
 `RUN_ID`); and the Python snippet runs against that results folder.
 """
 
@@ -20,6 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import typer
 from typer import _click as click
@@ -44,17 +45,18 @@ PLACEHOLDERS = {
     "mobilenet.tflite": "mobilenet.tflite",
     "capture.txt": "capture.txt",
     "trtexec.log": "trtexec.log",
+    "history.csv": "history.csv",
 }
 #: commands that need this host's files only: they run for real
 OFFLINE = {(), ("devices", "list"), ("devices", "show"), ("devices", "validate"), ("devices", "schema"),
            ("runtimes",), ("zoo", "list"), ("results", "list"), ("results", "show"), ("report",), ("trace",),
-           ("ingest",), ("telemetry", "parse")}
-#: commands that reach a device, measure for minutes, start a Ray cluster or need a history: parsed and checked only
+           ("ingest",), ("telemetry", "parse"), ("regress",)}
+#: commands that reach a device, measure for minutes or start a Ray cluster: parsed and checked only
 ON_DEVICE = {("devices", "check"), ("ceilings",), ("run",), ("farm", "validate"), ("farm", "run"),
-             ("farm", "host"), ("farm", "status"), ("farm", "reserve"), ("ab",),
-             # need nights of tagged runs, a history table or a key's runs, which the stand-in folder
-             # lacks: parsed and checked here, run for real in tests/regression
-             ("compare",), ("regress",), ("baseline", "set"), ("gate",)}
+             ("farm", "host"), ("farm", "status"), ("farm", "reserve"), ("ab",)}
+#: commands that need nights of tagged runs or a pinned key, which the committed records are not:
+#: parsed and checked here, run for real in tests/regression
+NEEDS_NIGHTS = {("compare",), ("baseline", "set"), ("gate",)}
 
 
 def shell_commands(text: str) -> list[tuple[list[str], str | None]]:
@@ -110,7 +112,7 @@ def test_the_readme_shows_commands():
     paths = {parse(_substituted(argv))[0] for argv, _ in COMMANDS}
     assert {(), ("run",), ("results", "show"), ("ingest",)} <= paths
     # every command shown is classified: run here, or parsed only (a new one must be placed)
-    assert paths <= OFFLINE | ON_DEVICE, paths - OFFLINE - ON_DEVICE
+    assert paths <= OFFLINE | ON_DEVICE | NEEDS_NIGHTS, paths - OFFLINE - ON_DEVICE - NEEDS_NIGHTS
 
 
 @pytest.mark.parametrize("case", COMMANDS, ids=_id)
@@ -168,6 +170,11 @@ def workdir(tmp_path_factory) -> Path:
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     (work / "old_log.txt").write_text(proc.stderr)
+    # a nightly history of two keys, one with a 15 % step at night 40 (the simulator of tests/regression)
+    from tests.regression.sim import nightly
+
+    pd.concat([nightly("kws01@rpi5", step=0.15, seed=1), nightly("vww01@rpi5", seed=2)]).to_csv(
+        work / "history.csv", index=False)
     return work
 
 
@@ -201,6 +208,9 @@ def test_the_offline_commands_run_as_written(workdir):
     # the log is of the model it is told (the same file): recorded, no mismatch warning
     (ingested,) = [d for d in (workdir / "results").iterdir() if "-pixel8-mobilenet-" in d.name]
     assert (ingested / "manifest.json").is_file()
+    # both keys are judged, and the 15 % step is found where it happened
+    found = {k["key"]: [c["night"] for c in k["change_points"]] for k in json.loads(by_path[("regress",)][1].stdout)["keys"]}
+    assert set(found) == {"kws01@rpi5", "vww01@rpi5"} and [abs(n - 40) <= 1 for n in found["kws01@rpi5"]] == [True]
     assert "--model" not in by_path[("ingest",)][1].stdout  # no "the log ran model …, but --model is …"
     assert json.loads((ingested / "manifest.json").read_text())["model"]["sha256"]  # checked against the file
 

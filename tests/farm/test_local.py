@@ -291,6 +291,7 @@ def test_an_idle_device_takes_a_job_queued_behind_a_long_one(duo):
     # round trips), not after `local-2` sat idle until the long job ended
     assert last.device == "local-2", story
     assert last.t_start < own.t_end + 3.0, (own.t_end, last.t_start, first.t_end, story)
+    assert last.t_start < first.t_end  # it did not wait for the long job
     # it was either queued on `local` and taken back, or given to `local-2` directly
     taken_back = [i for what, i in events if what == "withdrawn"]
     assert all(i["device"] == "local" and i["job"] is queued for i in taken_back)
