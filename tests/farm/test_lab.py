@@ -130,22 +130,31 @@ def test_a_vanished_device_hangs_nothing(lab, peers, tmp_path):
         peers.board(d)
     peers.emulated_phone()
     farm = write_farm(tmp_path / "farm.yaml", peers.profiles)
-    plan = write_plan(tmp_path / "plan.yaml", farm, ["kws01-int8-tflite", "ad01-int8-tflite"], ["board", "phone"])
     peers.sshd["board-a2"].stop()
     peers.phone.emulator.stop()
-    results = tmp_path / "results"
-    t0 = time.monotonic()
-    out = _run(lab, plan, results)
-    assert time.monotonic() - t0 < 180
+    # A device is checked before each job it asks for. On a loaded host board-a2's actor can
+    # come up after board-a1 and board-b1 have taken every board job: it is then never
+    # checked (health 'unknown'), which is right but not the case under test. The night is
+    # run again with twice the jobs until board-a2 asked for one.
+    for sets in (1, 2, 4):
+        options = [{"seed": i} for i in range(sets)]
+        plan = write_plan(tmp_path / f"plan-{sets}.yaml", farm, ["kws01-int8-tflite", "ad01-int8-tflite"],
+                          ["board", "phone"], matrix={"options": options})
+        results = tmp_path / f"results-{sets}"
+        t0 = time.monotonic()
+        out = _run(lab, plan, results)
+        assert time.monotonic() - t0 < 180
+        reg = Registry(results)
+        if reg.recent_checks("board-a2", 1):
+            break
     by_class = {}
     for r in out.results:
         by_class.setdefault(r.job.device_class, []).append(r)
-    assert [r.status for r in by_class["board"]] == [PASSED, PASSED]
+    assert [r.status for r in by_class["board"]] == [PASSED] * 2 * sets
     assert all(r.attempts[0].device != "board-a2" for r in by_class["board"])
-    assert [r.status for r in by_class["phone"]] == [SKIPPED, SKIPPED]
+    assert [r.status for r in by_class["phone"]] == [SKIPPED] * 2 * sets
     assert all("phone-1" in r.reason and "liveness check failed" in r.reason for r in by_class["phone"])
     assert out.exit_code == EXIT_INFRA
-    reg = Registry(results)
     assert reg.health("board-a2").state == "quarantined"
     assert reg.health("phone-1").state == "quarantined"
     assert "cannot connect" in reg.health("board-a2").reason
