@@ -38,9 +38,11 @@ Targets for harness history: ≥ 95 % of 8 % steps detected, ≤ 1 false alarm p
 series-nights, and better than every anchor on both. A rule that (nearly) never fires
 has fewer false alarms than any detector, so the script names, per anchor, whether it
 detects as many 8 % steps, whether it raises no more false alarms, and whether it is
-better on both. A "bound" line gives context: the share of steps a Mann-Whitney test detects
-when it is told the step night, at the significance BH asks of a lone key among 40 — more
-than an online detector can be expected to reach. The last line is the figure.
+better on both. The "told the night" lines give scale: the share of steps a Mann-Whitney
+test detects when it is told the step night, at the significance BH asks of a lone key of
+the farm and at 0.005, and how often it fires on keys without a step. It is a reference,
+not a ceiling: the history rule, free to place the split where the nights show it, can
+detect more. The last line is the figure.
 Usage: python benchmarks/regression.py [--farms 25] [--seed 0] [--no-ab] [--history '{"h": 7}']
 """
 
@@ -335,18 +337,17 @@ RULES: dict[str, Rule] = {
 AB_RULES = (harness_ab, harness_ab_one_rerun)
 
 
-# ------------------------------------------------------------------ a bound: a test that knows the step night
+# ------------------------------------------------------------------ a reference: a test told the step night
 
 
-def known_step_bound(farms: list[list[Series]], level: float, pre_nights: int = 30,
-                     min_post: int = 3) -> dict[float, float]:
+def told_the_night(farms: list[list[Series]], level: float, pre_nights: int, min_post: int) -> dict[float, float]:
     """Per step size (0.0: keys without a step), the share of keys on which a test that is
     *told* the step night fires within DETECT_WINDOW nights: a one-sided Mann-Whitney U of the
     nightly medians from the step night to t against the `pre_nights` before it, p ≤ `level`,
     for any t from `min_post` nights after the step on. No scan over change points, no
-    sequential CUSUM, no drift model: what the nights can show at that significance when the
-    hard part of the detector's job is done for it. On keys without a step it is run at the
-    same night, which gives its false-positive share."""
+    sequential CUSUM, no drift model: what the nights show at that significance when the
+    detector's search is done for it. On keys without a step it is run at the same night,
+    which gives its false-positive share."""
     m = farms[0][0].model
     hits: dict[float, list[bool]] = {}
     for farm in farms:
@@ -436,11 +437,12 @@ def main() -> None:
     print(f"history config: {HISTORY.model_dump()}")
     print(f"anchors detecting as many 8 % steps: {more or 'none'}; with no more false alarms: {quieter or 'none'}; "
           f"better on both: {dominated or 'none'}")
-    lone = min(HISTORY.alpha, HISTORY.q / 40)  # what BH (and α) ask of a lone candidate among 40 keys
+    lone = min(HISTORY.alpha, HISTORY.q / len(farms[0]))  # what BH and α ask of a lone candidate of a farm
     for level in (lone, 0.005):
-        b = known_step_bound(farms, level)
-        print(f"bound — told the step night, Mann-Whitney of nights after it vs the 30 before, p ≤ {level:.3g}: "
-              + ", ".join(f"{s:.0%} steps {r:.1%}" for s, r in b.items() if s) + f"; no step {b[0.0]:.1%}")
+        ref = told_the_night(farms, level, HISTORY.window, HISTORY.min_post)
+        print(f"told the night — Mann-Whitney of the nights after the step vs the {HISTORY.window} before, "
+              f"p ≤ {level:.3g}: " + ", ".join(f"{s:.0%} steps {r:.1%}" for s, r in ref.items() if s)
+              + f"; no step {ref[0.0]:.1%}")
     print(f"harness history: detects {h.rate(0.08):.1%} of 8 % steps, {h.fa_per_100:.2f} false alarms per 100 "
           f"series-nights, median delay {h.delay(0.08):.0f} nights")
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -37,6 +39,19 @@ def lab(ray_lab):
 def peers(tmp_path):
     with ExitStack() as stack:
         yield Peers(tmp_path / "peers", stack)
+
+
+def night_until(sizes: tuple, night: Callable[[Any], Any], happened: Callable[[Any], bool], case: str) -> tuple:
+    """Run `night(size)` for each size in turn until `happened(result)`: (size, result).
+
+    On a loaded host a race between Ray actors can decide whether the case under test occurs
+    at all (a device whose actor came up late is never asked, or asked too late to matter);
+    a larger night makes it occur. Fails naming `case` when no night showed it."""
+    for size in sizes:
+        result = night(size)
+        if happened(result):
+            return size, result
+    pytest.fail(f"{case}: in none of the nights {sizes}")
 
 
 def write_plan(path: Path, farm: Path, models: list[str], classes: list[str], **extra) -> Path:

@@ -19,7 +19,7 @@ from harness.farm.registry import Registry
 from harness.farm.results import EXIT_FAILED, EXIT_INFRA, EXIT_OK, FAILED, PASSED, SKIPPED
 from harness.farm.scheduler import Timeouts, run_plan
 from harness.store.store import RunStore
-from tests.farm.conftest import write_plan
+from tests.farm.conftest import night_until, write_plan
 from tests.farm.lab import HOSTS, write_farm
 
 pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
@@ -132,21 +132,24 @@ def test_a_vanished_device_hangs_nothing(lab, peers, tmp_path):
     farm = write_farm(tmp_path / "farm.yaml", peers.profiles)
     peers.sshd["board-a2"].stop()
     peers.phone.emulator.stop()
-    # A device is checked before each job it asks for. On a loaded host board-a2's actor can
-    # come up after board-a1 and board-b1 have taken every board job: it is then never
-    # checked (health 'unknown'), which is right but not the case under test. The night is
-    # run again with twice the jobs until board-a2 asked for one.
-    for sets in (1, 2, 4):
-        options = [{"seed": i} for i in range(sets)]
+    # A device is checked before each job it asks for: if board-a2's actor came up after
+    # board-a1 and board-b1 had taken every board job, it was never checked (health
+    # 'unknown'), which is right but not the case under test; the night is run again with
+    # twice the jobs (option sets) until board-a2 asked for one.
+    def night(sets: int):
         plan = write_plan(tmp_path / f"plan-{sets}.yaml", farm, ["kws01-int8-tflite", "ad01-int8-tflite"],
-                          ["board", "phone"], matrix={"options": options})
+                          ["board", "phone"], matrix={"options": [{"seed": i} for i in range(sets)]})
         results = tmp_path / f"results-{sets}"
         t0 = time.monotonic()
         out = _run(lab, plan, results)
         assert time.monotonic() - t0 < 180
-        reg = Registry(results)
-        if reg.recent_checks("board-a2", 1):
-            break
+        return out, Registry(results)
+
+    def a2_was_checked(result) -> bool:
+        _, reg = result
+        return bool(reg.recent_checks("board-a2", 1))
+
+    sets, (out, reg) = night_until((1, 2, 4), night, a2_was_checked, "board-a2 asked for a job")
     by_class = {}
     for r in out.results:
         by_class.setdefault(r.job.device_class, []).append(r)
