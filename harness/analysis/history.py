@@ -46,7 +46,12 @@ On y = ln(nightly median), for each key:
    point is fewer than `young_span` (10) nights back: E-divisive on a drifting series
    splits it early, and comparing its first nights with the next thirty confirmed the
    drift (a third of the simulator's false alarms, each restarting a segment that a
-   later real step was then judged in). Non-candidates count p = 1. The p-values of
+   later real step was then judged in). Past `young_span` the change point is placed
+   at least `min_pre` judged nights into the segment, so the test has residuals before
+   it: E-divisive, drawn by hot nights, split among a segment's unjudged first nights
+   (the first segment's `min_nights` too) on a quarter of the simulator's candidate
+   nights, and such a candidate went untested for as long as the split stayed there
+   (up to 48 nights). Non-candidates count p = 1. The p-values of
    the night's family (every key with a result that night) are corrected with
    Benjamini–Hochberg at `q`. A candidate is confirmed — an *alarm* — when its
    adjusted p ≤ q, its raw p ≤ `alpha` (0.002: in a farm of 40 keys BH alone asks
@@ -86,8 +91,8 @@ MAD_TO_SD = 1.4826
 
 class HistoryConfig(BaseModel):
     """The reference's CUSUM (k = 0.5, h = 8, clip ±3, 30-night median) with the changes
-    benchmarks/regression.py supports: a 60-night noise scale, a drift-aware centre, a
-    baseline that an excursion in progress does not pull along, and 15 nights to start."""
+    benchmarks/regression.py supports: a drift-aware centre, a baseline that an excursion
+    in progress does not pull along, and 15 nights to start."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -248,6 +253,7 @@ class _KeyState:
     states: list[NightState] = field(default_factory=list)
     seg_start: int = 0  # first night of the current level
     base_start: int = 0  # first night its baseline may use: after the alarm's own (selected, extreme) nights
+    judged_from: int = -1  # first night of the current segment with a residual (judged against its centre)
     segment: int = 0
     prev_resid: np.ndarray = field(default_factory=lambda: np.empty(0))
     s_up: float = 0.0
@@ -289,6 +295,8 @@ class _KeyState:
         resid = np.abs(np.concatenate([self.prev_resid, own])[-cfg.scale_window:])
         s = max(MAD_TO_SD * _median(resid.tolist()), cfg.scale_floor)
         self.resid[i] = self.y[i] - m
+        if self.judged_from < self.base_start:
+            self.judged_from = i
         z = max(-cfg.clip, min(cfg.clip, self.resid[i] / s))
         self.s_up = max(0.0, self.s_up + z - cfg.k)
         self.s_down = max(0.0, self.s_down - z - cfg.k)
@@ -312,6 +320,12 @@ class _KeyState:
             if moved_up == up:
                 cp = start + tau
         cp = min(max(cp, self.base_start + 1), i)
+        if i - cp >= cfg.young_span:
+            # past the young-segment rule the test compares residuals: leave it `min_pre`
+            # judged nights before the change point. E-divisive can split among a segment's
+            # first, never judged nights (hot nights there draw it), and a candidate placed
+            # there had nothing to be compared with: untested (p = 1) night after night
+            cp = min(max(cp, self.judged_from + cfg.min_pre), i)
         # each night's residual against the centre it was judged by that night: the drift
         # and trend the centre followed are out of the comparison, the step is not
         pre = np.array([r for r in self.resid[max(self.base_start, cp - cfg.window):cp] if r is not None])
