@@ -242,6 +242,7 @@ class _Candidate:
     up: bool
     p: float
     effect: float  # log ratio post/pre
+    tested: bool = True  # False: too few nights on a side yet (p = 1, tried again tomorrow)
 
 
 @dataclass
@@ -338,7 +339,7 @@ class _KeyState:
             pre = np.array(self.y[max(self.base_start, cp - cfg.window):cp])
             post = np.array(self.y[cp:i + 1])
         if pre.size < 2 or post.size < cfg.min_post:  # not enough yet: tried again tomorrow
-            return _Candidate(cp, up, 1.0, 0.0)
+            return _Candidate(cp, up, 1.0, 0.0, tested=False)
         effect = float(np.median(post) - np.median(pre))
         from scipy.stats import mannwhitneyu
 

@@ -161,8 +161,8 @@ def test_a_slow_drift_is_not_confirmed_by_the_young_segment_rule():
 
 def test_every_candidate_is_tested_once_its_change_point_is_past_the_young_span(monkeypatch):
     """E-divisive, drawn by hot nights, can split among a segment's first nights, which were never
-    judged: a candidate placed there had no residuals before it and went untested (p = 1, no
-    effect) night after night. Its change point now leaves `min_pre` judged nights before it."""
+    judged: a candidate placed there had no residuals before it and went untested (p = 1)
+    night after night. Its change point now leaves `min_pre` judged nights before it."""
     from harness.analysis import history
 
     seen = []
@@ -170,7 +170,7 @@ def test_every_candidate_is_tested_once_its_change_point_is_past_the_young_span(
 
     def recording(self, i, up, cfg):
         c = localise(self, i, up, cfg)
-        seen.append((self.key, i, c.cp, c.p, c.effect))
+        seen.append((self.key, i, c.cp, c.tested))
         return c
 
     monkeypatch.setattr(history._KeyState, "_localise", recording)
@@ -179,5 +179,5 @@ def test_every_candidate_is_tested_once_its_change_point_is_past_the_young_span(
     analyse_history(table, cfg)
     old = [s for s in seen if s[1] - s[2] >= cfg.young_span]
     assert len(old) >= 20  # the case under test occurred
-    untested = [s for s in old if s[3] == 1.0 and s[4] == 0.0]
+    untested = [s for s in old if not s[3]]
     assert not untested, f"candidates never tested: {untested[:5]}"
