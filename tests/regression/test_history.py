@@ -48,13 +48,17 @@ def monitored_nights(result) -> int:
 
 
 @pytest.mark.parametrize("hot_p", [0.0, 0.08])
-def test_quiet_series_stay_under_one_false_alarm_per_hundred_key_nights(hot_p):
-    """The target rate (benchmarks/regression.py measures it on 1000 series), on a small seeded farm."""
-    table = pd.concat([nightly(f"k{i}", seed=10 + i, hot_p=hot_p) for i in range(12)])
-    result = analyse_history(table)
-    alarms = sum(len(k.change_points) for k in result.keys)
-    assert 0.9 * 12 * (70 - 15) <= monitored_nights(result) <= 12 * (70 - 15)  # from min_nights on
-    assert alarms <= 0.01 * monitored_nights(result)
+@pytest.mark.parametrize("farm", ["12 keys", "12 histories of one key"])
+def test_quiet_series_stay_under_one_false_alarm_per_hundred_key_nights(hot_p, farm):
+    """The target rate (benchmarks/regression.py measures it on 1000 series), on a small seeded farm,
+    and on keys analysed alone: Benjamini–Hochberg asks less of a lone key (p ≤ q, not q/12),
+    so only `alpha` keeps a one-key history (`harness regress --series` on one key) at the target."""
+    tables = [nightly(f"k{i}", seed=10 + i, hot_p=hot_p) for i in range(12)]
+    results = [analyse_history(pd.concat(tables))] if farm == "12 keys" else [analyse_history(t) for t in tables]
+    alarms = sum(len(k.change_points) for r in results for k in r.keys)
+    monitored = sum(monitored_nights(r) for r in results)
+    assert 0.9 * 12 * (70 - 15) <= monitored <= 12 * (70 - 15)  # from min_nights on
+    assert alarms <= 0.01 * monitored
 
 
 def test_segments_restart_at_each_change_point_and_an_improvement_is_named_so():
