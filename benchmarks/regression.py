@@ -38,8 +38,8 @@ the one that detected a step (the change was already reported; for history eithe
 the A/B rule stops at a detection), and a line with history's improvement alarms on
 step-free nights (none is real here, so they are false alarms too). Benjamini–Hochberg makes
 history's false-alarm rate depend on how many keys share a night (a lone candidate of 40 keys
-needs p ≤ q/40, of one key only p ≤ α), so a line measures it on farms of 12 and of 1
-step-free key as well: the target should hold for a user with a handful of keys too.
+needs p ≤ q/40, of one key only p ≤ α), so a line measures it on farms of 40, 12 and 1
+step-free keys: the target should hold for a user with a handful of keys too.
 
 Targets for harness history: ≥ 95 % of 8 % steps detected, ≤ 1 false alarm per 100
 series-nights, and better than every anchor on both. A rule that (nearly) never fires
@@ -144,7 +144,7 @@ def harness_history(farm: list[Series]) -> tuple[KeyAlarms, KeyAlarms]:
 
 
 def false_alarms_by_farm_size(rng: np.random.Generator, m: NoiseModel, series: int,
-                               sizes: Sequence[int] = (12, 1)) -> dict[int, float]:
+                               sizes: Sequence[int] = (40, 12, 1)) -> dict[int, float]:
     """History's alarms (either way) per 100 scored nights of step-free keys, on farms of
     each size holding `series` keys in all: BH's family is the farm's keys of the night."""
     out = {}
@@ -504,9 +504,8 @@ def main() -> None:
           f"after a detected step, "
           f"{h.after_per_100:.2f} alarms per 100 nights (either way)")
     sizes = false_alarms_by_farm_size(rng, model, series=20 * len(farms))
-    print(f"harness history's alarms (either way) per 100 step-free series-nights by farm size: 40 keys "
-          f"{h.fa_per_100 + h.improvements_per_100:.2f}, " + ", ".join(f"{n} key{'s' if n > 1 else ''} {r:.2f}"
-                                                                  for n, r in sizes.items()))
+    print("harness history's alarms (either way) per 100 series-nights on farms of step-free keys: "
+          + ", ".join(f"{n} key{'s' if n > 1 else ''} {r:.2f}" for n, r in sizes.items()))
     print(f"harness history: detects {h.rate(0.08):.1%} of 8 % steps, {h.fa_per_100:.2f} false alarms per 100 "
           f"series-nights, median delay {h.delay(0.08):.0f} nights")
 
