@@ -40,9 +40,9 @@ On y = ln(nightly median), for each key:
    followed does not weaken (or fake) the evidence. Once the segment is centred on its
    trend line, the nights are judged again against tonight's line instead: the centres
    they were judged by lagged the drift (a 30-night median, a baseline frozen by a long
-   excursion), and their stale residuals hid a step that came later (steps at nights 50
-   and 60 of benchmarks/regression.py: 87 % and 89 % of 8 % steps found instead of 82 %
-   and 84 %). A young segment (a change soon after
+   excursion), and their stale residuals hid a step that came later (8 % steps at nights
+   50 and 60 of benchmarks/regression.py: 87 % and 89 % found instead of 82 % and 84 %; at
+   night 40, where the trend line starts, 89 % instead of 90.5 %). A young segment (a change soon after
    a restart, fewer than `min_pre` judged nights before it) compares its log medians
    before the change (the nights that raised the last alarm left out) and after it
    directly instead: its first nights were never judged
