@@ -267,7 +267,6 @@ class _KeyState:
     zero_up: int = 0  # last index where S⁺ stood at 0 (CUSUM's own change estimate)
     zero_down: int = 0
     candidate: _Candidate | None = None
-    line: tuple[float, float] | None = None  # tonight's trend centre (level at tonight, slope per night)
     alarms: list[tuple[_Candidate, int, float]] = field(default_factory=list)  # (candidate, alarm index, q)
 
     def add(self, night: Night, median: float, n: int, excluded: int, cfg: HistoryConfig) -> None:
@@ -278,7 +277,6 @@ class _KeyState:
         state = NightState(night=night, median=median, n=n, excluded=excluded, segment=self.segment)
         self.states.append(state)
         self.candidate = None
-        self.line = None
         # an excursion in progress is not the baseline: its nights stay out of m and s
         end = min(i, (self.zero_up + 1) if self.s_up > 0 else i, (self.zero_down + 1) if self.s_down > 0 else i)
         end = max(end, i - cfg.freeze)
@@ -290,6 +288,7 @@ class _KeyState:
         m = _median(base)
         lo = max(self.base_start, end - cfg.scale_window)
         own = np.array(self.y[lo:end]) - m
+        line = None  # tonight's trend centre: (level at tonight, slope per night)
         if cfg.trend and end - self.base_start >= cfg.trend:
             # a slow drift is not a step: centre on the robust trend line of the segment's
             # last `trend` nights, read at tonight
@@ -300,7 +299,7 @@ class _KeyState:
             centre = _median((dev - slope * idx).tolist())
             own = own - centre - slope * idx[-own.size:]
             m += centre
-            self.line = (m, slope)
+            line = (m, slope)
         resid = np.abs(np.concatenate([self.prev_resid, own])[-cfg.scale_window:])
         s = max(MAD_TO_SD * _median(resid.tolist()), cfg.scale_floor)
         self.resid[i] = self.y[i] - m
@@ -315,11 +314,13 @@ class _KeyState:
             self.zero_down = i
         state.z, state.cusum_up, state.cusum_down = z, self.s_up, self.s_down
         if max(self.s_up, self.s_down) > cfg.h:
-            self.candidate = self._localise(i, self.s_up >= self.s_down, cfg)
+            self.candidate = self._localise(i, self.s_up >= self.s_down, cfg, line)
             state.candidate = True
 
-    def _localise(self, i: int, up: bool, cfg: HistoryConfig) -> _Candidate:
-        """Where the level moved (E-divisive, else the CUSUM's estimate), and the evidence for it."""
+    def _localise(self, i: int, up: bool, cfg: HistoryConfig, line: tuple[float, float] | None) -> _Candidate:
+        """Where the level moved (E-divisive, else the CUSUM's estimate), and the evidence for it.
+
+        `line`: tonight's trend centre (level at tonight, slope per night), if the segment has one."""
         start = max(self.base_start, i + 1 - cfg.localisation_window)
         y = np.array(self.y[start:i + 1])
         cp = (self.zero_up if up else self.zero_down) + 1
@@ -335,17 +336,18 @@ class _KeyState:
             # first, never judged nights (hot nights there draw it), and a candidate placed
             # there had nothing to be compared with: untested (p = 1) night after night
             cp = min(max(cp, self.judged_from + cfg.min_pre), i)
-        # each night's residual against the centre it was judged by that night: the drift
-        # and trend the centre followed are out of the comparison, the step is not
-        pre = np.array([r for r in self.resid[max(self.base_start, cp - cfg.window):cp] if r is not None])
-        post = np.array([r for r in self.resid[cp:i + 1] if r is not None])
-        if self.line is not None:
+        if line is not None:
             # on a trend line, judge the nights again against tonight's: the centres they were
             # judged by lagged the drift, and stale residuals would hide a step
-            level, slope = self.line
+            level, slope = line
             first = max(self.base_start, cp - cfg.window, self.judged_from)
             pre = np.array(self.y[first:cp]) - level - slope * np.arange(first - i, cp - i)
             post = np.array(self.y[cp:i + 1]) - level - slope * np.arange(cp - i, 1)
+        else:
+            # each night's residual against the centre it was judged by that night: the drift
+            # the centre followed is out of the comparison, the step is not
+            pre = np.array([r for r in self.resid[max(self.base_start, cp - cfg.window):cp] if r is not None])
+            post = np.array([r for r in self.resid[cp:i + 1] if r is not None])
         if pre.size < cfg.min_pre and i - cp < cfg.young_span:
             # a young segment (a change soon after a restart): its first nights were never
             # judged against its own centre. Compare its log medians before and after the

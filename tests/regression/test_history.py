@@ -150,12 +150,8 @@ def test_a_slow_drift_is_not_confirmed_by_the_young_segment_rule():
 
     On drifting keys (±0.1 %/night, as in benchmarks/regression.py), E-divisive splits early;
     comparing those first nights with the next thirty confirmed the drift as a step."""
-    parts = []
-    for i in range(12):
-        t = nightly(f"k{i}", nights=60, seed=300 + i, hot_p=0.05)
-        t["value"] *= np.exp((1 if i % 2 else -1) * 0.001 * t.night)
-        parts.append(t)
-    table = pd.concat(parts)
+    table = pd.concat([nightly(f"k{i}", nights=60, seed=300 + i, hot_p=0.05, drift=(1 if i % 2 else -1) * 0.001)
+                       for i in range(12)])
     default = analyse_history(table)
     unbounded = analyse_history(table, HistoryConfig(young_span=1000))
     alarms = sum(len(k.change_points) for k in default.keys)
@@ -172,8 +168,8 @@ def test_every_candidate_is_tested_once_its_change_point_is_past_the_young_span(
     seen = []
     localise = history._KeyState._localise
 
-    def recording(self, i, up, cfg):
-        c = localise(self, i, up, cfg)
+    def recording(self, i, up, cfg, line):
+        c = localise(self, i, up, cfg, line)
         seen.append((self.key, i, c.cp, c.tested))
         return c
 
@@ -198,8 +194,7 @@ def test_a_step_on_a_drifting_key_is_judged_against_tonights_trend_line():
     for sign in (1, -1):
         found[sign] = 0
         for seed in range(400 + (sign > 0), 496, 2):
-            t = nightly("k", nights=80, step=0.08, step_night=55, seed=seed, hot_p=0.05)
-            t["value"] *= np.exp(sign * 0.001 * t.night)
+            t = nightly("k", nights=80, step=0.08, step_night=55, seed=seed, hot_p=0.05, drift=sign * 0.001)
             cps = analyse_history(t).keys[0].change_points
             found[sign] += any(c.direction == "regressed" and 55 <= c.alarm_night < 75 for c in cps)
     assert found[1] >= 42, found
