@@ -11,20 +11,24 @@ reported for the past are exactly the ones a nightly gate would have raised.
 
 On y = ln(nightly median), for each key:
 
-1. **Robust CUSUM** (the reference's: k = 0.5, h = 8, z clipped at ±3). m = median of
-   the current segment's last `window` (30) nights; s = 1.4826 × the median absolute
-   residual of its last `scale_window` (30) nights (a new segment borrows the previous
-   one's residuals until it has its own), floored at `scale_floor`;
-   z = clip((y − m)/s, ±3); S⁺ = max(0, S⁺ + z − k), S⁻ = max(0, S⁻ − z − k). A key
-   whose S⁺ or S⁻ exceeds h is a *candidate*. Two changes to the reference, both
-   measured in benchmarks/regression.py:
+1. **Robust CUSUM** (the reference's is k = 0.5, h = 8, z clipped at ±3; here k = 0.3,
+   h = 5, ±2). m = median of the current segment's last `window` (30) nights; s = 1.4826 ×
+   the median absolute residual of its last `scale_window` (30) nights (a new segment
+   borrows the previous one's residuals until it has its own), floored at `scale_floor`;
+   z = clip((y − m)/s, ±2); S⁺ = max(0, S⁺ + z − k), S⁻ = max(0, S⁻ − z − k). A key
+   whose S⁺ or S⁻ exceeds h is a *candidate*. A smaller k accumulates the 1–2 s steps a
+   drift can shrink; a lower clip keeps a run of hot nights from weighing like a step.
+   Further changes to the reference, all measured in benchmarks/regression.py:
    - an excursion in progress (S > 0) is not baseline: its nights, up to `freeze`
      (12), stay out of m and s, so a step does not drag the median it is compared
      with (the reference's rolling median absorbed slow-to-confirm 8 % steps);
    - in a segment of at least `trend` (40) nights, m is read off the segment's
      Theil–Sen trend line at tonight: a slow drift then raises no alarm, which the
-     frozen baseline would otherwise turn into one.
-   Monitoring starts after `min_nights` (15) nights, and `min_center` (5) nights into
+     frozen baseline would otherwise turn into one. A younger restarted segment
+     centres on its median moved along the key's drift: the Theil–Sen slope of pairs
+     of nights within one segment, pooled over the last `pooled_span` (80) nights
+     (pairs across a change point would count the step as drift).
+   Monitoring starts after `min_nights` (15) nights, and `min_center` (10) nights into
    a new segment.
 2. **Localisation.** E-divisive (energy distance, α = 1; Matteson & James 2014) picks
    the single best split of the current segment's last `localisation_window` nights
@@ -34,41 +38,42 @@ On y = ln(nightly median), for each key:
    energy-distance cost, and `apache-otava` pins numpy 2.2 / scipy < 1.17 and brings
    cloud and chat clients.
 3. **Confirmation.** A one-sided Mann-Whitney U test of the residuals y − m of the
-   nights from the change point to tonight (at least `min_post`) against those of the
-   segment's nights before it (at most `window`) gives a p per candidate; each
-   residual is against the centre that night was judged by, so a drift the centre
-   followed does not weaken (or fake) the evidence. Once the segment is centred on its
-   trend line, the nights are judged again against tonight's line instead: the centres
-   they were judged by lagged the drift (a 30-night median, a baseline frozen by a long
-   excursion), and their stale residuals hid a step that came later (8 % steps at nights
-   50 and 60 of benchmarks/regression.py: 87 % and 89 % found instead of 82 % and 84 %; at
-   night 40, where the trend line starts, 89 % instead of 90.5 %). A young segment (a change soon after
-   a restart, fewer than `min_pre` judged nights before it) compares its log medians
-   before the change (the nights that raised the last alarm left out) and after it
-   directly instead: its first nights were never judged
-   against its own centre, and without this a step just after a false alarm could never
-   be confirmed. Raw log medians carry any drift, so this holds only while the change
-   point is fewer than `young_span` (10) nights back: E-divisive on a drifting series
-   splits it early, and comparing its first nights with the next thirty confirmed the
-   drift (a third of the simulator's false alarms, each restarting a segment that a
-   later real step was then judged in). Past `young_span` the change point is placed
-   at least `min_pre` judged nights into the segment, so the test has residuals before
-   it: E-divisive, drawn by hot nights, split among a segment's unjudged first nights
-   (the first segment's `min_nights` too) on a quarter of the simulator's candidate
-   nights, and such a candidate went untested for as long as the split stayed there
-   (up to 48 nights). Non-candidates count p = 1. The p-values of
+   nights after the change point against those of the segment's nights before it (at
+   most `window`) gives a p per candidate; each residual is against the centre that
+   night was judged by, so a drift the centre followed does not weaken (or fake) the
+   evidence. The nights after are those after the candidate was raised (at least
+   `min_post`), not the ones that raised it: selected for being extreme, they made the
+   raw p about 3.5 times too small on the simulator's quiet keys, and the levels below
+   could not be spent on detection. A young segment (a change soon after a restart,
+   fewer than `min_pre` judged nights before it) compares its log medians before and
+   after the change directly instead: without this a step just after a false alarm
+   could never be confirmed. Raw log medians carry any drift, so this holds only while
+   the change point is fewer than `young_span` (10) nights back: E-divisive on a
+   drifting series splits it early, and comparing its first nights with the next thirty
+   confirmed the drift. Past `young_span` the change point is placed at least `min_pre`
+   judged nights into the segment, so the test has residuals before it: E-divisive,
+   drawn by hot nights, split among a segment's unjudged first nights on a quarter of
+   the simulator's candidate nights, and such a candidate went untested for as long as
+   the split stayed there (up to 48 nights). Non-candidates count p = 1. The p-values of
    the night's family (every key with a result that night) are corrected with
-   Benjamini–Hochberg at `q`. A candidate is confirmed — an *alarm* — when its
-   adjusted p ≤ q, its raw p ≤ `alpha` (0.002: in a farm of 40 keys BH alone asks
-   0.00125 of a lone candidate; a history of one key should not get away with 0.05,
-   and 0.005 already confirmed drift as improvements in a one-key test)
-   and its effect is at least `min_effect`. An unconfirmed candidate
-   keeps its statistic and is tried again the next night with one more night of
-   evidence, so a test too small to reach significance yet will later: none can
-   never fire.
-4. **Restart.** At an alarm the segment restarts at the change point: S⁺ = S⁻ = 0,
-   and m and s come from the nights after the alarm only — the nights that raised it
-   were selected for being extreme, and would bias the new level.
+   Benjamini–Hochberg at `q` (0.3). A candidate is confirmed — an *alarm* — when its
+   adjusted p ≤ q, its raw p ≤ `alpha` (0.02) for a regression or `alpha_improved`
+   (0.002) for an improvement, and its effect is at least `min_effect`. The target is a
+   false-alarm rate per series-night (≤ 1 in 100 either way, for a farm of 40 keys and
+   for a history of one), not a false-discovery rate: the levels are where the simulator
+   measures 0.8–0.9, spent on regressions. An improvement is no one's emergency, and
+   its false alarm restarts the segment a later regression is judged in, so it needs
+   the stronger evidence. An unconfirmed candidate keeps its statistic and is tried
+   again the next night with one more night of evidence, so a test too small to reach
+   significance yet will later: none can never fire.
+4. **Restart.** At an alarm the segment restarts at the change point: S⁺ = S⁻ = 0;
+   the nights since the change point get residuals against the new segment's first
+   centre; m and s come from the nights after the alarm once there are `min_center` of
+   them, and until then from the nights since the change point. Those were selected for
+   being extreme, so the new level starts slightly biased (alarms after a detected
+   step: 0.7 per 100 nights instead of 0.3); but a baseline of the nights after the
+   alarm only takes in a step that comes in its first nights — after a false alarm
+   (a run of hot nights, a drift) the step was then never seen.
 
 Each change point's effect — nights after vs before it, as a `PairwiseVerdict` of
 `harness.analysis.regression.compare` with nights as the replicates: ratio of
@@ -95,33 +100,38 @@ MAD_TO_SD = 1.4826
 
 
 class HistoryConfig(BaseModel):
-    """The reference's CUSUM (k = 0.5, h = 8, clip ±3, 30-night median) with the changes
-    benchmarks/regression.py supports: a drift-aware centre, a baseline that an excursion
-    in progress does not pull along, and 15 nights to start."""
+    """The reference's CUSUM (30-night median and noise scale) with the changes
+    benchmarks/regression.py supports: a smaller allowance and clip (k = 0.3, h = 5, ±2
+    instead of 0.5, 8, ±3), a drift-aware centre, a baseline that an excursion in progress
+    does not pull along, segments that restart at the change point, and 15 nights to start."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     window: int = Field(30, ge=3, description="nights of the current segment for its median (and the confirmation)")
     scale_window: int = Field(30, ge=3, description="nights of residuals for the noise scale (1.4826 × MAD)")
-    k: float = Field(0.5, ge=0, description="CUSUM allowance, in noise-scale units")
-    h: float = Field(8.0, gt=0, description="CUSUM decision threshold")
-    clip: float = Field(3.0, gt=0, description="|z| clipped here: one hot night adds at most clip − k")
+    k: float = Field(0.3, ge=0, description="CUSUM allowance, in noise-scale units")
+    h: float = Field(5.0, gt=0, description="CUSUM decision threshold")
+    clip: float = Field(2.0, gt=0, description="|z| clipped here: one hot night adds at most clip − k")
     freeze: int = Field(12, ge=0, description="at most this many nights of an excursion in progress are kept out "
                                               "of the baseline (0: the baseline follows every night)")
     trend: int = Field(40, ge=0, description="with at least this many nights in the segment, centre on its "
                                              "Theil–Sen trend line instead of its median (0: never)")
     min_nights: int = Field(15, ge=3, description="nights before monitoring starts")
-    min_center: int = Field(5, ge=1, description="nights of a new segment before its median is used")
+    min_center: int = Field(10, ge=1, description="nights of a new segment before its median is used")
     min_pre: int = Field(5, ge=0, description="fewer judged nights than this before a change point: confirm on "
                                              "the segment's log medians instead of residuals")
     young_span: int = Field(10, ge=1, description="the young-segment rule holds only while the change point is "
                                                  "fewer nights back than this (raw medians carry drift)")
-    min_post: int = Field(3, ge=1, description="nights after a change point before it can be confirmed")
+    min_post: int = Field(3, ge=1, description="nights after the candidate was raised before it can be confirmed")
     scale_floor: float = Field(1e-3, gt=0, description="lowest noise scale (log units): deterministic series")
-    q: float = Field(0.05, gt=0, lt=1, description="Benjamini–Hochberg level over the night's keys")
-    alpha: float = Field(0.002, gt=0, lt=1, description="raw p a confirmation needs as well (a family of one "
-                                                         "key would otherwise confirm at q itself)")
+    q: float = Field(0.3, gt=0, lt=1, description="Benjamini–Hochberg level over the night's keys")
+    alpha: float = Field(0.02, gt=0, lt=1, description="raw p a regression needs as well (a family of one "
+                                                        "key would otherwise confirm at q itself)")
+    alpha_improved: float = Field(0.002, gt=0, lt=1, description="raw p an improvement needs (stronger "
+                                                                 "evidence: its false alarm restarts the segment)")
     min_effect: float = Field(0.0, ge=0, description="smallest |change| an alarm may report (0.02 = 2 %)")
+    pooled_span: int = Field(80, ge=3, description="nights over which a young restarted segment's drift is "
+                                                   "estimated (slopes within segments, pooled)")
     localisation_window: int = Field(60, ge=4, description="nights E-divisive looks back over")
     threshold: float = Field(0.05, ge=0, description="effect threshold of each change point's verdict")
     seed: int = 0
@@ -185,7 +195,12 @@ def analyse_history(
     the farm flagged, and is left out). Rows need no order."""
     cfg = config or HistoryConfig()
     nightly, excluded = nightly_medians(table)
-    states = {key: _KeyState(key) for key in nightly["key"].unique()}
+    hib = higher_is_better
+
+    def better_up(key: str) -> bool:
+        return hib.get(key, False) if isinstance(hib, Mapping) else hib
+
+    states = {key: _KeyState(key, better_up(key)) for key in nightly["key"].unique()}
     for night, tonight in nightly.groupby("night", sort=True):
         ps: dict[str, float] = {}
         for row in tonight.itertuples(index=False):
@@ -195,12 +210,10 @@ def analyse_history(
                 ps[row.key] = st.candidate.p
         if ps:
             _confirm(states, ps, len(tonight), cfg)
-    hib = higher_is_better
     keys = []
     for key, st in states.items():
-        direction = hib.get(key, False) if isinstance(hib, Mapping) else hib
         threshold = (thresholds or {}).get(key, cfg.threshold)
-        keys.append(st.result(cfg, direction, threshold, int(excluded.get(key, 0))))
+        keys.append(st.result(cfg, threshold, int(excluded.get(key, 0))))
     return HistoryResult(config=cfg, keys=keys, excluded_samples=int(sum(excluded.values())))
 
 
@@ -253,13 +266,16 @@ class _Candidate:
 @dataclass
 class _KeyState:
     key: str
+    higher_is_better: bool
     nights: list = field(default_factory=list)
     y: list[float] = field(default_factory=list)
     resid: list[float | None] = field(default_factory=list)  # y − the centre it was judged against
     states: list[NightState] = field(default_factory=list)
-    seg_start: int = 0  # first night of the current level
-    base_start: int = 0  # first night its baseline may use: after the alarm's own (selected, extreme) nights
+    seg_start: int = 0  # first night of the current level (the change point that started the segment)
+    after_alarm: int = 0  # first night after the alarm that started the segment
+    unjudged: bool = False  # a restarted segment whose nights have no residual against its own centre yet
     judged_from: int = -1  # first night of the current segment with a residual (judged against its centre)
+    cand_since: int = -1  # first night of the candidate in progress (-1: none)
     segment: int = 0
     prev_resid: np.ndarray = field(default_factory=lambda: np.empty(0))
     s_up: float = 0.0
@@ -280,16 +296,33 @@ class _KeyState:
         # an excursion in progress is not the baseline: its nights stay out of m and s
         end = min(i, (self.zero_up + 1) if self.s_up > 0 else i, (self.zero_down + 1) if self.s_down > 0 else i)
         end = max(end, i - cfg.freeze)
-        base = self.y[max(self.base_start, end - cfg.window):end]
+        # a restarted segment's baseline: the nights after its alarm once there are enough of
+        # them (the nights that raised it were selected for being extreme), until then the
+        # nights from its change point, so that a step in its first nights is still seen
+        first = self.after_alarm if end - self.after_alarm >= cfg.min_center else self.seg_start
+        base = np.array(self.y[max(first, end - cfg.window):end])
         needed = cfg.min_nights if self.segment == 0 else cfg.min_center
-        if len(base) < needed:
+        if base.size < needed:
             self.zero_up = self.zero_down = i
             return
-        m = _median(base)
-        lo = max(self.base_start, end - cfg.scale_window)
+        lo = max(first, end - cfg.scale_window)
+        own_trend = bool(cfg.trend) and end - self.seg_start >= cfg.trend
+        # a young restarted segment has no trend line of its own yet: the key's drift is
+        # the slope within its segments, pooled over the last `pooled_span` nights
+        slope = None if own_trend else self._pooled_slope(end, cfg)
+        if slope is not None:
+            base = base - slope * np.arange(end - base.size - i, end - i)
+        m = _median(base.tolist())
         own = np.array(self.y[lo:end]) - m
-        line = None  # tonight's trend centre: (level at tonight, slope per night)
-        if cfg.trend and end - self.base_start >= cfg.trend:
+        if slope is not None:
+            own = own - slope * np.arange(lo - i, end - i)
+        if self.unjudged:
+            # the segment's first centre: its nights so far, judged against the old one, get
+            # residuals against it, so that a change among them is tested against its own level
+            for j in range(self.seg_start, i):
+                self.resid[j] = self.y[j] - m - (slope or 0.0) * (j - i)
+            self.unjudged, self.judged_from = False, self.seg_start
+        if own_trend:
             # a slow drift is not a step: centre on the robust trend line of the segment's
             # last `trend` nights, read at tonight
             t0 = min(end - cfg.trend, lo)
@@ -299,11 +332,10 @@ class _KeyState:
             centre = _median((dev - slope * idx).tolist())
             own = own - centre - slope * idx[-own.size:]
             m += centre
-            line = (m, slope)
         resid = np.abs(np.concatenate([self.prev_resid, own])[-cfg.scale_window:])
         s = max(MAD_TO_SD * _median(resid.tolist()), cfg.scale_floor)
         self.resid[i] = self.y[i] - m
-        if self.judged_from < self.base_start:
+        if self.judged_from < self.seg_start:
             self.judged_from = i
         z = max(-cfg.clip, min(cfg.clip, self.resid[i] / s))
         self.s_up = max(0.0, self.s_up + z - cfg.k)
@@ -313,15 +345,31 @@ class _KeyState:
         if self.s_down == 0:
             self.zero_down = i
         state.z, state.cusum_up, state.cusum_down = z, self.s_up, self.s_down
-        if max(self.s_up, self.s_down) > cfg.h:
-            self.candidate = self._localise(i, self.s_up >= self.s_down, cfg, line)
+        if max(self.s_up, self.s_down) <= cfg.h:
+            self.cand_since = -1
+        else:
+            if self.cand_since < 0:
+                self.cand_since = i
+            self.candidate = self._localise(i, self.s_up >= self.s_down, cfg)
             state.candidate = True
 
-    def _localise(self, i: int, up: bool, cfg: HistoryConfig, line: tuple[float, float] | None) -> _Candidate:
-        """Where the level moved (E-divisive, else the CUSUM's estimate), and the evidence for it.
+    def _pooled_slope(self, end: int, cfg: HistoryConfig) -> float | None:
+        """Theil–Sen slope of the nights before `end`, from pairs within one segment only (a
+        step between segments is not drift), over the last `pooled_span` nights; None with
+        fewer than `trend` of them."""
+        t0 = max(0, end - cfg.pooled_span)
+        if not cfg.trend or end - t0 < cfg.trend:
+            return None
+        cps = np.array([c.cp for c, _, _ in self.alarms], dtype=int)
+        seg = np.searchsorted(cps, np.arange(t0, end), side="right")
+        a, b = _pairs(end - t0)
+        keep = seg[a] == seg[b]
+        y = np.array(self.y[t0:end])
+        return float(np.median((y[b[keep]] - y[a[keep]]) / (b[keep] - a[keep])))
 
-        `line`: tonight's trend centre (level at tonight, slope per night), if the segment has one."""
-        start = max(self.base_start, i + 1 - cfg.localisation_window)
+    def _localise(self, i: int, up: bool, cfg: HistoryConfig) -> _Candidate:
+        """Where the level moved (E-divisive, else the CUSUM's estimate), and the evidence for it."""
+        start = max(self.seg_start, i + 1 - cfg.localisation_window)
         y = np.array(self.y[start:i + 1])
         cp = (self.zero_up if up else self.zero_down) + 1
         if y.size >= 4:
@@ -329,32 +377,28 @@ class _KeyState:
             moved_up = np.median(y[tau:]) > np.median(y[:tau])
             if moved_up == up:
                 cp = start + tau
-        cp = min(max(cp, self.base_start + 1), i)
+        cp = min(max(cp, self.seg_start + 1), i)
         if i - cp >= cfg.young_span:
             # past the young-segment rule the test compares residuals: leave it `min_pre`
             # judged nights before the change point. E-divisive can split among a segment's
             # first, never judged nights (hot nights there draw it), and a candidate placed
             # there had nothing to be compared with: untested (p = 1) night after night
             cp = min(max(cp, self.judged_from + cfg.min_pre), i)
-        if line is not None:
-            # on a trend line, judge the nights again against tonight's: the centres they were
-            # judged by lagged the drift, and stale residuals would hide a step
-            level, slope = line
-            first = max(self.base_start, cp - cfg.window, self.judged_from)
-            pre = np.array(self.y[first:cp]) - level - slope * np.arange(first - i, cp - i)
-            post = np.array(self.y[cp:i + 1]) - level - slope * np.arange(cp - i, 1)
-        else:
-            # each night's residual against the centre it was judged by that night: the drift
-            # the centre followed is out of the comparison, the step is not
-            pre = np.array([r for r in self.resid[max(self.base_start, cp - cfg.window):cp] if r is not None])
-            post = np.array([r for r in self.resid[cp:i + 1] if r is not None])
+        lo = max(self.seg_start, cp - cfg.window)
+        # the evidence after the change is the nights after the candidate was raised: the
+        # nights that raised it were selected for being extreme, and testing them again
+        # made the raw p about 3.5 times too small on the simulator's quiet keys
+        fresh = max(cp, self.cand_since + 1)
+        # each night's residual against the centre it was judged by that night: the drift
+        # the centre followed is out of the comparison, the step is not
+        pre = np.array([r for r in self.resid[lo:cp] if r is not None])
+        post = np.array([r for r in self.resid[fresh:i + 1] if r is not None])
         if pre.size < cfg.min_pre and i - cp < cfg.young_span:
-            # a young segment (a change soon after a restart): its first nights were never
+            # a young segment (a change soon after a restart): too few of its nights were
             # judged against its own centre. Compare its log medians before and after the
-            # change directly (over so few nights a drift is far below the noise); the
-            # nights that raised the last alarm stay out, selected as they were for being extreme
-            pre = np.array(self.y[max(self.base_start, cp - cfg.window):cp])
-            post = np.array(self.y[cp:i + 1])
+            # change directly (over so few nights a drift is far below the noise)
+            pre = np.array(self.y[lo:cp])
+            post = np.array(self.y[fresh:i + 1])
         if pre.size < 2 or post.size < cfg.min_post:  # not enough yet: tried again tomorrow
             return _Candidate(cp, up, 1.0, 0.0, tested=False)
         effect = float(np.median(post) - np.median(pre))
@@ -369,21 +413,23 @@ class _KeyState:
         i = len(self.y) - 1
         self.alarms.append((c, i, q))
         self.states[-1].alarm = True
-        old = np.array(self.y[self.base_start:c.cp])
+        old = np.array(self.y[self.seg_start:c.cp])
         self.prev_resid = (old - np.median(old))[-cfg.scale_window:]
-        self.seg_start, self.base_start, self.segment = c.cp, i + 1, self.segment + 1
+        self.seg_start, self.after_alarm, self.segment = c.cp, i + 1, self.segment + 1
+        self.unjudged, self.cand_since = True, -1
         for st in self.states[c.cp:]:
             st.segment = self.segment
         self.s_up = self.s_down = 0.0
         self.zero_up = self.zero_down = i
         self.candidate = None
 
-    def result(self, cfg: HistoryConfig, higher_is_better: bool, threshold: float, excluded: int) -> KeyHistory:
+    def result(self, cfg: HistoryConfig, threshold: float, excluded: int) -> KeyHistory:
+        higher_is_better = self.higher_is_better
         cps = []
         bounds = [c.cp for c, _, _ in self.alarms] + [len(self.y)]
-        base_starts = [0] + [alarm + 1 for _, alarm, _ in self.alarms]
+        starts = [0] + bounds[:-1]
         for j, (c, alarm, q) in enumerate(self.alarms):
-            pre = np.exp(self.y[max(base_starts[j], c.cp - cfg.window):c.cp])
+            pre = np.exp(self.y[max(starts[j], c.cp - cfg.window):c.cp])
             post = np.exp(self.y[c.cp:bounds[j + 1]])
             effect = compare(Side.samples([[v] for v in pre]), Side.samples([[v] for v in post]),
                              threshold=threshold, higher_is_better=higher_is_better, key=self.key,
@@ -405,7 +451,8 @@ def _confirm(states: dict[str, _KeyState], ps: dict[str, float], family: int, cf
     floor = math.log1p(cfg.min_effect)
     for key, q in zip(keys, adjusted):
         st = states[key]
-        if q <= cfg.q and ps[key] <= cfg.alpha and abs(st.candidate.effect) >= floor:
+        alpha = cfg.alpha_improved if st.candidate.up == st.higher_is_better else cfg.alpha
+        if q <= cfg.q and ps[key] <= alpha and abs(st.candidate.effect) >= floor:
             st.restart(float(q), cfg)
 
 

@@ -73,8 +73,12 @@ def test_segments_restart_at_each_change_point_and_an_improvement_is_named_so():
 def test_rates_regress_when_they_fall():
     drop = nightly("llm/decode_tok_s", step=-0.15, seed=5, level=40.0)
     kh = only(analyse_history(drop, higher_is_better=True), "llm/decode_tok_s")
-    assert [c.direction for c in kh.change_points] == ["regressed"]
-    assert kh.higher_is_better and kh.change_points[0].effect.verdict == "regressed"
+    first = kh.change_points[0]
+    assert first.direction == "regressed" and abs(first.night - 40) <= 1
+    assert kh.higher_is_better and first.effect.verdict == "regressed" and first.effect.ratio < 1
+    # a later alarm after a detected step (benchmarks/regression.py's "after" column) is
+    # named by its own direction: on a rate, a rise is an improvement
+    assert all((c.direction == "improved") == (c.effect.ratio > 1) for c in kh.change_points)
 
 
 def test_deterministic_series_any_change_is_found():
@@ -168,9 +172,9 @@ def test_every_candidate_is_tested_once_its_change_point_is_past_the_young_span(
     seen = []
     localise = history._KeyState._localise
 
-    def recording(self, i, up, cfg, line):
-        c = localise(self, i, up, cfg, line)
-        seen.append((self.key, i, c.cp, c.tested))
+    def recording(self, i, up, cfg):
+        c = localise(self, i, up, cfg)
+        seen.append((self.key, i, c.cp, c.tested, i - self.cand_since))
         return c
 
     monkeypatch.setattr(history._KeyState, "_localise", recording)
@@ -179,17 +183,19 @@ def test_every_candidate_is_tested_once_its_change_point_is_past_the_young_span(
     analyse_history(table, cfg)
     old = [s for s in seen if s[1] - s[2] >= cfg.young_span]
     assert len(old) >= 20  # the case under test occurred
-    untested = [s for s in old if not s[3]]
+    # the nights that raised a candidate are not its evidence: it waits `min_post` nights for its own
+    untested = [s for s in old if not s[3] and s[4] >= cfg.min_post]
     assert not untested, f"candidates never tested: {untested[:5]}"
 
 
-def test_a_step_on_a_drifting_key_is_judged_against_tonights_trend_line():
+def test_a_step_on_a_drifting_key_is_found():
     """An 8 % step at night 55 of a key drifting 0.1 %/night, each key a history of its own.
 
     Drifting up, the key's CUSUM stays in an excursion for weeks, and the residuals stored then
-    were judged against a lagging median and a frozen baseline: inflated, they hid the step
-    (39 of these 48 found when the stored residuals were compared). Judged again against
-    tonight's trend line, 44 are found; drifting down, as many as before (41, now 40)."""
+    were judged against a lagging median and a frozen baseline. With the CUSUM's confirmation on
+    those stored residuals (k 0.5, h 8, nights that raised the candidate included) 39 of these 48
+    were found, 44 when judged again against tonight's trend line; the rule of
+    benchmarks/regression.py's 95 % finds 48. Drifting down: 41, 40, now 47."""
     found = {}
     for sign in (1, -1):
         found[sign] = 0
@@ -197,5 +203,33 @@ def test_a_step_on_a_drifting_key_is_judged_against_tonights_trend_line():
             t = nightly("k", nights=80, step=0.08, step_night=55, seed=seed, hot_p=0.05, drift=sign * 0.001)
             cps = analyse_history(t).keys[0].change_points
             found[sign] += any(c.direction == "regressed" and 55 <= c.alarm_night < 75 for c in cps)
-    assert found[1] >= 42, found
-    assert found[-1] >= 38, found
+    assert found[1] >= 45, found
+    assert found[-1] >= 45, found
+
+
+def test_a_step_just_after_a_run_of_hot_nights_is_still_reported():
+    """Four hot nights (× 1.25) just before an 8 % step. When the segment restarted at the alarm's
+    night, the hot nights' alarm made the step the new baseline (0 of these 48 found); restarting
+    at the change point, with its nights in the baseline until the new one has `min_center`
+    nights of its own, reports it (38)."""
+    found = 0
+    for seed in range(600, 648):
+        t = nightly("k", nights=70, step=0.08, step_night=40, seed=seed)
+        t.loc[(t.night >= 36) & (t.night < 40), "value"] *= 1.25
+        cps = analyse_history(t).keys[0].change_points
+        found += any(c.direction == "regressed" and 40 <= c.alarm_night < 60 for c in cps)
+    assert found >= 30, found
+
+
+def test_an_improvement_needs_stronger_evidence_than_a_regression():
+    """`alpha_improved` (0.002) instead of `alpha` (0.02) for the better direction: 5 % speed-ups
+    found 39 times in 48 instead of 46, and improvement false alarms cut (benchmarks/regression.py)."""
+    def found(cfg):
+        n = 0
+        for seed in range(500, 548):
+            cps = analyse_history(nightly("k", step=-0.05, seed=seed), cfg).keys[0].change_points
+            n += any(c.direction == "improved" and 40 <= c.alarm_night < 60 for c in cps)
+        return n
+
+    default, even = found(HistoryConfig()), found(HistoryConfig(alpha_improved=HistoryConfig().alpha))
+    assert default + 4 <= even, (default, even)

@@ -49,7 +49,7 @@ def test_regress_series_csv_json(cli, tmp_path):
     # every sample from 2026-11-20 on came from the degraded board: those nights are not in its series
     assert len(quiet["nights"]) == 50 and quiet["nights"][-1]["night"] == "2026-11-19"
     assert len(step["nights"]) == 60 and step["nights"][0]["night"] == "2026-10-01"
-    assert out["config"]["k"] == 0.5 and out["config"]["h"] == 8.0
+    assert out["config"]["k"] == 0.3 and out["config"]["h"] == 5.0
 
 
 def test_regress_series_parquet_table(cli, tmp_path):
