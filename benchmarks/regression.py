@@ -63,7 +63,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -122,7 +122,9 @@ def make_series(key: str, step: float, rng: np.random.Generator, m: NoiseModel) 
     return Series(key, step, shared, step_log, samples, np.random.default_rng(rng.integers(2**63)), m)
 
 
-def make_farm(index: int, rng: np.random.Generator, m: NoiseModel, null_keys: int, per_step: int) -> list[Series]:
+def make_farm(index: int, rng: np.random.Generator, m: NoiseModel,
+              null_keys: int = 20, per_step: int = 5) -> list[Series]:
+    """The table's farm by default: 20 keys without a step, `per_step` with each step size."""
     plan = [0.0] * null_keys + [s for s in STEPS for _ in range(per_step)]
     return [make_series(f"f{index}k{i}", s, rng, m) for i, s in enumerate(plan)]
 
@@ -163,11 +165,11 @@ def false_alarms_by_farm_size(rng: np.random.Generator, m: NoiseModel, series: i
                                 for f in range(math.ceil(series / size))) for size in sizes}
 
 
-def history_by_step_night(rng: np.random.Generator, n_farms: int,
+def history_by_step_night(rng: np.random.Generator, m: NoiseModel, n_farms: int,
                           step_nights: Sequence[int] = (30, 50, 60)) -> dict[int, Score]:
-    """History on farms whose steps come at each of `step_nights`."""
-    return {night: history_score(make_farm(i, rng, NoiseModel(step_night=night), null_keys=20, per_step=5)
-                                 for i in range(n_farms)) for night in step_nights}
+    """History on the table's farms with their steps at each of `step_nights` instead."""
+    return {night: history_score(make_farm(i, rng, replace(m, step_night=night)) for i in range(n_farms))
+            for night in step_nights}
 
 
 def harness_ab(farm: list[Series], reruns: int = 2) -> list[list[int]]:
@@ -475,7 +477,7 @@ def main() -> None:
     HISTORY = HistoryConfig(**json.loads(args.history))
     model = NoiseModel()
     rng = np.random.default_rng(args.seed)
-    farms = [make_farm(i, rng, model, null_keys=20, per_step=5) for i in range(args.farms)]
+    farms = [make_farm(i, rng, model) for i in range(args.farms)]
     rules = {k: v for k, v in RULES.items() if not (args.no_ab and k in AB_RULES)}
     scores = {name: Score() for name in rules}
     seconds = dict.fromkeys(rules, 0.0)
@@ -521,7 +523,7 @@ def main() -> None:
     sizes = false_alarms_by_farm_size(rng, model, series=20 * len(farms))
     print("harness history's alarms (either way) per 100 series-nights on farms of step-free keys: "
           + ", ".join(f"{n} key{'s' if n > 1 else ''} {sc.either_way_per_100:.2f}" for n, sc in sizes.items()))
-    by_night = {model.step_night: h, **history_by_step_night(rng, len(farms))}
+    by_night = {model.step_night: h, **history_by_step_night(rng, model, len(farms))}
     print("harness history by step night, 8 % steps found (false alarms per 100 series-nights): "
           + ", ".join(f"night {n} {sc.rate(0.08):.1%} ({sc.fa_per_100:.2f})" for n, sc in sorted(by_night.items())))
     print(f"harness history: detects {h.rate(0.08):.1%} of 8 % steps, {h.fa_per_100:.2f} false alarms per 100 "

@@ -16,6 +16,12 @@ def only(result, key):
     return next(k for k in result.keys if k.key == key)
 
 
+def reported(table, direction, nights, config=None):
+    """A one-key history's `direction` alarm was raised on one of `nights`."""
+    cps = analyse_history(table, config).keys[0].change_points
+    return any(c.direction == direction and c.alarm_night in nights for c in cps)
+
+
 def test_energy_split_finds_a_step():
     y = np.r_[np.zeros(20), np.ones(7)]
     assert energy_split(y)[0] == 20
@@ -201,8 +207,7 @@ def test_a_step_on_a_drifting_key_is_found():
         found[sign] = 0
         for seed in range(400 + (sign > 0), 496, 2):
             t = nightly("k", nights=80, step=0.08, step_night=55, seed=seed, hot_p=0.05, drift=sign * 0.001)
-            cps = analyse_history(t).keys[0].change_points
-            found[sign] += any(c.direction == "regressed" and 55 <= c.alarm_night < 75 for c in cps)
+            found[sign] += reported(t, "regressed", range(55, 75))
     assert found[1] >= 45, found
     assert found[-1] >= 45, found
 
@@ -216,8 +221,7 @@ def test_a_step_just_after_a_run_of_hot_nights_is_still_reported():
     for seed in range(600, 648):
         t = nightly("k", nights=70, step=0.08, step_night=40, seed=seed)
         t.loc[(t.night >= 36) & (t.night < 40), "value"] *= 1.25
-        cps = analyse_history(t).keys[0].change_points
-        found += any(c.direction == "regressed" and 40 <= c.alarm_night < 60 for c in cps)
+        found += reported(t, "regressed", range(40, 60))
     assert found >= 30, found
 
 
@@ -225,11 +229,8 @@ def test_an_improvement_needs_stronger_evidence_than_a_regression():
     """`alpha_improved` (0.002) instead of `alpha` (0.02) for the better direction: 5 % speed-ups
     found 39 times in 48 instead of 46, and improvement false alarms cut (benchmarks/regression.py)."""
     def found(cfg):
-        n = 0
-        for seed in range(500, 548):
-            cps = analyse_history(nightly("k", step=-0.05, seed=seed), cfg).keys[0].change_points
-            n += any(c.direction == "improved" and 40 <= c.alarm_night < 60 for c in cps)
-        return n
+        return sum(reported(nightly("k", step=-0.05, seed=seed), "improved", range(40, 60), cfg)
+                   for seed in range(500, 548))
 
     default, even = found(HistoryConfig()), found(HistoryConfig(alpha_improved=HistoryConfig().alpha))
     assert default + 4 <= even, (default, even)
