@@ -62,7 +62,8 @@ def test_llama_bench_output_parses_in_every_format(llama_build, tiny_gguf, local
             assert t.samples_s == []
             continue
         assert len(t.samples_s) == 3 and len(t.samples_tokens_per_s) == 3
-        assert t.mean_s == pytest.approx(statistics.mean(t.samples_s), rel=1e-6)
+        # llama-bench's avg_ns is the samples' integer mean: truncated to whole nanoseconds
+        assert t.mean_s == pytest.approx(statistics.mean(t.samples_s), rel=1e-6, abs=1e-9)
         tokens = t.n_prompt + t.n_gen
         assert t.samples_tokens_per_s == pytest.approx([tokens / s for s in t.samples_s], rel=1e-3)
         assert min(t.samples_tokens_per_s) <= t.tokens_per_s <= max(t.samples_tokens_per_s)  # their mean
