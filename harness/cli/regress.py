@@ -19,8 +19,12 @@ def regress(
                          "YYYY-MM-DD), optional degraded (true rows are left out).")],
     higher_is_better: Annotated[bool, typer.Option(
         "--higher-is-better", help="Values are rates (e.g. tokens/s): a drop is the regression.")] = False,
-    threshold: Annotated[float, typer.Option(help="Effect threshold of each change point's verdict.")] = 0.05,
-    q: Annotated[float, typer.Option("--q", help="Benjamini–Hochberg level over each night's keys.")] = 0.05,
+    threshold: Annotated[float | None, typer.Option(
+        help="Effect threshold of each change point's verdict "
+             "[default: history's own, echoed in --json's config].")] = None,
+    q: Annotated[float | None, typer.Option(
+        "--q", help="Benjamini–Hochberg level over each night's keys "
+                    "[default: history's own, echoed in --json's config].")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON: per key its nights, change points and alarms.")] = False,
 ) -> None:
     """Per key: the nights an alarm was raised, where the level changed, and by how much (with a 95 % CI)."""
@@ -28,12 +32,13 @@ def regress(
     from harness.analysis.series import read_series
     from harness.errors import HarnessError
 
-    if not 0 < q < 1:
+    if q is not None and not 0 < q < 1:
         raise HarnessError(f"--q must be between 0 and 1 (got {q})")
-    if threshold < 0:
+    if threshold is not None and threshold < 0:
         raise HarnessError(f"--threshold must be ≥ 0 (got {threshold})")
-    result = analyse_history(read_series(series), HistoryConfig(q=q, threshold=threshold),
-                             higher_is_better=higher_is_better)
+    # unset options keep history's defaults: the rule benchmarks/regression.py measures, and the gate's
+    given = {name: v for name, v in (("q", q), ("threshold", threshold)) if v is not None}
+    result = analyse_history(read_series(series), HistoryConfig(**given), higher_is_better=higher_is_better)
     if as_json:
         print_json(result)
         return
